@@ -1,0 +1,562 @@
+/* tests/bench.c - the source of `make bench`: how fast is bp_matmul, and one training step?
+
+   Part 1, matmul.  For each problem C = op(A).op(B) it measures GFLOP/s (2*M*N*K / seconds) of
+     ijk       the naive i-j-k triple loop: each C element is a dot product (inner loop over k),
+     ikj       the naive i-k-j loop: the inner loop runs along a row of C and a row of op(B),
+     bp        bp_matmul,
+     OpenBLAS  cblas_sgemm / cblas_dgemm on one thread (only when built with -DBENCH_OPENBLAS),
+   and prints bp's speed as a ratio to each.  The naive loops handle the same transposes as bp_matmul by
+   indexing the transposed operand directly, as a naive user would; one loop nest per form, so no loop
+   carries a branch that a user's specialised loop would not have.
+
+   Part 2, a training step: Linear(784->256) -> ReLU -> Linear(256->10) -> MSE with plain SGD, at batch
+   1, 64 and 256, in microseconds per step (forward + backward + update).
+
+   Method.  The machine this runs on may be a small shared VM, so a single timing means little:
+     - one timing = enough back-to-back calls to last >= MIN_TIMING seconds, divided by the call count;
+     - each repetition times every method once, in an order that rotates from one repetition to the next,
+       so a slow spell of the machine hits all methods alike;
+     - the reported figure is the median over REPS repetitions (a method whose single call takes
+       >= SLOW_CALL seconds is timed only in every other repetition, to keep the run short);
+     - the ratios compare medians measured in the same run, interleaved.
+   Before timing, every method's result is compared with the i-k-j result: a benchmark of a wrong kernel
+   is worthless, so a mismatch prints MISMATCH and the program exits with status 1.  Speed never fails it.
+
+   Build (see the Makefile):
+       cc -O3 -march=native -ffp-contract=fast tests/bench.c -o build/bench -lm
+       cc -O3 -march=native -ffp-contract=fast -DBENCH_OPENBLAS -I<openblas include dir> tests/bench.c \
+          -o build/bench -lopenblas -lm
+   add -DBACKPROP_DOUBLE for double precision.  Run OpenBLAS builds as
+       env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench
+   since those variables pin OpenBLAS to an older kernel and are read when the library loads. */
+
+#define _POSIX_C_SOURCE 199309L /* clock_gettime */
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define BACKPROP_IMPLEMENTATION
+#include "../backprop.h"
+
+#ifdef BENCH_OPENBLAS
+#include <cblas.h>
+#endif
+
+#define MIN_TIMING 0.020 /* seconds: one timing is at least this long */
+#define REPS 7           /* repetitions; the median is reported */
+#define SLOW_CALL 0.100  /* seconds: a call this slow is timed in every other repetition only */
+#ifndef IJK_BUDGET
+/* seconds: skip the i-j-k loop where one call is predicted to take longer.  The prediction scales the rate
+   measured on a smaller problem of the same form, and is optimistic: at 1024^3 (A.B) the loop falls out of
+   cache and runs ~3x slower per flop than at 512^3 (about 3.5 s per call on a Zen 5 core). */
+#define IJK_BUDGET 0.5
+#endif
+
+#ifdef BACKPROP_DOUBLE
+#define MATCH_TOL 1e-10 /* max |C - C_ref| / max |C_ref| */
+#else
+#define MATCH_TOL 1e-4
+#endif
+
+static double now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static double median(double *v, int n) /* sorts v */
+{
+    int i, j;
+    for (i = 1; i < n; i++)
+        for (j = i; j > 0 && v[j - 1] > v[j]; j--) {
+            double t = v[j];
+            v[j] = v[j - 1];
+            v[j - 1] = t;
+        }
+    return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+/* ---- the methods: all share bp_matmul's signature (C = op(A).op(B), C is M x N) ------------------------
+   A is stored M x K, or K x M with BP_TRANS_A;  B is stored K x N, or N x K with BP_TRANS_B. */
+
+typedef void (*matmul_fn)(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags);
+
+/* (a) i-j-k: C[i][j] = sum_p op(A)[i][p] * op(B)[p][j], a dot product per element of C. */
+static void naive_ijk(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
+{
+    const bp_real *a = A->data, *b = B->data;
+    bp_real *c = C->data;
+    size_t M = (size_t)C->rows, N = (size_t)C->cols, K = (size_t)((flags & BP_TRANS_A) ? A->rows : A->cols);
+    size_t i, j, p;
+    bp_real s;
+    switch (flags) {
+    case 0: /* A[i][p] * B[p][j] */
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                for (s = 0, p = 0; p < K; p++) s += a[i * K + p] * b[p * N + j];
+                c[i * N + j] = s;
+            }
+        break;
+    case BP_TRANS_A: /* A[p][i] * B[p][j] */
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                for (s = 0, p = 0; p < K; p++) s += a[p * M + i] * b[p * N + j];
+                c[i * N + j] = s;
+            }
+        break;
+    case BP_TRANS_B: /* A[i][p] * B[j][p] */
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                for (s = 0, p = 0; p < K; p++) s += a[i * K + p] * b[j * K + p];
+                c[i * N + j] = s;
+            }
+        break;
+    default: /* both transposed: A[p][i] * B[j][p] */
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++) {
+                for (s = 0, p = 0; p < K; p++) s += a[p * M + i] * b[j * K + p];
+                c[i * N + j] = s;
+            }
+        break;
+    }
+}
+
+/* (b) i-k-j: C[i][:] += op(A)[i][p] * op(B)[p][:] for each p; the inner loop walks a row of C. */
+static void naive_ikj(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
+{
+    const bp_real *a = A->data, *b = B->data;
+    bp_real *c = C->data;
+    size_t M = (size_t)C->rows, N = (size_t)C->cols, K = (size_t)((flags & BP_TRANS_A) ? A->rows : A->cols);
+    size_t i, j, p;
+    bp_real aip;
+    memset(c, 0, M * N * sizeof *c);
+    switch (flags) {
+    case 0: /* A[i][p], B[p][j] */
+        for (i = 0; i < M; i++)
+            for (p = 0; p < K; p++)
+                for (aip = a[i * K + p], j = 0; j < N; j++) c[i * N + j] += aip * b[p * N + j];
+        break;
+    case BP_TRANS_A: /* A[p][i], B[p][j] */
+        for (i = 0; i < M; i++)
+            for (p = 0; p < K; p++)
+                for (aip = a[p * M + i], j = 0; j < N; j++) c[i * N + j] += aip * b[p * N + j];
+        break;
+    case BP_TRANS_B: /* A[i][p], B[j][p]: op(B)'s row is a column of B, strided */
+        for (i = 0; i < M; i++)
+            for (p = 0; p < K; p++)
+                for (aip = a[i * K + p], j = 0; j < N; j++) c[i * N + j] += aip * b[j * K + p];
+        break;
+    default: /* A[p][i], B[j][p] */
+        for (i = 0; i < M; i++)
+            for (p = 0; p < K; p++)
+                for (aip = a[p * M + i], j = 0; j < N; j++) c[i * N + j] += aip * b[j * K + p];
+        break;
+    }
+}
+
+#ifdef BENCH_OPENBLAS
+#ifdef BACKPROP_DOUBLE
+#define BENCH_GEMM cblas_dgemm
+#else
+#define BENCH_GEMM cblas_sgemm
+#endif
+/* (d) OpenBLAS, row-major, with the same transposes; the leading dimension of a stored matrix is its cols. */
+static void openblas_gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
+{
+    int ta = (flags & BP_TRANS_A) != 0, tb = (flags & BP_TRANS_B) != 0;
+    int M = C->rows, N = C->cols, K = ta ? A->rows : A->cols;
+    BENCH_GEMM(CblasRowMajor, ta ? CblasTrans : CblasNoTrans, tb ? CblasTrans : CblasNoTrans, M, N, K, 1,
+               A->data, A->cols, B->data, B->cols, 0, C->data, C->cols);
+}
+#endif
+
+enum { M_IJK, M_IKJ, M_BP, M_BLAS, M_ALL };
+#ifdef BENCH_OPENBLAS
+#define N_METHODS 4
+#else
+#define N_METHODS 3
+#endif
+static const matmul_fn method_fn[M_ALL] = {naive_ijk, naive_ikj, bp_matmul,
+#ifdef BENCH_OPENBLAS
+                                           openblas_gemm
+#else
+                                           0
+#endif
+};
+static const char *const method_name[M_ALL] = {"ijk", "ikj", "bp", "OpenBLAS"};
+
+/* ---- timing a method -------------------------------------------------------------------------------- */
+
+/* Seconds for `calls` back-to-back calls.  Everything is allocated beforehand. */
+static double time_calls(matmul_fn fn, bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int calls)
+{
+    double t0 = now();
+    int i;
+    for (i = 0; i < calls; i++) fn(C, A, B, flags);
+    return now() - t0;
+}
+
+/* Finds how many calls make one timing >= MIN_TIMING.  The first call doubles as warm-up and leaves the
+   result in C for the check.  Stores the seconds per call in *per_call. */
+static int calibrate(matmul_fn fn, bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags,
+                     double *per_call)
+{
+    int calls = 1;
+    for (;;) {
+        double t = time_calls(fn, C, A, B, flags, calls);
+        if (t >= MIN_TIMING) {
+            *per_call = t / calls;
+            return calls;
+        }
+        calls = t > 0 ? (int)(calls * 1.2 * MIN_TIMING / t) + 1 : calls * 10; /* aim 20% over */
+    }
+}
+
+/* max |C - R| / max |R|; NaN if either holds a NaN */
+static double rel_diff(const bp_tensor *C, const bp_tensor *R)
+{
+    size_t i, n = (size_t)C->rows * (size_t)C->cols;
+    double maxdiff = 0, maxref = 0;
+    for (i = 0; i < n; i++) {
+        double d = fabs((double)C->data[i] - (double)R->data[i]), r = fabs((double)R->data[i]);
+        if (d > maxdiff || d != d) maxdiff = d;
+        if (r > maxref || r != r) maxref = r;
+    }
+    return maxdiff / (maxref > 0 ? maxref : 1);
+}
+
+/* ---- part 1: the matmul table ------------------------------------------------------------------------ */
+
+typedef struct {
+    const char *name;
+    int M, N, K, flags;
+} problem;
+
+static const problem problems[] = {
+    {"square", 256, 256, 256, 0},
+    {"square", 512, 512, 512, 0},
+    {"square", 1024, 1024, 1024, 0},
+    {"MLP fwd z1 = x.W1", 64, 256, 784, 0},                /* x 64x784, W1 784x256 */
+    {"MLP fwd z2 = a1.W2", 64, 10, 256, 0},                /* a1 64x256, W2 256x10 */
+    {"MLP dW1 = x^T.dz", 784, 256, 64, BP_TRANS_A},        /* x 64x784, dz 64x256 */
+    {"MLP dx = dz.W1^T", 64, 784, 256, BP_TRANS_B},        /* dz 64x256, W1 784x256 */
+    {"square", 512, 512, 512, BP_TRANS_A},
+    {"square", 512, 512, 512, BP_TRANS_B},
+    {"square", 512, 512, 512, BP_TRANS_A | BP_TRANS_B},
+};
+
+static const char *form_name(int flags)
+{
+    static const char *const names[4] = {"A.B", "A^T.B", "A.B^T", "A^T.B^T"};
+    return names[flags & 3];
+}
+
+/* GFLOP/s of the i-j-k loop on the last problem it ran, per form: predicts whether it is worth running */
+static double ijk_rate[4];
+
+/* Measures one problem: fills gflops[] (0 = not run) and returns bp's relative difference from i-k-j.
+   Exits with status 1 on a mismatch. */
+static double run_problem(const problem *pb, bp_rng *rng, double gflops[M_ALL])
+{
+    const double flop = 2.0 * pb->M * pb->N * pb->K;
+    int ta = (pb->flags & BP_TRANS_A) != 0, tb = (pb->flags & BP_TRANS_B) != 0;
+    bp_tensor A = ta ? bp_tensor_new(pb->K, pb->M) : bp_tensor_new(pb->M, pb->K);
+    bp_tensor B = tb ? bp_tensor_new(pb->N, pb->K) : bp_tensor_new(pb->K, pb->N);
+    bp_tensor C[M_ALL];
+    int calls[M_ALL], run[M_ALL], slow[M_ALL], n[M_ALL];
+    double secs[M_ALL][REPS], per_call, bp_err = 0;
+    int m, r, k;
+
+    bp_tensor_randn(&A, rng, 1);
+    bp_tensor_randn(&B, rng, 1);
+
+    /* which methods run: i-j-k is skipped where one call is predicted to exceed IJK_BUDGET */
+    for (m = 0; m < M_ALL; m++) {
+        run[m] = m < N_METHODS;
+        n[m] = 0;
+        gflops[m] = 0;
+        C[m] = bp_tensor_new(run[m] ? pb->M : 0, run[m] ? pb->N : 0);
+    }
+    if (ijk_rate[pb->flags] > 0 && flop / (ijk_rate[pb->flags] * 1e9) > IJK_BUDGET) run[M_IJK] = 0;
+
+    /* calibrate (and warm up) each method, then check every result against i-k-j */
+    for (m = 0; m < M_ALL; m++) {
+        if (!run[m]) continue;
+        calls[m] = calibrate(method_fn[m], &C[m], &A, &B, pb->flags, &per_call);
+        slow[m] = per_call >= SLOW_CALL;
+    }
+    for (m = 0; m < M_ALL; m++) {
+        double err;
+        if (!run[m] || m == M_IKJ) continue;
+        err = rel_diff(&C[m], &C[M_IKJ]);
+        if (m == M_BP) bp_err = err;
+        if (!(err < MATCH_TOL)) {
+            printf("MISMATCH: %s %dx%dx%d %s: %s differs from the naive i-k-j loop by %.3g of max|C| "
+                   "(tolerance %.0e)\n",
+                   pb->name, pb->M, pb->N, pb->K, form_name(pb->flags), method_name[m], err, MATCH_TOL);
+            exit(1);
+        }
+    }
+
+    /* the timed repetitions: rotate the order each time; slow methods only on even repetitions */
+    for (r = 0; r < REPS; r++)
+        for (k = 0; k < M_ALL; k++) {
+            m = (r + k) % M_ALL;
+            if (!run[m] || (slow[m] && r % 2)) continue;
+            secs[m][n[m]++] = time_calls(method_fn[m], &C[m], &A, &B, pb->flags, calls[m]) / calls[m];
+        }
+    for (m = 0; m < M_ALL; m++)
+        if (run[m]) gflops[m] = flop / median(secs[m], n[m]) * 1e-9;
+    if (run[M_IJK]) ijk_rate[pb->flags] = gflops[M_IJK];
+
+    for (m = 0; m < M_ALL; m++) bp_tensor_free(&C[m]);
+    bp_tensor_free(&A);
+    bp_tensor_free(&B);
+    return bp_err;
+}
+
+static void print_gflops(double g)
+{
+    if (g > 0)
+        printf(" %8.1f", g);
+    else
+        printf(" %8s", "-");
+}
+
+static void print_ratio(double num, double den)
+{
+    if (num > 0 && den > 0)
+        printf(" %7.1fx", num / den);
+    else
+        printf(" %8s", "-");
+}
+
+/* Runs every problem, prints the table, and returns bp / i-j-k on square 512^3 A.B. */
+static double matmul_table(bp_rng *rng)
+{
+    double ratio512 = 0;
+    size_t i;
+    int m;
+    printf("\nmatmul C = op(A).op(B), C is MxN, inner dimension K: GFLOP/s = 2MNK / s, median of %d\n", REPS);
+    printf("%-20s %5s %5s %5s %-7s", "problem", "M", "N", "K", "form");
+    for (m = 0; m < N_METHODS; m++) printf(" %8s", method_name[m]);
+    printf(" %8s %8s", "bp/ijk", "bp/ikj");
+#ifdef BENCH_OPENBLAS
+    printf(" %8s", "bp/BLAS");
+#endif
+    printf(" %9s\n", "bp err");
+    for (i = 0; i < sizeof problems / sizeof problems[0]; i++) {
+        const problem *pb = &problems[i];
+        double g[M_ALL], err;
+        err = run_problem(pb, rng, g);
+        printf("%-20s %5d %5d %5d %-7s", pb->name, pb->M, pb->N, pb->K, form_name(pb->flags));
+        for (m = 0; m < N_METHODS; m++) print_gflops(g[m]);
+        print_ratio(g[M_BP], g[M_IJK]);
+        print_ratio(g[M_BP], g[M_IKJ]);
+#ifdef BENCH_OPENBLAS
+        print_ratio(g[M_BP], g[M_BLAS]);
+#endif
+        printf(" %9.1e\n", err);
+        fflush(stdout);
+        if (pb->M == 512 && pb->N == 512 && pb->K == 512 && pb->flags == 0 && g[M_IJK] > 0)
+            ratio512 = g[M_BP] / g[M_IJK];
+    }
+    printf("(ijk, ikj: the naive loops; '-': i-j-k skipped, one call predicted to take > %.1f s;\n"
+           " bp err: max|C_bp - C_ikj| / max|C_ikj|, checked for every method before timing)\n",
+           IJK_BUDGET);
+    return ratio512;
+}
+
+/* ---- part 2: a training step ------------------------------------------------------------------------- */
+
+#define IN 784
+#define HIDDEN 256
+#define OUT 10
+#define LR ((bp_real)0.001)
+
+/* A two-layer network and every buffer one step needs, allocated once. */
+typedef struct {
+    int batch;
+    bp_tensor x, y;                 /* one fixed batch of random inputs and targets */
+    bp_tensor W1, b1, W2, b2;       /* parameters */
+    bp_tensor z1, a1, z2;           /* forward activations (cached for the backward) */
+    bp_tensor dz2, da1;             /* dL/dz2, then dL/da1 turned into dL/dz1 in place */
+    bp_tensor dW1, db1, dW2, db2;   /* parameter gradients */
+} mlp;
+
+static mlp mlp_new(int batch, bp_rng *rng)
+{
+    mlp n;
+    n.batch = batch;
+    n.x = bp_tensor_new(batch, IN);
+    n.y = bp_tensor_new(batch, OUT);
+    n.W1 = bp_tensor_new(IN, HIDDEN);
+    n.b1 = bp_tensor_new(1, HIDDEN);
+    n.W2 = bp_tensor_new(HIDDEN, OUT);
+    n.b2 = bp_tensor_new(1, OUT);
+    n.z1 = bp_tensor_new(batch, HIDDEN);
+    n.a1 = bp_tensor_new(batch, HIDDEN);
+    n.z2 = bp_tensor_new(batch, OUT);
+    n.dz2 = bp_tensor_new(batch, OUT);
+    n.da1 = bp_tensor_new(batch, HIDDEN);
+    n.dW1 = bp_tensor_new(IN, HIDDEN);
+    n.db1 = bp_tensor_new(1, HIDDEN);
+    n.dW2 = bp_tensor_new(HIDDEN, OUT);
+    n.db2 = bp_tensor_new(1, OUT);
+    bp_tensor_randn(&n.x, rng, 1);
+    bp_tensor_randn(&n.y, rng, 1);
+    bp_tensor_randn(&n.W1, rng, (bp_real)sqrt(2.0 / IN)); /* He initialisation */
+    bp_tensor_randn(&n.W2, rng, (bp_real)sqrt(2.0 / HIDDEN));
+    return n;
+}
+
+static void mlp_free(mlp *n)
+{
+    bp_tensor *t[15];
+    int i;
+    t[0] = &n->x, t[1] = &n->y, t[2] = &n->W1, t[3] = &n->b1, t[4] = &n->W2, t[5] = &n->b2, t[6] = &n->z1;
+    t[7] = &n->a1, t[8] = &n->z2, t[9] = &n->dz2, t[10] = &n->da1, t[11] = &n->dW1, t[12] = &n->db1;
+    t[13] = &n->dW2, t[14] = &n->db2;
+    for (i = 0; i < 15; i++) bp_tensor_free(t[i]);
+}
+
+/* One SGD step on the batch; returns the loss of the forward pass (before this step's update). */
+static bp_real mlp_step(mlp *n)
+{
+    bp_real loss;
+    bp_linear_forward(&n->x, &n->W1, &n->b1, &n->z1); /* z1 = x.W1 + b1 */
+    bp_relu_forward(&n->z1, &n->a1);                  /* a1 = relu(z1) */
+    bp_linear_forward(&n->a1, &n->W2, &n->b2, &n->z2); /* z2 = a1.W2 + b2 */
+    loss = bp_mse_forward(&n->z2, &n->y);
+    bp_mse_backward(&n->z2, &n->y, &n->dz2);                          /* dL/dz2 */
+    bp_linear_backward(&n->a1, &n->W2, &n->dz2, &n->da1, &n->dW2, &n->db2); /* dL/dW2, dL/db2, dL/da1 */
+    bp_relu_backward(&n->z1, &n->da1, &n->da1);                       /* dL/dz1, in place */
+    bp_linear_backward(&n->x, &n->W1, &n->da1, NULL, &n->dW1, &n->db1); /* dL/dW1, dL/db1 (no dL/dx) */
+    bp_sgd_step(&n->W1, &n->dW1, LR);
+    bp_sgd_step(&n->b1, &n->db1, LR);
+    bp_sgd_step(&n->W2, &n->dW2, LR);
+    bp_sgd_step(&n->b2, &n->db2, LR);
+    return loss;
+}
+
+/* Seconds for `steps` steps; the loss of the last one goes to *last_loss. */
+static double time_steps(mlp *n, int steps, bp_real *last_loss)
+{
+    double t0 = now();
+    int i;
+    for (i = 0; i < steps; i++) *last_loss = mlp_step(n);
+    return now() - t0;
+}
+
+static void training_table(bp_rng *rng)
+{
+    static const int batches[] = {1, 64, 256};
+    enum { NB = sizeof batches / sizeof batches[0] };
+    mlp net[NB];
+    bp_real first_loss[NB], last_loss[NB];
+    long total_steps[NB];
+    int steps[NB], n[NB], b, r, k;
+    double secs[NB][REPS];
+
+    printf("\ntraining step: Linear(%d->%d) -> ReLU -> Linear(%d->%d) -> MSE, SGD lr=%g; forward + backward +"
+           " update, median of %d\n",
+           IN, HIDDEN, HIDDEN, OUT, (double)LR, REPS);
+    printf("%6s %10s %10s %12s  %s\n", "batch", "us/step", "GFLOP/s", "samples/s", "loss first -> last step (steps)");
+
+    /* each batch size trains its own network on one fixed random batch, so the loss must fall */
+    for (b = 0; b < NB; b++) {
+        double t;
+        net[b] = mlp_new(batches[b], rng);
+        n[b] = 0;
+        first_loss[b] = mlp_step(&net[b]); /* warm-up, and the loss before any update */
+        total_steps[b] = 1;
+        for (steps[b] = 1;; steps[b] *= 2) { /* calibrate: one timing >= MIN_TIMING */
+            t = time_steps(&net[b], steps[b], &last_loss[b]);
+            total_steps[b] += steps[b];
+            if (t >= MIN_TIMING) break;
+        }
+    }
+    for (r = 0; r < REPS; r++)
+        for (k = 0; k < NB; k++) {
+            b = (r + k) % NB;
+            secs[b][n[b]++] = time_steps(&net[b], steps[b], &last_loss[b]) / steps[b];
+            total_steps[b] += steps[b];
+        }
+    for (b = 0; b < NB; b++) {
+        /* matmul flops: forward x.W1, a1.W2; backward x^T.dz1, a1^T.dz2, dz2.W2^T */
+        double flop = 2.0 * batches[b] * (2.0 * IN * HIDDEN + 3.0 * HIDDEN * OUT);
+        double s = median(secs[b], n[b]);
+        printf("%6d %10.1f %10.1f %12.0f  %.4f -> %.4f (%ld)\n", batches[b], s * 1e6, flop / s * 1e-9,
+               batches[b] / s, (double)first_loss[b], (double)last_loss[b], total_steps[b]);
+        mlp_free(&net[b]);
+    }
+    printf("(GFLOP/s counts the matmuls only: 2*batch*(2*%d*%d + 3*%d*%d) per step)\n", IN, HIDDEN, HIDDEN, OUT);
+}
+
+/* ---- header and main ------------------------------------------------------------------------------- */
+
+static void print_header(void)
+{
+    char line[256], cpu[256] = "unknown";
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    if (f) {
+        while (fgets(line, sizeof line, f))
+            if (strncmp(line, "model name", 10) == 0) {
+                char *v = strchr(line, ':');
+                if (v) {
+                    v += 1 + (v[1] == ' ');
+                    v[strcspn(v, "\n")] = 0;
+                    strcpy(cpu, v);
+                }
+                break;
+            }
+        fclose(f);
+    }
+    printf("backprop.h %d.%d.%d bench\n", BACKPROP_VERSION_MAJOR, BACKPROP_VERSION_MINOR, BACKPROP_VERSION_PATCH);
+    printf("cpu: %s\n", cpu);
+#if defined(__clang__)
+    printf("compiler: %s\n", __VERSION__); /* "Debian Clang 14.0.6" */
+#elif defined(__GNUC__)
+    printf("compiler: gcc %s\n", __VERSION__); /* __VERSION__ is "12.2.0" */
+#endif
+    printf("bp_real: %s (%d bytes)", sizeof(bp_real) == 8 ? "double" : "float", (int)sizeof(bp_real));
+#if defined(BP__MR) && defined(BP__NR)
+    printf(", bp_matmul register tile %dx%d", BP__MR, BP__NR);
+#endif
+#if defined(__AVX512F__)
+    printf(", compiled for AVX-512");
+#elif defined(__AVX2__)
+    printf(", compiled for AVX2");
+#elif defined(__AVX__)
+    printf(", compiled for AVX");
+#endif
+    printf("\n");
+#ifdef BENCH_OPENBLAS
+    openblas_set_num_threads(1); /* a single-threaded comparison, like bp_matmul */
+    printf("OpenBLAS:%score %s, %d thread(s)\n", OPENBLAS_VERSION, openblas_get_corename(),
+           openblas_get_num_threads());
+    if (getenv("OPENBLAS_CORETYPE") || getenv("OPENBLAS_L2_SIZE"))
+        printf("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set and may pin OpenBLAS to an older kernel "
+               "(run under env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)\n");
+#else
+    printf("OpenBLAS: not built in (-DBENCH_OPENBLAS)\n");
+#endif
+}
+
+int main(void)
+{
+    double start = now(), ratio512;
+    bp_rng rng;
+    bp_rng_seed(&rng, 12345);
+    print_header();
+    fflush(stdout);
+    ratio512 = matmul_table(&rng);
+    training_table(&rng);
+    printf("\ntotal runtime %.1f s\n", now() - start);
+    printf("bench: 512^3 bp_matmul is %.1fx the naive i-j-k loop\n", ratio512);
+    return 0;
+}

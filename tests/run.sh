@@ -1,0 +1,203 @@
+#!/bin/sh
+# The test driver behind `make test` and `make sanitize`.  Run from the repository root:
+#
+#     sh tests/run.sh            the suite in every build we promise, the drop-in checks, the examples
+#     sh tests/run.sh sanitize   the suite and examples under AddressSanitizer + UndefinedBehaviorSanitizer
+#
+# Compilers: CC (default cc) and CXX (default c++); clang and tcc are used too when installed, and are
+# reported as skipped when not.  Every check counts; the last line is `N passed, M failed`, where a suite
+# run adds the number of its own assertions.  Exits non-zero if anything failed.
+
+CC=${CC:-cc}
+CXX=${CXX:-c++}
+MODE=${1:-test}
+B=build/test
+mkdir -p "$B" || exit 1
+
+passed=0
+failed=0
+skipped=0
+STRICT="-std=c99 -Wall -Wextra -Wpedantic -Werror"
+STRICT_CXX="-x c++ -std=c++11 -Wall -Wextra -Werror"
+
+ok() { passed=$((passed + 1)); echo "ok    $1"; }
+bad() { failed=$((failed + 1)); echo "FAIL  $1"; }
+skip() { skipped=$((skipped + 1)); echo "skip  $1"; }
+have() { command -v "$1" >/dev/null 2>&1; }
+
+# suite NAME COMPILER FLAGS... : build tests/test_backprop.c, run it, add its counts.
+suite() {
+    name=$1
+    shift
+    if ! "$@" tests/test_backprop.c -o "$B/suite" -lm >"$B/build.log" 2>&1; then
+        cat "$B/build.log"
+        bad "suite [$name]: does not compile ($*)"
+        return
+    fi
+    "$B/suite" tests/fixtures >"$B/suite.log" 2>&1
+    status=$?
+    last=$(tail -n 1 "$B/suite.log")
+    n=$(echo "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1/p')
+    m=$(echo "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\2/p')
+    if [ -z "$n" ] || [ "$status" -ne 0 ] || [ "$m" -ne 0 ]; then
+        cat "$B/suite.log"
+        bad "suite [$name]: exit status $status, last line: $last"
+        [ -n "$n" ] && passed=$((passed + n)) && failed=$((failed + m))
+        return
+    fi
+    passed=$((passed + n))
+    echo "ok    suite [$name]: $n passed   ($(head -n 1 "$B/suite.log" | sed 's/^backprop.h tests: //'))"
+}
+
+# example NAME COMPILER FLAGS... : build examples/NAME.c and run it; it must exit 0.
+example() {
+    name=$1
+    shift
+    if ! "$@" "examples/$name.c" -o "$B/$name" -lm >"$B/build.log" 2>&1; then
+        cat "$B/build.log"
+        bad "example $name: does not compile ($*)"
+        return 1
+    fi
+    if ! "$B/$name" >"$B/$name.log" 2>&1; then
+        cat "$B/$name.log"
+        bad "example $name: exit status non-zero"
+        return 1
+    fi
+    ok "example $name runs and succeeds ($(tail -n 1 "$B/$name.log"))"
+}
+
+# The walkthrough prints the same digits as numpy's textbook code (tests/fixtures/walkthrough_expected.txt).
+walkthrough_matches_numpy() {
+    missing=0
+    while IFS= read -r line; do
+        case "$line" in '#'* | '') continue ;; esac
+        if ! grep -Fxq -- "$line" "$B/walkthrough.log"; then
+            echo "      missing from the walkthrough's output: $line"
+            missing=$((missing + 1))
+        fi
+    done <tests/fixtures/walkthrough_expected.txt
+    if [ "$missing" -eq 0 ]; then ok "walkthrough prints numpy's loss, dW, db and dx digit for digit"; else bad "walkthrough differs from numpy in $missing lines"; fi
+}
+
+if [ "$MODE" = sanitize ]; then
+    SAN="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
+    export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
+    export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
+    suite "$CC sanitized, float" $CC $STRICT $SAN
+    suite "$CC sanitized, double" $CC $STRICT $SAN -DBACKPROP_DOUBLE
+    suite "$CC sanitized, -O3 -march=native" $CC $STRICT $SAN -O3 -march=native -ffp-contract=fast -DBP_TEST_FUSED_MULTIPLY_ADD
+    suite "$CC sanitized, tiny matmul blocks" $CC $STRICT $SAN -DBP_MATMUL_KC=5 -DBP_MATMUL_NC=7 -DBP_MATMUL_MC=3
+    if have clang; then
+        suite "clang sanitized, float" clang $STRICT $SAN
+        suite "clang sanitized, double" clang $STRICT $SAN -DBACKPROP_DOUBLE
+    else
+        skip "clang sanitized (clang not installed)"
+    fi
+    example walkthrough $CC $STRICT $SAN
+    example train_xor $CC $STRICT $SAN
+else
+    # --- the suite, in every build the header promises to work in ---
+    suite "$CC -std=c99 -O2, float" $CC $STRICT -O2
+    suite "$CC -std=c99 -O2, double" $CC $STRICT -O2 -DBACKPROP_DOUBLE
+    suite "$CC -O3 -march=native -ffp-contract=fast, float" $CC $STRICT -O3 -march=native -ffp-contract=fast -DBP_TEST_FUSED_MULTIPLY_ADD
+    suite "$CC -O3 -march=native -ffp-contract=fast, double" $CC $STRICT -O3 -march=native -ffp-contract=fast -DBP_TEST_FUSED_MULTIPLY_ADD -DBACKPROP_DOUBLE
+    suite "$CC tiny matmul blocks, float" $CC $STRICT -O2 -DBP_MATMUL_KC=5 -DBP_MATMUL_NC=7 -DBP_MATMUL_MC=3
+    suite "$CC tiny matmul blocks, double" $CC $STRICT -O2 -DBACKPROP_DOUBLE -DBP_MATMUL_KC=5 -DBP_MATMUL_NC=7 -DBP_MATMUL_MC=3
+    if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
+        # native is AVX-512 here; also run the AVX2 register tile, which other x86 machines get
+        suite "$CC -O3 -mavx2 -mfma (the AVX2 tile), float" $CC $STRICT -O3 -mavx2 -mfma -ffp-contract=fast -DBP_TEST_FUSED_MULTIPLY_ADD
+    fi
+    if have "$CXX"; then
+        suite "$CXX as C++11, float" $CXX $STRICT_CXX -O2
+        suite "$CXX as C++11, double" $CXX $STRICT_CXX -O2 -DBACKPROP_DOUBLE
+    else
+        skip "suite as C++ ($CXX not installed)"
+    fi
+    if have clang; then
+        suite "clang -std=c99 -O2, float" clang $STRICT -O2
+        suite "clang -O3 -march=native, double" clang $STRICT -O3 -march=native -ffp-contract=fast -DBP_TEST_FUSED_MULTIPLY_ADD -DBACKPROP_DOUBLE
+    else
+        skip "suite under clang (clang not installed)"
+    fi
+    if have tcc; then
+        suite "tcc, float" tcc -Wall -Werror
+        suite "tcc, double" tcc -Wall -Werror -DBACKPROP_DOUBLE
+    else
+        skip "suite under tcc (tcc not installed: apt-get install -y tcc)"
+    fi
+
+    # --- drop-in: how a project uses the header ---
+    if $CC $STRICT -O2 -c tests/dropin/impl.c -o "$B/impl.o" && $CC $STRICT -O2 -c tests/dropin/user.c -o "$B/user.o" &&
+        $CC "$B/impl.o" "$B/user.o" -o "$B/dropin" -lm && "$B/dropin"; then
+        ok "drop-in: implementation in one C file, used from another"
+    else
+        bad "drop-in: two C files"
+    fi
+    if have "$CXX"; then
+        if $CXX $STRICT_CXX -O2 -c tests/dropin/user.c -o "$B/user_cxx.o" && $CXX "$B/impl.o" "$B/user_cxx.o" -o "$B/dropin_cxx" -lm &&
+            "$B/dropin_cxx"; then
+            ok "drop-in: C++ file using the implementation compiled as C (extern \"C\")"
+        else
+            bad "drop-in: C++ user, C implementation"
+        fi
+        if $CXX $STRICT_CXX -O2 -c tests/dropin/impl.c -o "$B/impl_cxx.o" && $CXX "$B/impl_cxx.o" "$B/user.o" -o "$B/dropin_cxx2" -lm &&
+            "$B/dropin_cxx2"; then
+            ok "drop-in: C file using the implementation compiled as C++"
+        else
+            bad "drop-in: C user, C++ implementation"
+        fi
+    fi
+    if have nm; then
+        foreign=$(nm -g --defined-only "$B/impl.o" | awk '{print $3}' | grep -v '^bp_')
+        count=$(nm -g --defined-only "$B/impl.o" | awk '{print $3}' | grep -c '^bp_')
+        if [ -z "$foreign" ] && [ "$count" -gt 10 ]; then
+            ok "exports: $count symbols, all bp_-prefixed"
+        else
+            bad "exports symbols without the bp_ prefix: $foreign"
+        fi
+    else
+        skip "exported-symbol check (nm not installed)"
+    fi
+    if $CC $STRICT -O2 tests/dropin/twice.c -o "$B/twice" -lm && "$B/twice"; then
+        ok "including the header several times, with and without the implementation"
+    else
+        bad "including the header several times"
+    fi
+    for cc in "$CC $STRICT -O2" "$CC $STRICT -O2 -DBACKPROP_DOUBLE" "clang $STRICT -O2" "$CXX $STRICT_CXX -O2" "tcc -Wall -Werror"; do
+        set -- $cc
+        if ! have "$1"; then continue; fi
+        if $cc -c tests/dropin/static_a.c -o "$B/static_a.o" && $cc -c tests/dropin/static_b.c -o "$B/static_b.o" &&
+            $1 "$B/static_a.o" "$B/static_b.o" -o "$B/static" -lm && "$B/static" &&
+            ! nm -g --defined-only "$B/static_a.o" "$B/static_b.o" 2>/dev/null | grep -q ' bp_'; then
+            ok "BACKPROP_STATIC: two private copies link, export nothing, no unused warnings ($cc)"
+        else
+            bad "BACKPROP_STATIC ($cc)"
+        fi
+    done
+    if $CC $STRICT -O2 tests/dropin/one_allocator.c -o "$B/one_allocator" 2>"$B/one_allocator.log"; then
+        bad "BP_MALLOC without BP_FREE compiled"
+    elif grep -q "define both BP_MALLOC and BP_FREE" "$B/one_allocator.log"; then
+        ok "BP_MALLOC without BP_FREE stops the build with #error"
+    else
+        cat "$B/one_allocator.log"
+        bad "BP_MALLOC without BP_FREE: no clear #error"
+    fi
+    $CC $STRICT -O2 tests/dropin/default_handler.c -o "$B/default_handler" -lm
+    "$B/default_handler" 2>"$B/default_handler.log"
+    status=$?
+    expected="bp_linear_forward: x is 8x4 but W is 3x2 (x.cols must equal W.rows)"
+    # (dash adds its own "Aborted" line to the same stderr, hence only the first line)
+    if [ "$status" -eq 134 ] && [ "$(head -n 1 "$B/default_handler.log")" = "$expected" ]; then
+        ok "default error handler: prints the one line to stderr, then abort()"
+    else
+        bad "default error handler: status $status, stderr: $(cat "$B/default_handler.log")"
+    fi
+
+    # --- the examples ---
+    example walkthrough $CC $STRICT -O2 && walkthrough_matches_numpy
+    example train_xor $CC $STRICT -O2
+fi
+
+[ "$skipped" -gt 0 ] && echo "($skipped skipped: see the skip lines above)"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
