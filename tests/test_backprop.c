@@ -741,6 +741,68 @@ static bp_real linear_loss(void *ctx)
     return bp_mse_forward(&n->z, &n->y);
 }
 
+/* ReLU alone: L = mse(relu(z), y), checked with respect to z (grad from relu_backward of mse_backward) */
+typedef struct relu_net {
+    bp_tensor z, a, y;
+} relu_net;
+
+static bp_real relu_loss(void *ctx)
+{
+    relu_net *n = (relu_net *)ctx;
+    bp_relu_forward(&n->z, &n->a);
+    return bp_mse_forward(&n->a, &n->y);
+}
+
+/* MSE alone: L = mse(yhat, y), checked with respect to yhat */
+static bp_real mse_loss(void *ctx)
+{
+    relu_net *n = (relu_net *)ctx;
+    return bp_mse_forward(&n->a, &n->y);
+}
+
+static void test_gradcheck_relu_mse(void)
+{
+    relu_net n;
+    bp_tensor d = bp_tensor_new(4, 6);
+    bp_rng rng;
+    bp_real eps, e;
+    double tol;
+    int i;
+#ifdef BACKPROP_DOUBLE
+    eps = 1e-5;
+    tol = 1e-7;
+#else
+    eps = 1e-2f;
+    tol = 1e-2;
+#endif
+    current_test = "gradcheck relu, mse";
+    bp_rng_seed(&rng, 5);
+    n.z = bp_tensor_new(4, 6);
+    n.a = bp_tensor_new(4, 6);
+    n.y = bp_tensor_new(4, 6);
+    bp_tensor_randn(&n.z, &rng, 1);
+    bp_tensor_randn(&n.y, &rng, 1);
+    for (i = 0; i < 24; i++) /* every z at least 0.1 from the kink at 0, half of them negative */
+        n.z.data[i] = (i % 2 ? -1 : 1) * ((bp_real)fabs((double)n.z.data[i]) + (bp_real)0.1);
+    relu_loss(&n);
+    bp_mse_backward(&n.a, &n.y, &d);
+    bp_relu_backward(&n.z, &d, &d);
+    e = bp_gradcheck(relu_loss, &n, &n.z, &d, eps);
+    if (!(e < tol)) printf("  relu dz: %g\n", (double)e);
+    CHECK(e < tol);
+    for (i = 1; i < 24; i += 2) CHECK(d.data[i] == 0); /* no gradient through an inactive unit */
+
+    bp_mse_backward(&n.a, &n.y, &d); /* a is now the free variable yhat */
+    e = bp_gradcheck(mse_loss, &n, &n.a, &d, eps);
+    if (!(e < tol)) printf("  mse dyhat: %g\n", (double)e);
+    CHECK(e < tol);
+    EXPECT_NO_ERROR();
+    bp_tensor_free(&n.z);
+    bp_tensor_free(&n.a);
+    bp_tensor_free(&n.y);
+    bp_tensor_free(&d);
+}
+
 static void test_gradcheck_layers(void)
 {
     const int batch = 6, in = 5, out = 3;
@@ -998,6 +1060,7 @@ int main(int argc, char **argv)
     test_relu();
     test_mse();
     test_sgd();
+    test_gradcheck_relu_mse();
     test_gradcheck_layers();
     test_numpy_fixture(fixtures);
     test_no_allocation();
