@@ -362,11 +362,11 @@ BPDEF bp_tensor bp_tensor_new(int rows, int cols)
         bp__fail("bp_tensor_new: asked for %dx%d (more than INT_MAX elements)", rows, cols);
         return t;
     }
-    bytes = (size_t)rows * (size_t)cols * sizeof(bp_real);
     if ((size_t)rows * (size_t)cols > ((size_t)-1) / sizeof(bp_real)) { /* only where size_t is 32 bits */
         bp__fail("bp_tensor_new: asked for %dx%d (more bytes than size_t can count)", rows, cols);
         return t;
     }
+    bytes = (size_t)rows * (size_t)cols * sizeof(bp_real);
     if (bytes > 0) {
         t.data = (bp_real *)BP_MALLOC(bytes);
         if (!t.data) {

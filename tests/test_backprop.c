@@ -134,10 +134,17 @@ static void randomize(bp_tensor *t, bp_rng *rng)
     bp_tensor_randn(t, rng, 1);
 }
 
+/* REAL_EPS: machine epsilon of bp_real.  GRADCHECK_EPS/TOL: the finite-difference step and the largest
+   relative error accepted.  In double the step is about the cube root of machine epsilon, which balances
+   rounding (~1e-16/eps) against truncation (~eps^2); float needs large steps, as its rounding is coarse. */
 #ifdef BACKPROP_DOUBLE
 #define REAL_EPS DBL_EPSILON
+#define GRADCHECK_EPS 1e-5
+#define GRADCHECK_TOL 1e-7
 #else
 #define REAL_EPS FLT_EPSILON
+#define GRADCHECK_EPS 1e-2f
+#define GRADCHECK_TOL 1e-2
 #endif
 
 /* ---- tensors ------------------------------------------------------------------------------------ */
@@ -765,16 +772,10 @@ static void test_gradcheck_relu_mse(void)
     relu_net n;
     bp_tensor d = bp_tensor_new(4, 6);
     bp_rng rng;
-    bp_real eps, e;
-    double tol;
+    const bp_real eps = GRADCHECK_EPS;
+    const double tol = GRADCHECK_TOL;
+    bp_real e;
     int i;
-#ifdef BACKPROP_DOUBLE
-    eps = 1e-5;
-    tol = 1e-7;
-#else
-    eps = 1e-2f;
-    tol = 1e-2;
-#endif
     current_test = "gradcheck relu, mse";
     bp_rng_seed(&rng, 5);
     n.z = bp_tensor_new(4, 6);
@@ -809,16 +810,10 @@ static void test_gradcheck_layers(void)
     net n;
     bp_tensor dz, dx, dW, db;
     bp_rng rng;
-    double tol;
-    bp_real eps, e;
+    const bp_real eps = GRADCHECK_EPS;
+    const double tol = GRADCHECK_TOL;
+    bp_real e;
     int i, layer;
-#ifdef BACKPROP_DOUBLE
-    eps = 1e-5; /* about the cube root of machine epsilon: balances rounding against truncation */
-    tol = 1e-7;
-#else
-    eps = 1e-2f; /* float: large steps, since rounding error grows as eps shrinks */
-    tol = 1e-2;
-#endif
     current_test = "gradcheck";
     bp_rng_seed(&rng, 77);
     n.x = bp_tensor_new(batch, in);
