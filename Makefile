@@ -5,6 +5,11 @@
 #   make test       the test suite in every build we promise (C99, C++, float/double, gcc/clang/tcc, ...)
 #   make sanitize   the test suite and examples under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make bench      matmul GFLOP/s (naive loops, bp_matmul, OpenBLAS if installed) and training-step times
+#   make fashion    train an MLP on Fashion-MNIST (apt-get install -y dataset-fashion-mnist; or DATA=dir
+#                   of MNIST-format IDX files, gzipped or not)
+#   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual stacks; clipping
+#   make modes      the full gradient by reverse mode (backprop) vs forward mode (JVPs): the cost ratio
+#   make checkpoint gradient checkpointing: activation memory vs recomputation
 #   make clean
 #
 # CC and CFLAGS are honoured: `make CC=clang`, `make CFLAGS=-O2`.  The default CFLAGS are the fast ones:
@@ -18,7 +23,8 @@ CFLAGS ?= -O3 -march=native -ffp-contract=fast
 WARN = -std=c99 -Wall -Wextra -Wpedantic
 LDLIBS = -lm
 
-EXAMPLES = build/walkthrough build/train_xor
+EXAMPLES = build/walkthrough build/train_xor build/fashion_mnist build/vanishing_gradients \
+           build/forward_vs_reverse build/checkpointing
 
 # OpenBLAS for the benchmark's comparison, when installed (apt-get install -y libopenblas-dev)
 OPENBLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo yes)
@@ -38,6 +44,34 @@ build/%: examples/%.c backprop.h | build
 run: build/walkthrough
 	./build/walkthrough
 
+# Fashion-MNIST: Debian's dataset-fashion-mnist ships gzipped IDX files; they are unpacked once with gunzip
+# into examples/data/ (git-ignored), so the C code needs no zlib.  DATA=dir uses another folder of
+# MNIST-format files instead (train-images-idx3-ubyte, ... gzipped or not), e.g. the original MNIST.
+DATA ?= /usr/share/datasets/fashion-mnist
+DATA_DIR = examples/data/$(notdir $(DATA))
+IDX = train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
+
+$(DATA_DIR)/%: | $(DATA)
+	@mkdir -p $(DATA_DIR)
+	@if [ -f "$(DATA)/$*" ]; then cp "$(DATA)/$*" $@; \
+	elif [ -f "$(DATA)/$*.gz" ]; then gunzip -c "$(DATA)/$*.gz" > $@.tmp && mv $@.tmp $@; \
+	else echo "make fashion: no $(DATA)/$* or $*.gz; apt-get install -y dataset-fashion-mnist, or DATA=dir"; exit 1; fi
+
+$(DATA):
+	@echo "make fashion: $(DATA) does not exist.  apt-get install -y dataset-fashion-mnist, or DATA=dir"; exit 1
+
+fashion: build/fashion_mnist $(addprefix $(DATA_DIR)/,$(IDX))
+	./build/fashion_mnist $(DATA_DIR)
+
+vanishing: build/vanishing_gradients
+	./build/vanishing_gradients
+
+modes: build/forward_vs_reverse
+	./build/forward_vs_reverse
+
+checkpoint: build/checkpointing
+	./build/checkpointing
+
 test:
 	CC="$(CC)" CXX="$(CXX)" sh tests/run.sh
 
@@ -50,14 +84,29 @@ build/bench: tests/bench.c backprop.h | build
 build/bench_double: tests/bench.c backprop.h | build
 	$(CC) $(WARN) $(CFLAGS) -DBACKPROP_DOUBLE $(BENCH_BLAS) $< -o $@ $(BENCH_BLAS_LIBS) $(LDLIBS)
 
+# The same with OpenMP, for the 1- vs 2-thread table (skipped if the compiler has no OpenMP)
+build/bench_omp: tests/bench.c backprop.h | build
+	-$(CC) $(WARN) $(CFLAGS) -fopenmp $< -o $@ $(LDLIBS)
+
+# PyTorch's time for the same training step, when Debian's python3-torch is installed
+TORCH := $(shell /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 && echo yes)
+
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, if the environment sets them, pin OpenBLAS to an older kernel:
-# unset them so the comparison is against its best.
-bench: build/bench build/bench_double
+# unset them so the comparison is against its best.  The OpenMP table runs twice: OMP_WAIT_POLICY=active
+# (idle threads spin: fastest on an otherwise idle machine) and passive (they sleep: costs a wake-up per
+# parallel block, but spinning threads on a busy machine can slow everything down many times).
+bench: build/bench build/bench_double build/bench_omp
 	@if [ "$(OPENBLAS)" != yes ]; then echo "(OpenBLAS not installed: apt-get install -y libopenblas-dev to compare)"; fi
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench
+	@if [ "$(TORCH)" = yes ]; then OMP_NUM_THREADS=1 /usr/bin/python3 tests/bench_torch.py > build/torch.txt; \
+	else echo "(PyTorch not installed: apt-get install -y python3-torch to compare)"; rm -f build/torch.txt; fi
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench $(if $(filter yes,$(TORCH)),--torch build/torch.txt)
+	./build/bench --train-only
+	@if [ -x build/bench_omp ]; then echo "== OMP_WAIT_POLICY=active"; OMP_WAIT_POLICY=active ./build/bench_omp --threads-only; \
+	echo "== OMP_WAIT_POLICY=passive"; OMP_WAIT_POLICY=passive ./build/bench_omp --threads-only | tail -n 6; \
+	else echo "(no OpenMP build: $(CC) -fopenmp failed)"; fi
 	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench_double
 
 clean:
 	rm -rf build
 
-.PHONY: all run test sanitize bench clean
+.PHONY: all run test sanitize bench clean fashion vanishing modes checkpoint

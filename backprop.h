@@ -1,7 +1,9 @@
-/* backprop.h - v0.1.0 - backpropagation by hand, in one C header.  Public domain (see end of file).
+/* backprop.h - v0.2.0 - backpropagation by hand, in one C header.  Public domain (see end of file).
 
    A dense tensor, a cache-blocked matmul, hand-written forward and backward passes for a Linear layer,
-   ReLU and the mean squared error, an optimizer step and a finite-difference gradient checker.
+   ReLU, sigmoid and tanh, the mean squared error and a fused softmax + cross-entropy; SGD, momentum and
+   Adam; He and Xavier initialisation, gradient clipping, .npy save/load, and a finite-difference
+   gradient checker.
    Every backward function carries the chain-rule step it implements in a comment above it.
    No dependencies beyond libc and libm.
 
@@ -15,7 +17,7 @@
 
    Build with optimisation: the matmul kernel is written so the compiler can vectorise it, and only does
    at -O2/-O3.  Fastest: -O3 -march=native -ffp-contract=fast (the last lets the compiler fuse a*b+c into
-   one instruction, which -std=c99 otherwise forbids in gcc).  See README.md.
+   one instruction, which -std=c99 otherwise forbids in gcc; -std=gnu99 allows it too).  See README.md.
 
    CONFIGURATION (define before every #include of this file, the same in every file):
        BACKPROP_DOUBLE     bp_real is double instead of float.
@@ -24,10 +26,19 @@
        BP_MALLOC(size), BP_FREE(ptr)   your allocator (define both or neither; default malloc/free).
        BP_ASSERT(cond)                 checks of internal invariants (default assert()).
        BP_MATMUL_KC, BP_MATMUL_NC, BP_MATMUL_MC
-                                       matmul block sizes; bp_matmul's packing buffers take about
-                                       (KC*NC + MC*KC) * sizeof(bp_real) bytes of stack (NC and MC rounded up
-                                       to whole register tiles): 80 KB by default for float, 160-164 KB for
-                                       double.  Smaller values suit small thread stacks.
+                                       matmul block sizes (default 256, 256 (128 for double), 64).
+                                       bp_matmul's packing buffers take (KC*NC + MC*KC) * sizeof(bp_real)
+                                       bytes of stack (NC and MC rounded up to whole register tiles): 320 KB
+                                       for float, 384 KB for double by default, plus MC*KC per extra OpenMP
+                                       thread on that thread's stack.  Threads with small stacks (macOS's
+                                       512 KB default for secondary threads) want smaller values, e.g.
+                                       -DBP_MATMUL_KC=128 -DBP_MATMUL_NC=128 -DBP_MATMUL_MC=32 (100 KB, ~10%
+                                       slower).
+
+   OPENMP: compile with -fopenmp (and link with it) and bp_matmul shares large products among threads
+   (OMP_NUM_THREADS).  The results are bit-identical for any number of threads.  Without -fopenmp there
+   is no dependency and no threading at all.  On a machine busy with other work, OMP_WAIT_POLICY=passive
+   stops idle threads from spinning (see README.md: Performance).
 
    EXAMPLE: one training step of Linear -> ReLU -> MSE on a batch of 8 (error checks left out)
 
@@ -51,8 +62,8 @@
        plain struct; you may point one at your own buffer (bp_tensor t = {rows, cols, buf}), but then
        never pass it to bp_tensor_free.  Tensors with 0 rows or 0 columns are allowed everywhere (their
        data may be NULL) and the functions do the mathematically consistent thing with them.
-     - The caller owns every buffer.  Only bp_tensor_new allocates; no forward, backward, loss, optimizer
-       or matmul function touches the heap.
+     - The caller owns every buffer.  Only bp_tensor_new and the .npy functions allocate; no forward,
+       backward, loss, optimizer or matmul function touches the heap.
      - Gradients OVERWRITE their outputs; they never accumulate.  To accumulate (e.g. over micro-batches),
        compute into a scratch tensor and add, or use bp_matmul with BP_ACCUMULATE.
      - Outputs must not share memory with inputs, except where a function says "may be" (in-place).
@@ -63,8 +74,11 @@
        The default handler prints that line to stderr and calls abort().  If you install a handler that
        returns, the function returns at once WITHOUT writing any output; functions that return a number
        then return NaN (losses) or +infinity (bp_gradcheck).
-     - The error handler is the only global state.  Set it once at start-up, before starting threads.
-       Everything else is reentrant: the random generator is a struct the caller owns.
+     - A bad FILE is not a programming error: the .npy functions return -1 and bp_failure_reason() says
+       why; they never call the error handler for a file's contents.
+     - The error handler, and bp_failure_reason's text, are the only global state.  Set the handler once
+       at start-up, before starting threads.  Everything else is reentrant: the random generator is a
+       struct the caller owns.
 */
 
 #ifndef BACKPROP_H
@@ -73,7 +87,7 @@
 #include <stdint.h> /* uint64_t */
 
 #define BACKPROP_VERSION_MAJOR 0
-#define BACKPROP_VERSION_MINOR 1
+#define BACKPROP_VERSION_MINOR 2
 #define BACKPROP_VERSION_PATCH 0
 
 #if defined(__GNUC__) || defined(__clang__) || defined(__TINYC__)
@@ -133,6 +147,16 @@ BPDEF double bp_rng_normal(bp_rng *rng);     /* standard normal N(0, 1) */
    bit where the compiler fuses multiply-adds (-ffp-contract=fast) or keeps x87 excess precision. */
 BPDEF void bp_tensor_randn(bp_tensor *t, bp_rng *rng, bp_real std);
 
+/* Starting weights for a layer W (fan_in x fan_out = W.rows x W.cols), drawn with bp_tensor_randn so the
+   signal keeps its size from layer to layer:
+     He       N(0, 2/fan_in)            for ReLU layers (ReLU zeroes half the signal, the 2 puts it back)
+     Xavier   N(0, 2/(fan_in+fan_out))  (Glorot normal) for tanh and sigmoid layers  */
+BPDEF void bp_init_he(bp_tensor *W, bp_rng *rng);
+BPDEF void bp_init_xavier(bp_tensor *W, bp_rng *rng);
+
+/* sqrt(sum of squares) of all elements, summed in double.  0 for an empty tensor. */
+BPDEF bp_real bp_tensor_norm(const bp_tensor *t);
+
 /* ---------------------------------------------------------------------------------------------------
    Matrix multiply:  C = op(A) . op(B)   or, with BP_ACCUMULATE,  C += op(A) . op(B)
    op(X) is X, or X transposed when its flag is set.  op(A) is M x K, op(B) is K x N, C is M x N.
@@ -165,6 +189,18 @@ BPDEF void bp_relu_forward(const bp_tensor *z, bp_tensor *a);
 /* dz = da * 1[z > 0] (the derivative at exactly 0 is taken as 0); dz may be da or z (in place). */
 BPDEF void bp_relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *dz);
 
+/* a = 1 / (1 + e^-z) elementwise (computed without overflow for any z); a may be z (in place). */
+BPDEF void bp_sigmoid_forward(const bp_tensor *z, bp_tensor *a);
+
+/* Takes the forward's OUTPUT a:  dz = da * a(1 - a).  dz may be da or a (in place). */
+BPDEF void bp_sigmoid_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz);
+
+/* a = tanh(z) elementwise; a may be z (in place). */
+BPDEF void bp_tanh_forward(const bp_tensor *z, bp_tensor *a);
+
+/* Takes the forward's OUTPUT a:  dz = da * (1 - a^2).  dz may be da or a (in place). */
+BPDEF void bp_tanh_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz);
+
 /* ---------------------------------------------------------------------------------------------------
    Losses
    --------------------------------------------------------------------------------------------------- */
@@ -175,12 +211,65 @@ BPDEF bp_real bp_mse_forward(const bp_tensor *yhat, const bp_tensor *y);
 /* dyhat = 2/N (yhat - y), N = rows*cols.  dyhat may be yhat or y (in place). */
 BPDEF void bp_mse_backward(const bp_tensor *yhat, const bp_tensor *y, bp_tensor *dyhat);
 
+/* Softmax followed by cross-entropy, fused, for classification.  logits is batch x classes, labels[r] is
+   the class (0 .. classes-1) of row r.  Writes probs = softmax of each row and returns the mean over the
+   batch of -log probs[r][labels[r]].  Stable for any finite logits (the row maximum is subtracted first,
+   and the loss is taken as log-sum-exp minus the label's logit, never as log of a rounded probability).
+   probs may be logits (in place).  A label out of range, or labels NULL, goes to the error handler. */
+BPDEF bp_real bp_softmax_xent_forward(const bp_tensor *logits, const int *labels, bp_tensor *probs);
+
+/* dlogits = (probs - onehot(labels)) / batch.  dlogits may be probs (in place). */
+BPDEF void bp_softmax_xent_backward(const bp_tensor *probs, const int *labels, bp_tensor *dlogits);
+
 /* ---------------------------------------------------------------------------------------------------
    Optimizers
    --------------------------------------------------------------------------------------------------- */
 
 /* Plain stochastic gradient descent: w -= lr * dw. */
 BPDEF void bp_sgd_step(bp_tensor *w, const bp_tensor *dw, bp_real lr);
+
+/* SGD with momentum, as PyTorch's SGD(momentum=mu):  vel = mu*vel + dw;  w -= lr*vel.
+   vel is the caller's state, one per parameter, zero at the start (bp_tensor_new zero-fills). */
+BPDEF void bp_momentum_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *vel, bp_real lr, bp_real mu);
+
+/* Adam, as PyTorch's Adam.  t is the step number, counting from 1; m and v are the caller's state, one
+   each per parameter, zero at the start:
+       m = b1*m + (1-b1)*dw;   v = b2*v + (1-b2)*dw^2;   w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)
+   Usual values: lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8.  t < 1, or a beta outside [0, 1), goes to the
+   error handler. */
+BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
+                        bp_real beta1, bp_real beta2, bp_real eps);
+
+/* Gradient clipping for exploding gradients, as PyTorch's clip_grad_norm_: if the norm of all count
+   gradients taken together, sqrt(sum of every element squared), exceeds max_norm, scales them all by
+   max_norm / (norm + 1e-6).  Returns the norm before clipping. */
+BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_norm);
+
+/* ---------------------------------------------------------------------------------------------------
+   Saving and loading tensors as numpy .npy files (np.save / np.load read and write the same files)
+   A bad FILE is not a programming error: these functions never call the error handler for one.  They
+   return 0 on success; on failure they return -1, leave nothing behind (no leak; t->data == NULL and
+   t is 0x0 after a failed load; no partial file after a failed save, and the file that was there is
+   untouched) and bp_failure_reason() says why.
+   Bad ARGUMENTS (a NULL tensor or path) still go to the error handler, and return -1.
+   --------------------------------------------------------------------------------------------------- */
+
+/* Writes t as a 2-D array in C order: '<f4' for float, '<f8' for double, little-endian on any machine.
+   It writes path + ".part" first and renames that to path when complete (allocating the name). */
+BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path);
+
+/* Reads a .npy file into *t, allocating t->data with BP_MALLOC (free it with bp_tensor_free); whatever
+   *t held before is overwritten, not freed.  Accepts float32 or float64 in either byte order, C or
+   Fortran order, 2-D (rows x cols) or 1-D (read as 1 x n), converting to bp_real.  Refuses anything
+   else: other dtypes, 0-D or 3-D and higher, more than INT_MAX elements, a size that disagrees with the
+   file's length. */
+BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path);
+
+/* After a file function returned non-zero: one line saying what was wrong, e.g.
+       bp_tensor_load_npy: w.npy: truncated: the header says 784x256 float32 (802816 bytes of data) but ...
+   "" if nothing has failed.  The text lives in one static buffer (like strerror): the next failing file
+   call overwrites it, and threads that load files at the same time should not rely on it. */
+BPDEF const char *bp_failure_reason(void);
 
 /* ---------------------------------------------------------------------------------------------------
    Checks
@@ -222,12 +311,13 @@ BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
 #if defined(BACKPROP_IMPLEMENTATION) && !defined(BP__IMPLEMENTATION_DONE)
 #define BP__IMPLEMENTATION_DONE
 
+#include <errno.h>
 #include <limits.h> /* INT_MAX */
-#include <math.h>   /* sqrt, frexp, HUGE_VAL, fabs */
+#include <math.h>   /* sqrt, frexp, HUGE_VAL, fabs, exp, log, tanh, pow */
 #include <stdarg.h>
 #include <stdio.h>  /* vsnprintf, fputs: the default error handler */
 #include <stdlib.h> /* malloc, free, abort */
-#include <string.h> /* memset */
+#include <string.h> /* memset, memcpy, strerror */
 
 #if defined(BP_MALLOC) && defined(BP_FREE)
 /* the user's allocator */
@@ -476,6 +566,40 @@ BPDEF void bp_tensor_randn(bp_tensor *t, bp_rng *rng, bp_real std)
     for (i = 0; i < n; i++) t->data[i] = (bp_real)((double)std * bp_rng_normal(rng));
 }
 
+/* Both initialisers are randn with a variance chosen so that, for inputs of unit variance, the layer's
+   outputs (He: after the ReLU) have unit variance too: Var(z_j) = fan_in * Var(W) * Var(x). */
+BPDEF void bp_init_he(bp_tensor *W, bp_rng *rng)
+{
+    if (bp__bad_tensor("bp_init_he", "W", W)) return;
+    if (!rng) {
+        bp__fail("bp_init_he: rng is NULL (W is %dx%d)", W->rows, W->cols);
+        return;
+    }
+    if (W->rows == 0) return; /* no inputs: nothing to draw (and no division by 0) */
+    bp_tensor_randn(W, rng, (bp_real)sqrt(2.0 / (double)W->rows));
+}
+
+BPDEF void bp_init_xavier(bp_tensor *W, bp_rng *rng)
+{
+    if (bp__bad_tensor("bp_init_xavier", "W", W)) return;
+    if (!rng) {
+        bp__fail("bp_init_xavier: rng is NULL (W is %dx%d)", W->rows, W->cols);
+        return;
+    }
+    if (W->rows + W->cols == 0) return;
+    bp_tensor_randn(W, rng, (bp_real)sqrt(2.0 / ((double)W->rows + (double)W->cols)));
+}
+
+BPDEF bp_real bp_tensor_norm(const bp_tensor *t)
+{
+    double sum = 0;
+    size_t i, n;
+    if (bp__bad_tensor("bp_tensor_norm", "t", t)) return (bp_real)NAN;
+    n = bp__count(t);
+    for (i = 0; i < n; i++) sum += (double)t->data[i] * (double)t->data[i];
+    return (bp_real)sqrt(sum);
+}
+
 /* ---- matmul ----------------------------------------------------------------------------------------
    C = op(A).op(B) costs 2*M*N*K flops on M*K + K*N inputs: each input element is used M or N times.  The
    naive loops fetch it from memory each time; a blocked kernel fetches it once into a small, fast place
@@ -491,15 +615,27 @@ BPDEF void bp_tensor_randn(bp_tensor *t, bp_rng *rng, bp_real std)
    packing, so all four forms run at the same speed.  The kernel keeps an MR x NR tile of C in local
    variables; for each of the KC steps it loads NR numbers of B and MR numbers of A and does MR*NR
    multiply-adds.  Its shape is chosen to fill the vector registers of the target.
-   Each C element is summed in the same order (p = 0..K-1) whatever the block sizes, up to rounding
-   from the split into KC slices.  Nothing here touches the heap: Ap and Bp live on the stack. */
+   Two shapes take other roads (bp__gemm below picks): a C with fewer rows than a tile (batch 1), or an
+   outer product (K = 1), skips packing, which could not pay for itself; a narrow C (10 classes) is
+   computed as its transpose.
+   Each C element is summed in the same order (p = 0..K-1) on every road, with any number of threads.
+   Nothing here touches the heap: Ap and Bp live on the stack.
+
+   Why this is fast (AVX-512, float, 8x32 tile): each step of the kernel loads 2 vectors of B and 8
+   numbers of A for 16 vector multiply-adds, so the two FMA units, not memory, set the pace.  Bp (256 KB)
+   fits the 1 MB L2 cache and is reused by every row block of A; one row panel of Ap (8 KB) and one
+   column panel of Bp (32 KB) fit the 48 KB L1 cache while a tile is computed. */
 
 #if defined(__AVX512F__)
 #define BP__VLEN_BYTES 64 /* 32 zmm registers */
 #define BP__MR 8
 #elif defined(__AVX__)
-#define BP__VLEN_BYTES 32 /* 16 ymm registers */
-#define BP__MR 6
+#define BP__VLEN_BYTES 32 /* 16 ymm registers: 4x16 floats take 8 of them for the tile */
+#if defined(__clang__) && !defined(BACKPROP_DOUBLE)
+#define BP__MR 6 /* clang keeps 6x16 floats (12 registers) in registers: 119 vs 76 GFLOP/s for 4x16 */
+#else
+#define BP__MR 4 /* gcc spills a 6x16 float tile (56 vs 107 GFLOP/s); 6x8 doubles spill in both */
+#endif
 #elif defined(__ARM_NEON) || defined(__aarch64__)
 #define BP__VLEN_BYTES 16 /* 32 q registers */
 #define BP__MR 8
@@ -510,64 +646,84 @@ BPDEF void bp_tensor_randn(bp_tensor *t, bp_rng *rng, bp_real std)
 #define BP__NR (2 * BP__VLEN_BYTES / (int)sizeof(bp_real)) /* two vectors wide */
 
 #ifndef BP_MATMUL_KC
-#define BP_MATMUL_KC 128
+#define BP_MATMUL_KC 256
 #endif
 #ifndef BP_MATMUL_NC
+#ifdef BACKPROP_DOUBLE
 #define BP_MATMUL_NC 128
+#else
+#define BP_MATMUL_NC 256
+#endif
 #endif
 #ifndef BP_MATMUL_MC
-#define BP_MATMUL_MC 32
+#define BP_MATMUL_MC 64
 #endif
 /* whole tiles, so the packing buffers hold padded blocks exactly */
 #define BP__NC_PAD (((BP_MATMUL_NC + BP__NR - 1) / BP__NR) * BP__NR)
 #define BP__MC_PAD (((BP_MATMUL_MC + BP__MR - 1) / BP__MR) * BP__MR)
 
 /* Packs op(B)[k0 .. k0+kc, n0 .. n0+nc] into Bp as ceil(nc/NR) panels, each kc rows of NR, zero-padded.
-   op(B)(k, n) is B[k][n], or B[n][k] when transposed. */
+   op(B)(k, n) is B[k][n], or B[n][k] when transposed.  Every loop has a constant count (the padding is
+   a select, not a shorter loop) so the compiler copies in registers instead of calling memcpy/memset
+   for a few elements at a time. */
 static void bp__pack_b(bp_real *BP__RESTRICT Bp, const bp_tensor *B, int trans, int k0, int kc, int n0, int nc)
 {
     size_t ldb = (size_t)B->cols;
-    int j0, p, j;
+    int j0, p, j, q;
     for (j0 = 0; j0 < nc; j0 += BP__NR) {
         int nr = nc - j0 < BP__NR ? nc - j0 : BP__NR;
-        for (p = 0; p < kc; p++) {
-            bp_real *dst = Bp + (size_t)j0 * (size_t)kc + (size_t)p * BP__NR;
+        bp_real *panel = Bp + (size_t)j0 * (size_t)kc;
+        p = 0;
+        if (trans && nr == BP__NR) /* a transpose: 8 x NR blocks, 8 contiguous reads from each row of B */
+            for (; p + 8 <= kc; p += 8) {
+                const bp_real *src = B->data + (size_t)(n0 + j0) * ldb + (size_t)(k0 + p);
+                for (j = 0; j < BP__NR; j++)
+                    for (q = 0; q < 8; q++) panel[(size_t)(p + q) * BP__NR + j] = src[(size_t)j * ldb + q];
+            }
+        for (; p < kc; p++) {
+            bp_real *dst = panel + (size_t)p * BP__NR;
             if (!trans) {
-                const bp_real *src = B->data + (size_t)(k0 + p) * ldb + (size_t)(n0 + j0);
-                if (nr == BP__NR) /* a constant count: copied in registers, not by a memcpy call per row */
+                const bp_real *src = B->data + (size_t)(k0 + p) * ldb + (size_t)(n0 + j0); /* row k of B */
+                if (nr == BP__NR)
                     for (j = 0; j < BP__NR; j++) dst[j] = src[j];
                 else
-                    for (j = 0; j < nr; j++) dst[j] = src[j];
+                    for (j = 0; j < BP__NR; j++) dst[j] = j < nr ? src[j] : 0;
             } else {
-                const bp_real *src = B->data + (size_t)(n0 + j0) * ldb + (size_t)(k0 + p);
-                for (j = 0; j < nr; j++) dst[j] = src[(size_t)j * ldb];
+                const bp_real *src = B->data + (size_t)(n0 + j0) * ldb + (size_t)(k0 + p); /* column k */
+                for (j = 0; j < BP__NR; j++) dst[j] = j < nr ? src[(size_t)j * ldb] : 0;
             }
-            for (; j < BP__NR; j++) dst[j] = 0;
         }
     }
 }
 
 /* Packs op(A)[m0 .. m0+mc, k0 .. k0+kc] into Ap as ceil(mc/MR) panels, each kc columns of MR, zero-padded.
-   op(A)(m, k) is A[m][k], or A[k][m] when transposed. */
+   op(A)(m, k) is A[m][k], or A[k][m] when transposed.  The same loops as bp__pack_b, A's roles swapped. */
 static void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, int m0, int mc, int k0, int kc)
 {
     size_t lda = (size_t)A->cols;
-    int i0, p, i;
+    int i0, p, i, q;
     for (i0 = 0; i0 < mc; i0 += BP__MR) {
         int mr = mc - i0 < BP__MR ? mc - i0 : BP__MR;
-        for (p = 0; p < kc; p++) {
-            bp_real *dst = Ap + (size_t)i0 * (size_t)kc + (size_t)p * BP__MR;
-            if (!trans) {
+        bp_real *panel = Ap + (size_t)i0 * (size_t)kc;
+        p = 0;
+        if (!trans && mr == BP__MR) /* a transpose: 8 x MR blocks, 8 contiguous reads from each row of A */
+            for (; p + 8 <= kc; p += 8) {
                 const bp_real *src = A->data + (size_t)(m0 + i0) * lda + (size_t)(k0 + p);
-                for (i = 0; i < mr; i++) dst[i] = src[(size_t)i * lda];
-            } else {
-                const bp_real *src = A->data + (size_t)(k0 + p) * lda + (size_t)(m0 + i0);
-                if (mr == BP__MR) /* a constant count: copied in registers, not by a memcpy call per row */
+                for (i = 0; i < BP__MR; i++)
+                    for (q = 0; q < 8; q++) panel[(size_t)(p + q) * BP__MR + i] = src[(size_t)i * lda + q];
+            }
+        for (; p < kc; p++) {
+            bp_real *dst = panel + (size_t)p * BP__MR;
+            if (trans) {
+                const bp_real *src = A->data + (size_t)(k0 + p) * lda + (size_t)(m0 + i0); /* row k of A */
+                if (mr == BP__MR)
                     for (i = 0; i < BP__MR; i++) dst[i] = src[i];
                 else
-                    for (i = 0; i < mr; i++) dst[i] = src[i];
+                    for (i = 0; i < BP__MR; i++) dst[i] = i < mr ? src[i] : 0;
+            } else {
+                const bp_real *src = A->data + (size_t)(m0 + i0) * lda + (size_t)(k0 + p); /* column k */
+                for (i = 0; i < BP__MR; i++) dst[i] = i < mr ? src[(size_t)i * lda] : 0;
             }
-            for (; i < BP__MR; i++) dst[i] = 0;
         }
     }
 }
@@ -585,10 +741,11 @@ static void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, 
 #endif
 
 /* The register tile: acc (MR x NR) = sum over p of Ap[p][:] (a column of op(A)) times Bp[p][:] (a row of
-   op(B)), then C[0..mr, 0..nr] = acc, or += acc when add is set.  Edge tiles compute the whole padded
-   tile (the padding is zeros) and store only their mr x nr part. */
+   op(B)).  Then the mr x nr part of it that exists is stored: element (i,j) goes to C[i*rs + j*cs] (rs
+   and cs, the row and column strides, are swapped when bp__gemm computes C transposed), as = acc, or +=
+   acc when add is set.  Edge tiles compute the whole padded tile (the padding is zeros). */
 static void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, const bp_real *BP__RESTRICT Bp,
-                       bp_real *BP__RESTRICT C, size_t ldc, int mr, int nr, int add)
+                       bp_real *BP__RESTRICT C, size_t rs, size_t cs, int mr, int nr, int add)
 {
     bp_real acc[BP__MR][BP__NR];
     int i, j, p;
@@ -600,44 +757,102 @@ static void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, const bp_real *BP
         for (i = 0; i < BP__MR; i++)
             for (j = 0; j < BP__NR; j++) acc[i][j] += a[i] * b[j];
     }
-    for (i = 0; i < mr; i++) {
-        bp_real *c = C + (size_t)i * ldc;
-        if (add)
-            for (j = 0; j < nr; j++) c[j] += acc[i][j];
-        else
-            for (j = 0; j < nr; j++) c[j] = acc[i][j];
+    if (cs == 1 && nr == BP__NR) { /* the common case: whole rows, constant counts, vector stores */
+        for (i = 0; i < mr; i++) {
+            bp_real *c = C + (size_t)i * rs;
+            if (add)
+                for (j = 0; j < BP__NR; j++) c[j] += acc[i][j];
+            else
+                for (j = 0; j < BP__NR; j++) c[j] = acc[i][j];
+        }
+        return;
     }
+    for (i = 0; i < mr; i++)
+        for (j = 0; j < nr; j++) {
+            bp_real *c = C + (size_t)i * rs + (size_t)j * cs;
+            *c = add ? *c + acc[i][j] : acc[i][j];
+        }
 }
 
-/* The blocked loops (no argument checks: bp_matmul has done them). */
-static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int M, int N, int K)
+/* The blocked loops.  C is M x N, its element (i,j) at C[i*rs + j*cs]; op(A) is M x K, op(B) is K x N. */
+static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *A, int trans_a,
+                             const bp_tensor *B, int trans_b, int accumulate, int M, int N, int K)
 {
     bp_real Bp[BP_MATMUL_KC * BP__NC_PAD]; /* KC x NC slice of op(B), in NR-wide panels */
-    bp_real Ap[BP__MC_PAD * BP_MATMUL_KC]; /* MC x KC block of op(A), in MR-tall panels */
-    size_t ldc = (size_t)N;
-    int jc, pc, ic, jr, ir;
-    BP_ASSERT(M > 0 && N > 0 && K > 0 && C->rows == M && C->cols == N);
+    int jc, pc, ic;
+    BP_ASSERT(M > 0 && N > 0 && K > 0);
     BP_ASSERT(BP_MATMUL_KC > 0 && BP_MATMUL_NC > 0 && BP_MATMUL_MC > 0);
     for (jc = 0; jc < N; jc += BP_MATMUL_NC) {
         int nc = N - jc < BP_MATMUL_NC ? N - jc : BP_MATMUL_NC;
         for (pc = 0; pc < K; pc += BP_MATMUL_KC) {
             int kc = K - pc < BP_MATMUL_KC ? K - pc : BP_MATMUL_KC;
-            int add = pc > 0 || (flags & BP_ACCUMULATE); /* the first slice overwrites, unless accumulating */
-            bp__pack_b(Bp, B, flags & BP_TRANS_B, pc, kc, jc, nc);
+            int add = pc > 0 || accumulate; /* the first slice overwrites, unless accumulating */
+            bp__pack_b(Bp, B, trans_b, pc, kc, jc, nc);
+            /* The MC-row blocks of C are independent, so with OpenMP (-fopenmp) threads share them out.
+               Each C element is still summed by one thread in the same order: the results do not depend
+               on the number of threads.  Small products stay on one thread: waking threads costs
+               microseconds, and far more when the cores are busy with other work. */
+#ifdef _OPENMP
+#pragma omp parallel for schedule(static) if (M > BP_MATMUL_MC && (double)M * (double)nc * (double)kc >= 4e6)
+#endif
             for (ic = 0; ic < M; ic += BP_MATMUL_MC) {
+                bp_real Ap[BP__MC_PAD * BP_MATMUL_KC]; /* MC x KC block of op(A), in MR-tall panels */
                 int mc = M - ic < BP_MATMUL_MC ? M - ic : BP_MATMUL_MC;
-                bp__pack_a(Ap, A, flags & BP_TRANS_A, ic, mc, pc, kc);
+                int jr, ir;
+                bp__pack_a(Ap, A, trans_a, ic, mc, pc, kc);
                 for (jr = 0; jr < nc; jr += BP__NR) {
                     int nr = nc - jr < BP__NR ? nc - jr : BP__NR;
                     for (ir = 0; ir < mc; ir += BP__MR) {
                         int mr = mc - ir < BP__MR ? mc - ir : BP__MR;
                         bp__kernel(kc, Ap + (size_t)ir * (size_t)kc, Bp + (size_t)jr * (size_t)kc,
-                                   C->data + (size_t)(ic + ir) * ldc + (size_t)(jc + jr), ldc, mr, nr, add);
+                                   C + (size_t)(ic + ir) * rs + (size_t)(jc + jr) * cs, rs, cs, mr, nr, add);
                     }
                 }
             }
         }
     }
+}
+
+/* Few rows in C (batch 1, say), or an outer product (K = 1): packing would cost more than it saves, since
+   each element of B would be used only M times, or each element of C is a single product.  So no packing:
+   row i of C is the sum over k of op(A)[i][k] times row k of B.  k runs outside i, so each row of B comes
+   from memory once for all M rows of C; the first k writes C (unless accumulating), so C is not cleared
+   in a pass of its own; and the j loop vectorises.  (B must not be transposed: its rows are contiguous.) */
+static void bp__gemm_unpacked(bp_tensor *C, const bp_tensor *A, int trans_a, const bp_tensor *B, int accumulate,
+                              int M, int N, int K)
+{
+    int i, j, k;
+    for (k = 0; k < K; k++) {
+        const bp_real *BP__RESTRICT b = B->data + (size_t)k * (size_t)N; /* row k of B */
+        for (i = 0; i < M; i++) {
+            bp_real *BP__RESTRICT c = C->data + (size_t)i * (size_t)N;
+            bp_real a = trans_a ? A->data[(size_t)k * (size_t)M + (size_t)i] : A->data[(size_t)i * (size_t)K + (size_t)k];
+            if (k == 0 && !accumulate)
+                for (j = 0; j < N; j++) c[j] = a * b[j];
+            else
+                for (j = 0; j < N; j++) c[j] += a * b[j];
+        }
+    }
+}
+
+/* n rounded up to whole tiles */
+static double bp__padded(int n, int tile) { return (double)((n + tile - 1) / tile) * tile; }
+
+/* Picks the way to compute C = op(A).op(B) (no argument checks: bp_matmul has done them). */
+static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int M, int N, int K)
+{
+    int trans_a = (flags & BP_TRANS_A) != 0, trans_b = (flags & BP_TRANS_B) != 0;
+    int accumulate = (flags & BP_ACCUMULATE) != 0;
+    if ((M < BP__MR || K == 1) && !trans_b)
+        bp__gemm_unpacked(C, A, trans_a, B, accumulate, M, N, K);
+    else if (bp__padded(N, BP__MR) * bp__padded(M, BP__NR) < bp__padded(M, BP__MR) * bp__padded(N, BP__NR))
+        /* A narrow C (N = 10 classes, say) would use few of each tile's NR columns.  C^T = op(B)^T.op(A)^T
+           holds the same numbers, summed in the same order, with the long side along the vectors; so
+           compute that, storing element (j,i) of C^T at C(i,j).  op(B)^T is B read with the opposite
+           transpose flag, and op(A)^T likewise. */
+        bp__gemm_blocked(C->data, 1, (size_t)N, B, !trans_b, A, !trans_a, accumulate, N, M, K);
+    else
+        bp__gemm_blocked(C->data, (size_t)N, 1, A, trans_a, B, trans_b, accumulate, M, N, K);
 }
 
 BPDEF void bp_matmul(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
@@ -791,6 +1006,64 @@ BPDEF void bp_relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *
     for (i = 0; i < n; i++) dz->data[i] = z->data[i] > 0 ? da->data[i] : 0;
 }
 
+/* ---- sigmoid ---------------------------------------------------------------------------------------
+   Forward:  a = 1 / (1 + e^-z).  For z < 0 the same value is computed as e^z / (1 + e^z), so e^-z never
+   overflows; both forms give a in [0, 1].                                                           */
+
+BPDEF void bp_sigmoid_forward(const bp_tensor *z, bp_tensor *a)
+{
+    const char *fn = "bp_sigmoid_forward";
+    size_t i, n;
+    if (bp__bad_tensor(fn, "z", z) || bp__bad_tensor(fn, "a", a)) return;
+    if (bp__bad_shapes(fn, "z", z, "a", a) || bp__bad_overlap(fn, "a", a, "z", z, 1)) return;
+    n = bp__count(z);
+    for (i = 0; i < n; i++) {
+        double zi = (double)z->data[i];
+        double e = exp(-fabs(zi)); /* in (0, 1]: cannot overflow */
+        a->data[i] = (bp_real)(zi >= 0 ? 1 / (1 + e) : e / (1 + e));
+    }
+}
+
+/* Backward:  da/dz = e^-z / (1 + e^-z)^2 = a (1 - a), so  dz = da * a(1 - a).
+   The derivative is a function of the OUTPUT, so the forward caches a, not z.  It is at most 1/4: a
+   stack of n sigmoids multiplies the gradient by at most 4^-n -- the vanishing gradient. */
+BPDEF void bp_sigmoid_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz)
+{
+    const char *fn = "bp_sigmoid_backward";
+    size_t i, n;
+    if (bp__bad_tensor(fn, "a", a) || bp__bad_tensor(fn, "da", da) || bp__bad_tensor(fn, "dz", dz)) return;
+    if (bp__bad_shapes(fn, "a", a, "da", da) || bp__bad_shapes(fn, "a", a, "dz", dz)) return;
+    if (bp__bad_overlap(fn, "dz", dz, "da", da, 1) || bp__bad_overlap(fn, "dz", dz, "a", a, 1)) return;
+    n = bp__count(a);
+    for (i = 0; i < n; i++) dz->data[i] = da->data[i] * a->data[i] * (1 - a->data[i]);
+}
+
+/* ---- tanh ------------------------------------------------------------------------------------------
+   Forward:  a = tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1).                                   */
+
+BPDEF void bp_tanh_forward(const bp_tensor *z, bp_tensor *a)
+{
+    const char *fn = "bp_tanh_forward";
+    size_t i, n;
+    if (bp__bad_tensor(fn, "z", z) || bp__bad_tensor(fn, "a", a)) return;
+    if (bp__bad_shapes(fn, "z", z, "a", a) || bp__bad_overlap(fn, "a", a, "z", z, 1)) return;
+    n = bp__count(z);
+    for (i = 0; i < n; i++) a->data[i] = (bp_real)tanh((double)z->data[i]);
+}
+
+/* Backward:  d tanh(z)/dz = 1 - tanh(z)^2 = 1 - a^2, so  dz = da * (1 - a^2).
+   Again a function of the output: the forward caches a.  At most 1 (at z = 0), near 0 once |z| > 3. */
+BPDEF void bp_tanh_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz)
+{
+    const char *fn = "bp_tanh_backward";
+    size_t i, n;
+    if (bp__bad_tensor(fn, "a", a) || bp__bad_tensor(fn, "da", da) || bp__bad_tensor(fn, "dz", dz)) return;
+    if (bp__bad_shapes(fn, "a", a, "da", da) || bp__bad_shapes(fn, "a", a, "dz", dz)) return;
+    if (bp__bad_overlap(fn, "dz", dz, "da", da, 1) || bp__bad_overlap(fn, "dz", dz, "a", a, 1)) return;
+    n = bp__count(a);
+    for (i = 0; i < n; i++) dz->data[i] = da->data[i] * (1 - a->data[i] * a->data[i]);
+}
+
 /* ---- mean squared error ----------------------------------------------------------------------------
    Forward:  L = (1/N) sum_i (yhat_i - y_i)^2  over all N = rows*cols elements.                        */
 
@@ -827,6 +1100,75 @@ BPDEF void bp_mse_backward(const bp_tensor *yhat, const bp_tensor *y, bp_tensor 
     for (i = 0; i < n; i++) dyhat->data[i] = scale * (yhat->data[i] - y->data[i]);
 }
 
+/* ---- softmax + cross-entropy -----------------------------------------------------------------------
+   Forward, for each row r with label y = labels[r] and logits l_j:
+       p_j = e^(l_j - m) / S,   S = sum_j e^(l_j - m),   m = max_j l_j     (subtracting m changes nothing
+                                                                            but keeps every e^ <= 1)
+       loss_r = -log p_y = log S - (l_y - m)                               (never log of a rounded p_y,
+                                                                            which could be 0)
+   and the result is the mean of loss_r over the batch.                                               */
+
+/* Reports, and returns 1, unless every label is a class index of `of` (batch x classes). */
+static int bp__bad_labels(const char *fn, const int *labels, const char *of_name, const bp_tensor *of)
+{
+    int r;
+    if (!labels && of->rows > 0) {
+        bp__fail("%s: labels is NULL (%s is %dx%d: one label per row needed)", fn, of_name, of->rows, of->cols);
+        return 1;
+    }
+    for (r = 0; r < of->rows; r++)
+        if (labels[r] < 0 || labels[r] >= of->cols) {
+            bp__fail("%s: labels[%d] is %d (%s is %dx%d: labels must be in 0..%d)", fn, r, labels[r], of_name,
+                     of->rows, of->cols, of->cols - 1);
+            return 1;
+        }
+    return 0;
+}
+
+BPDEF bp_real bp_softmax_xent_forward(const bp_tensor *logits, const int *labels, bp_tensor *probs)
+{
+    const char *fn = "bp_softmax_xent_forward";
+    double total = 0;
+    int r, j;
+    if (bp__bad_tensor(fn, "logits", logits) || bp__bad_tensor(fn, "probs", probs)) return (bp_real)NAN;
+    if (bp__bad_shapes(fn, "logits", logits, "probs", probs) ||
+        bp__bad_overlap(fn, "probs", probs, "logits", logits, 1) || bp__bad_labels(fn, labels, "logits", logits))
+        return (bp_real)NAN;
+    if (logits->rows == 0) return 0;
+    for (r = 0; r < logits->rows; r++) {
+        const bp_real *l = logits->data + (size_t)r * (size_t)logits->cols;
+        bp_real *p = probs->data + (size_t)r * (size_t)probs->cols;
+        double m = l[0], sum = 0, label_logit = l[labels[r]];
+        for (j = 1; j < logits->cols; j++)
+            if (l[j] > m) m = l[j];
+        for (j = 0; j < logits->cols; j++) sum += exp((double)l[j] - m);
+        total += log(sum) - (label_logit - m); /* read before p overwrites l (in place) */
+        for (j = 0; j < logits->cols; j++) p[j] = (bp_real)(exp((double)l[j] - m) / sum);
+    }
+    return (bp_real)(total / logits->rows);
+}
+
+/* Backward:  d loss_r / d l_j = p_j - 1[j = y]  (the softmax's Jacobian and the log's 1/p_y cancel to
+   this), and the mean divides by the batch:  dlogits = (probs - onehot(labels)) / batch.
+   The forward caches probs; the logits themselves are not needed. */
+BPDEF void bp_softmax_xent_backward(const bp_tensor *probs, const int *labels, bp_tensor *dlogits)
+{
+    const char *fn = "bp_softmax_xent_backward";
+    double scale;
+    int r, j;
+    if (bp__bad_tensor(fn, "probs", probs) || bp__bad_tensor(fn, "dlogits", dlogits)) return;
+    if (bp__bad_shapes(fn, "probs", probs, "dlogits", dlogits) ||
+        bp__bad_overlap(fn, "dlogits", dlogits, "probs", probs, 1) || bp__bad_labels(fn, labels, "probs", probs))
+        return;
+    if (probs->rows == 0) return;
+    scale = 1.0 / probs->rows;
+    for (r = 0; r < probs->rows; r++) {
+        const bp_real *p = probs->data + (size_t)r * (size_t)probs->cols;
+        bp_real *d = dlogits->data + (size_t)r * (size_t)dlogits->cols;
+        for (j = 0; j < probs->cols; j++) d[j] = (bp_real)(((double)p[j] - (j == labels[r])) * scale);
+    }
+}
+
 /* ---- optimizers ----------------------------------------------------------------------------------- */
 
 BPDEF void bp_sgd_step(bp_tensor *w, const bp_tensor *dw, bp_real lr)
@@ -837,6 +1179,518 @@ BPDEF void bp_sgd_step(bp_tensor *w, const bp_tensor *dw, bp_real lr)
     if (bp__bad_shapes(fn, "w", w, "dw", dw) || bp__bad_overlap(fn, "w", w, "dw", dw, 0)) return;
     n = bp__count(w);
     for (i = 0; i < n; i++) w->data[i] -= lr * dw->data[i];
+}
+
+/* Momentum: vel is a running sum of past gradients, each older one weighted down by mu, so steps build up
+   speed along directions the gradients agree on and cancel where they oscillate. */
+BPDEF void bp_momentum_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *vel, bp_real lr, bp_real mu)
+{
+    const char *fn = "bp_momentum_step";
+    size_t i, n;
+    if (bp__bad_tensor(fn, "w", w) || bp__bad_tensor(fn, "dw", dw) || bp__bad_tensor(fn, "vel", vel)) return;
+    if (bp__bad_shapes(fn, "w", w, "dw", dw) || bp__bad_shapes(fn, "w", w, "vel", vel)) return;
+    if (bp__bad_overlap(fn, "w", w, "dw", dw, 0) || bp__bad_overlap(fn, "w", w, "vel", vel, 0) ||
+        bp__bad_overlap(fn, "vel", vel, "dw", dw, 0))
+        return;
+    n = bp__count(w);
+    for (i = 0; i < n; i++) {
+        vel->data[i] = mu * vel->data[i] + dw->data[i];
+        w->data[i] -= lr * vel->data[i];
+    }
+}
+
+/* Adam: m and v are running means of the gradient and of its square.  Both start at 0, so early on they
+   are too small by the factor (1 - beta^t); dividing by it removes that bias.  The step m / sqrt(v) has
+   about the same size for every parameter, whatever the scale of its gradient. */
+BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
+                        bp_real beta1, bp_real beta2, bp_real eps)
+{
+    const char *fn = "bp_adam_step";
+    size_t i, n;
+    double step_size, bias2_sqrt;
+    if (bp__bad_tensor(fn, "w", w) || bp__bad_tensor(fn, "dw", dw) || bp__bad_tensor(fn, "m", m) ||
+        bp__bad_tensor(fn, "v", v))
+        return;
+    if (bp__bad_shapes(fn, "w", w, "dw", dw) || bp__bad_shapes(fn, "w", w, "m", m) ||
+        bp__bad_shapes(fn, "w", w, "v", v))
+        return;
+    if (bp__bad_overlap(fn, "w", w, "dw", dw, 0) || bp__bad_overlap(fn, "w", w, "m", m, 0) ||
+        bp__bad_overlap(fn, "w", w, "v", v, 0) || bp__bad_overlap(fn, "m", m, "dw", dw, 0) ||
+        bp__bad_overlap(fn, "v", v, "dw", dw, 0) || bp__bad_overlap(fn, "v", v, "m", m, 0))
+        return;
+    if (t < 1) {
+        bp__fail("%s: t is %d (w is %dx%d; t counts steps from 1)", fn, t, w->rows, w->cols);
+        return;
+    }
+    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+        bp__fail("%s: beta1 is %g and beta2 is %g (w is %dx%d; both must be in [0, 1))", fn, (double)beta1,
+                 (double)beta2, w->rows, w->cols);
+        return;
+    }
+    /* the bias corrections, folded as PyTorch does:  lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
+    step_size = (double)lr / (1 - pow((double)beta1, t));
+    bias2_sqrt = sqrt(1 - pow((double)beta2, t));
+    n = bp__count(w);
+    for (i = 0; i < n; i++) {
+        bp_real g = dw->data[i];
+        m->data[i] = beta1 * m->data[i] + (1 - beta1) * g;
+        v->data[i] = beta2 * v->data[i] + (1 - beta2) * g * g;
+        w->data[i] -= (bp_real)(step_size * (double)m->data[i] /
+                                (sqrt((double)v->data[i]) / bias2_sqrt + (double)eps));
+    }
+}
+
+BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_norm)
+{
+    const char *fn = "bp_clip_grad_norm";
+    double sum = 0, norm;
+    size_t i, n;
+    int g;
+    if (count < 0 || (count > 0 && !grads)) {
+        bp__fail("%s: %d gradients at %p (count must be >= 0, grads non-NULL)", fn, count, (const void *)grads);
+        return (bp_real)NAN;
+    }
+    for (g = 0; g < count; g++) {
+        char name[32];
+        snprintf(name, sizeof name, "grads[%d]", g);
+        if (bp__bad_tensor(fn, name, grads[g])) return (bp_real)NAN;
+    }
+    if (!(max_norm >= 0)) {
+        bp__fail("%s: max_norm is %g (it must be >= 0)", fn, (double)max_norm);
+        return (bp_real)NAN;
+    }
+    for (g = 0; g < count; g++) {
+        n = bp__count(grads[g]);
+        for (i = 0; i < n; i++) sum += (double)grads[g]->data[i] * (double)grads[g]->data[i];
+    }
+    norm = sqrt(sum);
+    if (norm > (double)max_norm) {
+        bp_real scale = (bp_real)((double)max_norm / (norm + 1e-6));
+        for (g = 0; g < count; g++) {
+            n = bp__count(grads[g]);
+            for (i = 0; i < n; i++) grads[g]->data[i] *= scale;
+        }
+    }
+    return (bp_real)norm;
+}
+
+/* ---- .npy files ------------------------------------------------------------------------------------
+   The format (numpy's NEP 1): the 6 bytes "\x93NUMPY", a version byte pair (1.0, 2.0 or 3.0), the header
+   length (2 bytes little-endian in 1.0, 4 bytes after), then the header: a Python dict literal such as
+       {'descr': '<f4', 'fortran_order': False, 'shape': (784, 256), }
+   padded with spaces to a multiple of 64 bytes and ending in '\n'; then the raw elements.  Each element
+   is read and written byte by byte in the order the descr says, so this works on a machine of either
+   endianness.  Nothing here calls the error handler for a bad file: it is data, not a bug. */
+
+static char bp__failure[320]; /* bp_failure_reason's text: global, like strerror's */
+
+BPDEF const char *bp_failure_reason(void) { return bp__failure; }
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 1, 2)))
+#endif
+static void bp__file_fail(const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    vsnprintf(bp__failure, sizeof bp__failure, format, args);
+    va_end(args);
+}
+
+/* Element i of bytes (size 4 or 8, little- or big-endian) as a double, assuming IEEE-754 floats. */
+static double bp__decode(const unsigned char *bytes, int size, int big_endian)
+{
+    uint64_t bits = 0;
+    int b;
+    for (b = 0; b < size; b++) bits |= (uint64_t)bytes[big_endian ? size - 1 - b : b] << (8 * b);
+    if (size == 4) {
+        uint32_t bits32 = (uint32_t)bits;
+        float f;
+        memcpy(&f, &bits32, 4);
+        return f;
+    } else {
+        double d;
+        memcpy(&d, &bits, 8);
+        return d;
+    }
+}
+
+/* x as sizeof(bp_real) little-endian bytes. */
+static void bp__encode(bp_real x, unsigned char *bytes)
+{
+    uint64_t bits;
+    size_t b;
+    if (sizeof(bp_real) == 4) {
+        uint32_t bits32;
+        memcpy(&bits32, &x, 4);
+        bits = bits32;
+    } else {
+        memcpy(&bits, &x, 8);
+    }
+    for (b = 0; b < sizeof(bp_real); b++) bytes[b] = (unsigned char)(bits >> (8 * b));
+}
+
+BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path)
+{
+    const char *fn = "bp_tensor_save_npy";
+    char header[128], *part;
+    unsigned char chunk[4096];
+    int len, padded, ok;
+    size_t i, n, used = 0, path_len;
+    FILE *f;
+    if (bp__bad_tensor(fn, "t", t)) return -1;
+    if (!path) {
+        bp__fail("%s: path is NULL (t is %dx%d)", fn, t->rows, t->cols);
+        return -1;
+    }
+    len = snprintf(header, sizeof header, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d, %d), }",
+                   (int)sizeof(bp_real), t->rows, t->cols);
+    padded = (10 + len + 1 + 63) / 64 * 64 - 10; /* magic+version+length, dict, '\n': a multiple of 64 */
+    memset(header + len, ' ', (size_t)(padded - len));
+    header[padded - 1] = '\n';
+
+    /* Written to path.part, then renamed over path: a failed or interrupted save never destroys the file
+       that was there before (a previous checkpoint, say). */
+    path_len = strlen(path);
+    part = (char *)BP_MALLOC(path_len + 6);
+    if (!part) {
+        bp__file_fail("%s: %s: out of memory", fn, path);
+        return -1;
+    }
+    memcpy(part, path, path_len);
+    memcpy(part + path_len, ".part", 6);
+    f = fopen(part, "wb"); /* binary: no newline translation on Windows */
+    if (!f) {
+        bp__file_fail("%s: %s: cannot open %s for writing: %s", fn, path, part, strerror(errno));
+        BP_FREE(part);
+        return -1;
+    }
+    ok = fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8 && fputc(padded & 0xff, f) != EOF &&
+         fputc(padded >> 8, f) != EOF && fwrite(header, 1, (size_t)padded, f) == (size_t)padded;
+    n = bp__count(t);
+    for (i = 0; ok && i < n; i++) {
+        bp__encode(t->data[i], chunk + used);
+        used += sizeof(bp_real);
+        if (used == sizeof chunk || i + 1 == n) {
+            ok = fwrite(chunk, 1, used, f) == used;
+            used = 0;
+        }
+    }
+    if (fclose(f) != 0) ok = 0;
+    if (!ok) {
+        bp__file_fail("%s: %s: writing failed (disk full?): %s", fn, path, strerror(errno));
+        remove(part);
+        BP_FREE(part);
+        return -1;
+    }
+    if (rename(part, path) != 0) {
+        int renamed = 0;
+#ifdef _WIN32
+        /* Windows' rename does not replace an existing file (POSIX's does, atomically) */
+        if (errno == EEXIST || errno == EACCES) renamed = remove(path) == 0 && rename(part, path) == 0;
+#endif
+        if (!renamed) {
+            bp__file_fail("%s: %s: cannot rename %s to it: %s", fn, path, part, strerror(errno));
+            remove(part);
+            BP_FREE(part);
+            return -1;
+        }
+    }
+    BP_FREE(part);
+    bp__failure[0] = 0;
+    return 0;
+}
+
+/* The header dict, parsed: a small recursive-descent reader for exactly the three keys numpy writes. */
+typedef struct bp__npy_header {
+    const char *at, *end; /* the unread part of the header */
+    int item_size, big_endian, fortran, ndim;
+    long long shape[2];
+} bp__npy_header;
+
+static void bp__npy_skip_space(bp__npy_header *h)
+{
+    while (h->at < h->end && (*h->at == ' ' || *h->at == '\t' || *h->at == '\n' || *h->at == '\r')) h->at++;
+}
+
+static int bp__npy_accept(bp__npy_header *h, char c)
+{
+    bp__npy_skip_space(h);
+    if (h->at < h->end && *h->at == c) {
+        h->at++;
+        return 1;
+    }
+    return 0;
+}
+
+/* A quoted string ('...' or "...") copied into out (at most size-1 characters). */
+static int bp__npy_string(bp__npy_header *h, char *out, size_t size)
+{
+    char quote;
+    size_t n = 0;
+    bp__npy_skip_space(h);
+    if (h->at >= h->end || (*h->at != '\'' && *h->at != '"')) return 0;
+    quote = *h->at++;
+    while (h->at < h->end && *h->at != quote) {
+        if (n + 1 >= size) return 0;
+        out[n++] = *h->at++;
+    }
+    if (h->at >= h->end) return 0;
+    h->at++;
+    out[n] = 0;
+    return 1;
+}
+
+/* The dict's value for one key.  Returns 0 and sets the failure text on anything unexpected. */
+static int bp__npy_value(bp__npy_header *h, const char *key, const char *path)
+{
+    const char *fn = "bp_tensor_load_npy";
+    if (strcmp(key, "descr") == 0) {
+        char descr[16];
+        if (!bp__npy_string(h, descr, sizeof descr)) {
+            bp__file_fail("%s: %s: the header's descr is not a short string", fn, path);
+            return 0;
+        }
+        if ((descr[0] != '<' && descr[0] != '>') || descr[1] != 'f' || (descr[2] != '4' && descr[2] != '8') ||
+            descr[3]) {
+            bp__file_fail("%s: %s: dtype '%s' is not float32 or float64 ('<f4', '<f8', '>f4', '>f8')", fn, path,
+                          descr);
+            return 0;
+        }
+        h->big_endian = descr[0] == '>';
+        h->item_size = descr[2] - '0';
+    } else if (strcmp(key, "fortran_order") == 0) {
+        bp__npy_skip_space(h);
+        if (h->end - h->at >= 4 && memcmp(h->at, "True", 4) == 0) {
+            h->fortran = 1;
+            h->at += 4;
+        } else if (h->end - h->at >= 5 && memcmp(h->at, "False", 5) == 0) {
+            h->fortran = 0;
+            h->at += 5;
+        } else {
+            bp__file_fail("%s: %s: fortran_order is neither True nor False", fn, path);
+            return 0;
+        }
+    } else if (strcmp(key, "shape") == 0) {
+        h->ndim = 0;
+        if (!bp__npy_accept(h, '(')) {
+            bp__file_fail("%s: %s: the header's shape is not a tuple", fn, path);
+            return 0;
+        }
+        while (!bp__npy_accept(h, ')')) {
+            long long d = 0;
+            int digits = 0;
+            bp__npy_skip_space(h);
+            while (h->at < h->end && *h->at >= '0' && *h->at <= '9') {
+                if (d > INT_MAX) break; /* stop before it can overflow; refused below */
+                d = d * 10 + (*h->at++ - '0');
+                digits++;
+            }
+            if (!digits || d > INT_MAX) {
+                bp__file_fail("%s: %s: the shape holds something other than sizes from 0 to %d", fn, path,
+                              INT_MAX);
+                return 0;
+            }
+            if (h->ndim >= 2) {
+                bp__file_fail("%s: %s: a 3-D or higher array (only 1-D and 2-D load into a tensor)", fn, path);
+                return 0;
+            }
+            h->shape[h->ndim++] = d;
+            if (!bp__npy_accept(h, ',')) {
+                if (!bp__npy_accept(h, ')')) {
+                    bp__file_fail("%s: %s: the shape tuple is malformed", fn, path);
+                    return 0;
+                }
+                break;
+            }
+        }
+        if (h->ndim == 0) {
+            bp__file_fail("%s: %s: a 0-D array (a scalar; only 1-D and 2-D load into a tensor)", fn, path);
+            return 0;
+        }
+    } else {
+        bp__file_fail("%s: %s: unexpected key '%s' in the header", fn, path, key);
+        return 0;
+    }
+    return 1;
+}
+
+/* Parses the header text; fills h.  Returns 0 (failure text set) if it is not what numpy writes. */
+static int bp__npy_parse(bp__npy_header *h, const char *path)
+{
+    const char *fn = "bp_tensor_load_npy";
+    int seen = 0; /* bits: descr 1, fortran_order 2, shape 4 */
+    if (!bp__npy_accept(h, '{')) {
+        bp__file_fail("%s: %s: the header is not a dict", fn, path);
+        return 0;
+    }
+    while (!bp__npy_accept(h, '}')) {
+        char key[16];
+        int bit;
+        if (!bp__npy_string(h, key, sizeof key) || !bp__npy_accept(h, ':')) {
+            bp__file_fail("%s: %s: the header dict is malformed", fn, path);
+            return 0;
+        }
+        bit = strcmp(key, "descr") == 0 ? 1 : strcmp(key, "fortran_order") == 0 ? 2 : strcmp(key, "shape") == 0 ? 4 : 0;
+        if (seen & bit) {
+            bp__file_fail("%s: %s: key '%s' appears twice in the header", fn, path, key);
+            return 0;
+        }
+        if (!bp__npy_value(h, key, path)) return 0;
+        seen |= bit;
+        if (!bp__npy_accept(h, ',')) {
+            if (!bp__npy_accept(h, '}')) {
+                bp__file_fail("%s: %s: the header dict is malformed", fn, path);
+                return 0;
+            }
+            break;
+        }
+    }
+    if (seen != 7) {
+        bp__file_fail("%s: %s: the header lacks %s", fn, path,
+                      !(seen & 1) ? "'descr'" : !(seen & 2) ? "'fortran_order'" : "'shape'");
+        return 0;
+    }
+    bp__npy_skip_space(h);
+    if (h->at != h->end) {
+        bp__file_fail("%s: %s: unexpected text after the header dict", fn, path);
+        return 0;
+    }
+    return 1;
+}
+
+/* Reads the elements that follow the header into t (already sized; data allocated). */
+static int bp__npy_read_data(FILE *f, bp_tensor *t, const bp__npy_header *h, const char *path)
+{
+    unsigned char chunk[4096];
+    size_t i = 0, n = bp__count(t), per_chunk = sizeof chunk / (size_t)h->item_size;
+    while (i < n) {
+        size_t k, want = n - i < per_chunk ? n - i : per_chunk;
+        if (fread(chunk, (size_t)h->item_size, want, f) != want) {
+            bp__file_fail("bp_tensor_load_npy: %s: truncated: it ends after %.0f of %.0f elements", path,
+                          (double)i, (double)n);
+            return 0;
+        }
+        for (k = 0; k < want; k++, i++) {
+            bp_real x = (bp_real)bp__decode(chunk + k * (size_t)h->item_size, h->item_size, h->big_endian);
+            if (h->fortran) /* column-major: element i is (i % rows, i / rows) */
+                t->data[(i % (size_t)t->rows) * (size_t)t->cols + i / (size_t)t->rows] = x;
+            else
+                t->data[i] = x;
+        }
+    }
+    if (fgetc(f) != EOF) {
+        bp__file_fail("bp_tensor_load_npy: %s: more bytes after the %.0f elements the header announces", path,
+                      (double)n);
+        return 0;
+    }
+    return 1;
+}
+
+BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path)
+{
+    const char *fn = "bp_tensor_load_npy";
+    unsigned char start[12];
+    char *text = NULL;
+    size_t header_len;
+    bp__npy_header h;
+    bp_tensor result = {0, 0, NULL};
+    FILE *f;
+    if (!t) {
+        bp__fail("%s: t is NULL", fn);
+        return -1;
+    }
+    t->rows = t->cols = 0;
+    t->data = NULL;
+    if (!path) {
+        bp__fail("%s: path is NULL", fn);
+        return -1;
+    }
+    f = fopen(path, "rb");
+    if (!f) {
+        bp__file_fail("%s: %s: cannot open: %s", fn, path, strerror(errno));
+        return -1;
+    }
+    if (fread(start, 1, 10, f) != 10 || memcmp(start, "\x93NUMPY", 6) != 0) {
+        bp__file_fail("%s: %s: not a .npy file (it does not start with \\x93NUMPY)", fn, path);
+        goto fail;
+    }
+    if (start[6] == 1 && start[7] == 0) {
+        header_len = (size_t)start[8] | (size_t)start[9] << 8;
+    } else if ((start[6] == 2 || start[6] == 3) && start[7] == 0) {
+        if (fread(start + 10, 1, 2, f) != 2) {
+            bp__file_fail("%s: %s: truncated in the header", fn, path);
+            goto fail;
+        }
+        header_len = (size_t)start[8] | (size_t)start[9] << 8 | (size_t)start[10] << 16 | (size_t)start[11] << 24;
+    } else {
+        bp__file_fail("%s: %s: unknown .npy format version %d.%d", fn, path, start[6], start[7]);
+        goto fail;
+    }
+    if (header_len > 65536) { /* numpy itself refuses headers over 10000 bytes by default */
+        bp__file_fail("%s: %s: a header of %.0f bytes (more than 65536)", fn, path, (double)header_len);
+        goto fail;
+    }
+    text = (char *)BP_MALLOC(header_len + 1);
+    if (!text) {
+        bp__file_fail("%s: %s: out of memory reading the header", fn, path);
+        goto fail;
+    }
+    if (fread(text, 1, header_len, f) != header_len) {
+        bp__file_fail("%s: %s: truncated in the header", fn, path);
+        goto fail;
+    }
+    text[header_len] = 0;
+    memset(&h, 0, sizeof h);
+    h.at = text;
+    h.end = text + header_len;
+    if (!bp__npy_parse(&h, path)) goto fail;
+    BP_FREE(text);
+    text = NULL;
+
+    result.rows = h.ndim == 1 ? 1 : (int)h.shape[0];
+    result.cols = h.ndim == 1 ? (int)h.shape[0] : (int)h.shape[1];
+    if (result.cols > 0 && result.rows > INT_MAX / result.cols) {
+        bp__file_fail("%s: %s: shape %dx%d has more than INT_MAX elements", fn, path, result.rows, result.cols);
+        goto fail;
+    }
+    if (bp__count(&result) > ((size_t)-1) / sizeof(bp_real)) { /* only where size_t is 32 bits */
+        bp__file_fail("%s: %s: shape %dx%d needs more bytes than size_t can count", fn, path, result.rows,
+                      result.cols);
+        goto fail;
+    }
+    { /* before allocating: does the file hold as many bytes as the header claims? */
+        long here = ftell(f), size = -1;
+        if (here >= 0 && fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+        if (size >= 0 && (double)(size - here) < (double)bp__count(&result) * h.item_size) {
+            bp__file_fail("%s: %s: truncated: the header says %dx%d float%d (%.0f bytes of data) but %ld follow",
+                          fn, path, result.rows, result.cols, h.item_size * 8,
+                          (double)bp__count(&result) * h.item_size, size - here);
+            goto fail;
+        }
+        if (here < 0 || fseek(f, here, SEEK_SET) != 0) {
+            bp__file_fail("%s: %s: cannot seek in the file", fn, path);
+            goto fail;
+        }
+    }
+    if (bp__count(&result) > 0) {
+        result.data = (bp_real *)BP_MALLOC(bp__count(&result) * sizeof(bp_real));
+        if (!result.data) {
+            bp__file_fail("%s: %s: out of memory for %dx%d", fn, path, result.rows, result.cols);
+            goto fail;
+        }
+    }
+    if (!bp__npy_read_data(f, &result, &h, path)) goto fail;
+    fclose(f);
+    *t = result;
+    bp__failure[0] = 0;
+    return 0;
+
+fail:
+    if (text) BP_FREE(text);
+    if (result.data) BP_FREE(result.data);
+    fclose(f);
+    return -1;
 }
 
 /* ---- gradient check -------------------------------------------------------------------------------

@@ -10,7 +10,13 @@
    carries a branch that a user's specialised loop would not have.
 
    Part 2, a training step: Linear(784->256) -> ReLU -> Linear(256->10) -> MSE with plain SGD, at batch
-   1, 64 and 256, in microseconds per step (forward + backward + update).
+   1, 64 and 256, in microseconds per step (forward + backward + update): with backprop.h, with the same
+   step written around the naive i-k-j loop, and (--torch FILE) PyTorch's time for it on one thread, as
+   measured by tests/bench_torch.py just before (make bench runs both).  --train-only times backprop.h's
+   step alone and prints the process's peak memory (max RSS): what such a training program needs.
+
+   Part 3, built with -fopenmp (make bench builds build/bench_omp; --threads-only): bp_matmul on 1 and on
+   2 threads, the speedup, and a bit-for-bit comparison of the two results.
 
    Method.  The machine this runs on may be a small shared VM, so a single timing means little:
      - one timing = enough back-to-back calls to last >= MIN_TIMING seconds, divided by the call count;
@@ -31,6 +37,7 @@
    since those variables pin OpenBLAS to an older kernel and are read when the library loads. */
 
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
+#define _DEFAULT_SOURCE          /* getrusage's ru_maxrss, for the peak memory */
 
 #include <math.h>
 #include <stdio.h>
@@ -330,7 +337,7 @@ static void print_gflops(double g)
 static void print_ratio(double num, double den)
 {
     if (num > 0 && den > 0)
-        printf(" %7.1fx", num / den);
+        printf(num / den < 10 ? " %7.2fx" : " %7.1fx", num / den); /* 0.95x: the targets are in hundredths */
     else
         printf(" %8s", "-");
 }
@@ -443,59 +450,175 @@ static bp_real mlp_step(mlp *n)
     return loss;
 }
 
+/* The same step written with the naive i-k-j loop in place of bp_matmul (and the bias loops of
+   bp_linear_forward/backward spelled out): what a user would get without the blocked kernel. */
+static bp_real mlp_step_naive(mlp *n)
+{
+    bp_real loss;
+    int r, j;
+    naive_ikj(&n->z1, &n->x, &n->W1, 0);
+    for (r = 0; r < n->batch; r++)
+        for (j = 0; j < HIDDEN; j++) n->z1.data[r * HIDDEN + j] += n->b1.data[j];
+    bp_relu_forward(&n->z1, &n->a1);
+    naive_ikj(&n->z2, &n->a1, &n->W2, 0);
+    for (r = 0; r < n->batch; r++)
+        for (j = 0; j < OUT; j++) n->z2.data[r * OUT + j] += n->b2.data[j];
+    loss = bp_mse_forward(&n->z2, &n->y);
+    bp_mse_backward(&n->z2, &n->y, &n->dz2);
+    naive_ikj(&n->dW2, &n->a1, &n->dz2, BP_TRANS_A);
+    naive_ikj(&n->da1, &n->dz2, &n->W2, BP_TRANS_B);
+    for (j = 0; j < OUT; j++) n->db2.data[j] = 0;
+    for (r = 0; r < n->batch; r++)
+        for (j = 0; j < OUT; j++) n->db2.data[j] += n->dz2.data[r * OUT + j];
+    bp_relu_backward(&n->z1, &n->da1, &n->da1);
+    naive_ikj(&n->dW1, &n->x, &n->da1, BP_TRANS_A);
+    for (j = 0; j < HIDDEN; j++) n->db1.data[j] = 0;
+    for (r = 0; r < n->batch; r++)
+        for (j = 0; j < HIDDEN; j++) n->db1.data[j] += n->da1.data[r * HIDDEN + j];
+    bp_sgd_step(&n->W1, &n->dW1, LR);
+    bp_sgd_step(&n->b1, &n->db1, LR);
+    bp_sgd_step(&n->W2, &n->dW2, LR);
+    bp_sgd_step(&n->b2, &n->db2, LR);
+    return loss;
+}
+
+typedef bp_real (*step_fn)(mlp *n);
+
 /* Seconds for `steps` steps; the loss of the last one goes to *last_loss. */
-static double time_steps(mlp *n, int steps, bp_real *last_loss)
+static double time_steps(step_fn step, mlp *n, int steps, bp_real *last_loss)
 {
     double t0 = now();
     int i;
-    for (i = 0; i < steps; i++) *last_loss = mlp_step(n);
+    for (i = 0; i < steps; i++) *last_loss = step(n);
     return now() - t0;
 }
 
-static void training_table(bp_rng *rng)
+/* PyTorch's microseconds per step, read from the file tests/bench_torch.py wrote (lines "torch B us");
+   0 where absent. */
+static double torch_us(const char *path, int batch)
+{
+    char line[128];
+    double us = 0, v;
+    int b;
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "torch %d %lf", &b, &v) == 2 && b == batch) us = v;
+    fclose(f);
+    return us;
+}
+
+/* Times the training step at batch 1, 64, 256: bp (bp_linear_* etc.), and unless bp_only the same step
+   with the naive i-k-j loop, interleaved; PyTorch's figures come from torch_file when given. */
+static void training_table(bp_rng *rng, int bp_only, const char *torch_file)
 {
     static const int batches[] = {1, 64, 256};
-    enum { NB = sizeof batches / sizeof batches[0] };
-    mlp net[NB];
-    bp_real first_loss[NB], last_loss[NB];
+    enum { NB = sizeof batches / sizeof batches[0], NS = 2 };
+    static const step_fn steppers[NS] = {mlp_step, mlp_step_naive};
+    mlp net[NS][NB];
+    bp_real first_loss[NB], last_loss[NS][NB];
     long total_steps[NB];
-    int steps[NB], n[NB], b, r, k;
-    double secs[NB][REPS];
+    int steps[NS][NB], n[NS][NB], b, r, k, m, methods = bp_only ? 1 : NS;
+    double secs[NS][NB][REPS];
 
     printf("\ntraining step: Linear(%d->%d) -> ReLU -> Linear(%d->%d) -> MSE, SGD lr=%g; forward + backward +"
            " update, median of %d\n",
            IN, HIDDEN, HIDDEN, OUT, (double)LR, REPS);
-    printf("%6s %10s %10s %12s  %s\n", "batch", "us/step", "GFLOP/s", "samples/s", "loss first -> last step (steps)");
+    printf("%6s %10s %10s %12s %12s %8s %12s %8s  %s\n", "batch", "bp us", "GFLOP/s", "samples/s", "ikj-loop us",
+           "ikj/bp", "PyTorch us", "Py/bp", "bp loss first -> last step (steps)");
 
-    /* each batch size trains its own network on one fixed random batch, so the loss must fall */
-    for (b = 0; b < NB; b++) {
-        double t;
-        net[b] = mlp_new(batches[b], rng);
-        n[b] = 0;
-        first_loss[b] = mlp_step(&net[b]); /* warm-up, and the loss before any update */
-        total_steps[b] = 1;
-        for (steps[b] = 1;; steps[b] *= 2) { /* calibrate: one timing >= MIN_TIMING */
-            t = time_steps(&net[b], steps[b], &last_loss[b]);
-            total_steps[b] += steps[b];
-            if (t >= MIN_TIMING) break;
+    /* each batch size and method trains its own network on one fixed random batch, so the loss must fall */
+    for (b = 0; b < NB; b++)
+        for (m = 0; m < methods; m++) {
+            double t;
+            bp_rng copy = *rng; /* the same start for both methods */
+            net[m][b] = mlp_new(batches[b], &copy);
+            n[m][b] = 0;
+            last_loss[m][b] = steppers[m](&net[m][b]); /* warm-up, and the loss before any update */
+            if (m == 0) first_loss[b] = last_loss[m][b], total_steps[b] = 1;
+            for (steps[m][b] = 1;; steps[m][b] *= 2) { /* calibrate: one timing >= MIN_TIMING */
+                t = time_steps(steppers[m], &net[m][b], steps[m][b], &last_loss[m][b]);
+                if (m == 0) total_steps[b] += steps[m][b];
+                if (t >= MIN_TIMING) break;
+            }
         }
-    }
     for (r = 0; r < REPS; r++)
-        for (k = 0; k < NB; k++) {
-            b = (r + k) % NB;
-            secs[b][n[b]++] = time_steps(&net[b], steps[b], &last_loss[b]) / steps[b];
-            total_steps[b] += steps[b];
+        for (k = 0; k < NB * methods; k++) {
+            int idx = (r + k) % (NB * methods); /* rotate the order from one repetition to the next */
+            b = idx / methods, m = idx % methods;
+            secs[m][b][n[m][b]++] = time_steps(steppers[m], &net[m][b], steps[m][b], &last_loss[m][b]) / steps[m][b];
+            if (m == 0) total_steps[b] += steps[m][b];
         }
     for (b = 0; b < NB; b++) {
         /* matmul flops: forward x.W1, a1.W2; backward x^T.dz1, a1^T.dz2, dz2.W2^T */
         double flop = 2.0 * batches[b] * (2.0 * IN * HIDDEN + 3.0 * HIDDEN * OUT);
-        double s = median(secs[b], n[b]);
-        printf("%6d %10.1f %10.1f %12.0f  %.4f -> %.4f (%ld)\n", batches[b], s * 1e6, flop / s * 1e-9,
-               batches[b] / s, (double)first_loss[b], (double)last_loss[b], total_steps[b]);
-        mlp_free(&net[b]);
+        double s = median(secs[0][b], n[0][b]), naive = bp_only ? 0 : median(secs[1][b], n[1][b]);
+        double torch = torch_us(torch_file, batches[b]) * 1e-6;
+        printf("%6d %10.1f %10.1f %12.0f", batches[b], s * 1e6, flop / s * 1e-9, batches[b] / s);
+        if (naive > 0) printf(" %12.1f %7.2fx", naive * 1e6, naive / s);
+        else printf(" %12s %8s", "-", "-");
+        if (torch > 0) printf(" %12.1f %7.2fx", torch * 1e6, torch / s);
+        else printf(" %12s %8s", "-", "-");
+        printf("  %.4f -> %.4f (%ld)\n", (double)first_loss[b], (double)last_loss[0][b], total_steps[b]);
+        for (m = 0; m < methods; m++) mlp_free(&net[m][b]);
     }
-    printf("(GFLOP/s counts the matmuls only: 2*batch*(2*%d*%d + 3*%d*%d) per step)\n", IN, HIDDEN, HIDDEN, OUT);
+    printf("(GFLOP/s counts the matmuls only: 2*batch*(2*%d*%d + 3*%d*%d) per step.  ikj-loop: the same step\n"
+           " with the naive i-k-j loop in place of bp_matmul.  PyTorch: tests/bench_torch.py, one thread, %s)\n",
+           IN, HIDDEN, HIDDEN, OUT, torch_file ? "run just before this program" : "not run (no file given)");
 }
+
+#ifdef _OPENMP
+#include <omp.h>
+/* With -fopenmp: bp_matmul on 1 thread and on 2, same inputs; the results must be bit-identical. */
+static void threads_table(bp_rng *rng)
+{
+    static const int sizes[][3] = {{1024, 1024, 1024}, {512, 512, 512}, {256, 784, 64}, {64, 256, 784}};
+    int s, r, threads;
+    printf("\nOpenMP: bp_matmul A.B on 1 and 2 threads (GFLOP/s, median of %d), results compared bit for bit\n",
+           REPS);
+    printf("%5s %5s %5s %10s %10s %9s %s\n", "M", "N", "K", "1 thread", "2 threads", "speedup", "identical");
+    for (s = 0; s < (int)(sizeof sizes / sizeof sizes[0]); s++) {
+        int M = sizes[s][0], N = sizes[s][1], K = sizes[s][2], calls;
+        bp_tensor A = bp_tensor_new(M, K), B = bp_tensor_new(K, N), C1 = bp_tensor_new(M, N),
+                  C2 = bp_tensor_new(M, N);
+        double secs[2][REPS], t;
+        int same;
+        bp_tensor_randn(&A, rng, 1);
+        bp_tensor_randn(&B, rng, 1);
+        omp_set_num_threads(1);
+        bp_matmul(&C1, &A, &B, 0);
+        omp_set_num_threads(2);
+        bp_matmul(&C2, &A, &B, 0);
+        same = memcmp(C1.data, C2.data, (size_t)M * N * sizeof(bp_real)) == 0;
+        for (calls = 1;; calls *= 2) {
+            t = now();
+            for (r = 0; r < calls; r++) bp_matmul(&C2, &A, &B, 0);
+            if (now() - t >= MIN_TIMING) break;
+        }
+        for (r = 0; r < REPS; r++)
+            for (threads = 1; threads <= 2; threads++) {
+                int c, th = r % 2 ? 3 - threads : threads; /* alternate which goes first */
+                omp_set_num_threads(th);
+                t = now();
+                for (c = 0; c < calls; c++) bp_matmul(&C2, &A, &B, 0);
+                secs[th - 1][r] = (now() - t) / calls;
+            }
+        {
+            double g1 = 2.0 * M * N * K / median(secs[0], REPS) * 1e-9, g2 = 2.0 * M * N * K / median(secs[1], REPS) * 1e-9;
+            printf("%5d %5d %5d %10.1f %10.1f %8.2fx %s\n", M, N, K, g1, g2, g2 / g1, same ? "yes" : "NO");
+        }
+        if (!same) {
+            printf("MISMATCH: 1 and 2 threads give different bits\n");
+            exit(1);
+        }
+        bp_tensor_free(&A);
+        bp_tensor_free(&B);
+        bp_tensor_free(&C1);
+        bp_tensor_free(&C2);
+    }
+    printf("(the machine's %d cores; the speedup is the 2-thread rate over the 1-thread rate)\n", omp_get_num_procs());
+}
+#endif
 
 /* ---- header and main ------------------------------------------------------------------------------- */
 
@@ -547,15 +670,61 @@ static void print_header(void)
 #endif
 }
 
-int main(void)
+/* Peak memory (maximum resident set size) of this process so far, in MB; 0 where unknown. */
+#if defined(__linux__)
+#include <sys/resource.h>
+static double peak_memory_mb(void)
 {
-    double start = now(), ratio512;
+    struct rusage u;
+    return getrusage(RUSAGE_SELF, &u) == 0 ? u.ru_maxrss / 1024.0 : 0; /* ru_maxrss is in KB on Linux */
+}
+#else
+static double peak_memory_mb(void) { return 0; }
+#endif
+
+/* bench                    the matmul table, then the training table
+   bench --torch FILE       ... with PyTorch's figures from FILE (written by tests/bench_torch.py)
+   bench --train-only       only the training table (bp only), then this process's peak memory: what a
+                            training program of this size needs
+   bench --threads-only     (built with -fopenmp) only the 1-thread vs 2-thread table */
+int main(int argc, char **argv)
+{
+    double start = now(), ratio512 = 0;
+    const char *torch_file = NULL;
+    int train_only = 0, threads_only = 0, i;
     bp_rng rng;
+    for (i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc) torch_file = argv[++i];
+        else if (strcmp(argv[i], "--train-only") == 0) train_only = 1;
+        else if (strcmp(argv[i], "--threads-only") == 0) threads_only = 1;
+        else {
+            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only]\n", argv[0]);
+            return 2;
+        }
+    }
     bp_rng_seed(&rng, 12345);
+    if (train_only) {
+        training_table(&rng, 1, NULL);
+        printf("peak memory of this training-only run (3 networks, max RSS): %.1f MB\n", peak_memory_mb());
+        return 0;
+    }
+    if (threads_only) {
+#ifdef _OPENMP
+        print_header();
+        threads_table(&rng);
+        return 0;
+#else
+        fprintf(stderr, "%s: --threads-only needs a build with -fopenmp\n", argv[0]);
+        return 2;
+#endif
+    }
     print_header();
     fflush(stdout);
     ratio512 = matmul_table(&rng);
-    training_table(&rng);
+    training_table(&rng, 0, torch_file);
+#ifdef _OPENMP
+    threads_table(&rng);
+#endif
     printf("\ntotal runtime %.1f s\n", now() - start);
     printf("bench: 512^3 bp_matmul is %.1fx the naive i-j-k loop\n", ratio512);
     return 0;

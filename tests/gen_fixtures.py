@@ -32,8 +32,22 @@ File formats:
                         normal SEED INDEX VALUE   (VALUE: float.hex(v), e.g. 0x1.8p+0, read exactly by C99 strtod)
                     SEED is decimal, INDEX counts from 0 in the order the values come out of a freshly
                     seeded generator (each kind from its own fresh generator).
+  optim.txt         PyTorch's own optimizers run in float64 (torch.optim.SGD(momentum=mu) and torch.optim.Adam),
+                    or, if torch cannot be imported, numpy with the textbook formulas (the header line says
+                    which).  Whitespace-separated tokens; '#' starts a comment that runs to the end of the line.
+                        momentum NAME ROWS COLS STEPS LR MU
+                        adam NAME ROWS COLS STEPS LR BETA1 BETA2 EPS
+                    then `w` and ROWS*COLS numbers (the start), then for each step t = 1..STEPS:
+                        step T   grad <n numbers>   w <n numbers>   vel <n numbers>          (momentum)
+                        step T   grad <n numbers>   w <n numbers>   m <n numbers>   v <n>     (adam)
+                    the state after that step.  Then `end`.  Numbers are %.17g (exact doubles).
+  npy/              .npy files written by numpy (np.save, or np.lib.format.write_array for the 2.0 header),
+                    good ones and malformed ones (see write_npy below), and npy/expected.txt: for each good
+                    file a line `FILE ROWS COLS` and then ROWS lines of COLS numbers, the values np.load
+                    reads from it (repr of the double: exact), a 1-D array as 1 x n.
 """
 
+import io
 import math
 import os
 
@@ -201,10 +215,212 @@ def write_rng():
     return path
 
 
+# ---- d) the optimizers: PyTorch's SGD(momentum) and Adam, step by step ---------------------------------------
+
+# Each case: name, shape, steps, hyperparameters.  The "exact" cases use hyperparameters that are exact in
+# binary (a float build of the C code then starts from the same numbers as float64 PyTorch); the "usual"
+# ones use the common values (0.9, 0.999, 1e-3, 1e-8), which float rounds.
+MOMENTUM_CASES = [
+    ("usual", (2, 3), 4, dict(lr=0.1, mu=0.9)),
+    ("exact", (1, 4), 3, dict(lr=0.25, mu=0.5)),
+]
+ADAM_CASES = [
+    ("usual", (2, 3), 5, dict(lr=1e-3, beta1=0.9, beta2=0.999, eps=1e-8)),
+    ("exact", (3, 2), 5, dict(lr=0.0625, beta1=0.875, beta2=1 - 2.0 ** -10, eps=2.0 ** -20)),
+]
+
+
+def optim_inputs(shape, steps, seed):
+    """Start weights away from 0 (|w| >= 0.5, so a relative comparison is meaningful), and one gradient per
+    step; element 1 gets a zero gradient at step 1 (Adam's 0 / (0 + eps) case)."""
+    rng = np.random.default_rng(seed)
+    w0 = rng.normal(size=shape)
+    w0 = np.sign(w0) * (np.abs(w0) + 0.5)
+    grads = [rng.normal(size=shape) for _ in range(steps)]
+    grads[0].flat[1] = 0.0
+    return w0, grads
+
+
+def run_torch(kind, w0, grads, hp):
+    import torch
+    p = torch.tensor(w0, dtype=torch.float64, requires_grad=True)
+    if kind == "momentum":
+        opt = torch.optim.SGD([p], lr=hp["lr"], momentum=hp["mu"])
+    else:
+        opt = torch.optim.Adam([p], lr=hp["lr"], betas=(hp["beta1"], hp["beta2"]), eps=hp["eps"])
+    out = []
+    for g in grads:
+        p.grad = torch.tensor(g, dtype=torch.float64)
+        opt.step()
+        st = opt.state[p]
+        if kind == "momentum":
+            states = [st["momentum_buffer"]]
+        else:
+            states = [st["exp_avg"], st["exp_avg_sq"]]
+        out.append((p.detach().numpy().copy(), [s.detach().numpy().copy() for s in states]))
+    return out
+
+
+def run_numpy(kind, w0, grads, hp):
+    """The textbook formulas, as PyTorch documents them (the fallback when torch is missing)."""
+    w = w0.copy()
+    out = []
+    if kind == "momentum":
+        vel = np.zeros_like(w)
+        for g in grads:
+            vel = hp["mu"] * vel + g
+            w = w - hp["lr"] * vel
+            out.append((w.copy(), [vel.copy()]))
+    else:
+        m = np.zeros_like(w)
+        v = np.zeros_like(w)
+        for t, g in enumerate(grads, start=1):
+            m = hp["beta1"] * m + (1 - hp["beta1"]) * g
+            v = hp["beta2"] * v + (1 - hp["beta2"]) * g * g
+            step_size = hp["lr"] / (1 - hp["beta1"] ** t)
+            denom = np.sqrt(v) / math.sqrt(1 - hp["beta2"] ** t) + hp["eps"]
+            w = w - step_size * m / denom
+            out.append((w.copy(), [m.copy(), v.copy()]))
+    return out
+
+
+def write_optim():
+    try:
+        import torch
+        source = "PyTorch %s (torch.optim.SGD(momentum=mu), torch.optim.Adam), float64" % torch.__version__
+        run = run_torch
+    except ImportError:
+        source = ("numpy %s, textbook formulas (torch could not be imported: NOT checked against PyTorch)"
+                  % np.__version__)
+        run = run_numpy
+
+    def fmt(a):
+        return " ".join("%.17g" % float(x) for x in np.asarray(a).ravel())
+
+    path = os.path.join(FIXTURES, "optim.txt")
+    with open(path, "w") as f:
+        f.write("# generated by tests/gen_fixtures.py -- do not edit, rerun it\n")
+        f.write("# expected values from %s\n" % source)
+        f.write("# momentum NAME ROWS COLS STEPS LR MU | adam NAME ROWS COLS STEPS LR BETA1 BETA2 EPS\n")
+        f.write("# then: w <start>; per step: step T grad <..> w <..> and vel <..> (momentum) or m <..> v <..>"
+                " (adam): the state after the step\n")
+        seed = 100
+        for kind, cases in (("momentum", MOMENTUM_CASES), ("adam", ADAM_CASES)):
+            for name, shape, steps, hp in cases:
+                seed += 1
+                w0, grads = optim_inputs(shape, steps, seed)
+                keys = ("lr", "mu") if kind == "momentum" else ("lr", "beta1", "beta2", "eps")
+                f.write("%s %s %d %d %d %s\n" % (kind, name, shape[0], shape[1], steps,
+                                                 " ".join("%.17g" % hp[k] for k in keys)))
+                f.write("w %s\n" % fmt(w0))
+                names = ("vel",) if kind == "momentum" else ("m", "v")
+                for t, (g, (w, states)) in enumerate(zip(grads, run(kind, w0, grads, hp)), start=1):
+                    f.write("step %d\n" % t)
+                    f.write("grad %s\n" % fmt(g))
+                    f.write("w %s\n" % fmt(w))
+                    for sname, sval in zip(names, states):
+                        f.write("%s %s\n" % (sname, fmt(sval)))
+                f.write("end\n")
+    return path
+
+
+# ---- e) .npy files, good and malformed ----------------------------------------------------------------------
+
+NPY = os.path.join(FIXTURES, "npy")
+
+
+def npy_bytes(arr, version=None):
+    buf = io.BytesIO()
+    if version is None:
+        np.save(buf, arr)
+    else:
+        np.lib.format.write_array(buf, arr, version=version)
+    return buf.getvalue()
+
+
+def raw_npy(header_text, data=b"", version=1):
+    """A .npy file whose header is written by hand (for the malformed ones), padded as numpy pads."""
+    prefix = 10 if version == 1 else 12
+    text = header_text + " " * ((64 - (prefix + len(header_text) + 1) % 64) % 64) + "\n"
+    size = len(text).to_bytes(2 if version == 1 else 4, "little")
+    return b"\x93NUMPY" + bytes([version, 0]) + size + text.encode("latin1") + data
+
+
+def write_npy():
+    """Good files (npy/expected.txt holds their values) and malformed ones.  The C test keeps its own table
+    of the malformed ones and the word its failure reason must contain."""
+    os.makedirs(NPY, exist_ok=True)
+    rng = np.random.default_rng(2024)
+    good = {
+        # C order, little-endian: also the files bp_tensor_save_npy must reproduce byte for byte
+        "f4_c.npy": npy_bytes(rng.normal(size=(2, 3)).astype("<f4")),
+        "f8_c.npy": npy_bytes(rng.normal(size=(3, 4)).astype("<f8")),
+        "f8_fortran.npy": npy_bytes(np.asfortranarray(rng.normal(size=(3, 2)))),
+        "f4_fortran.npy": npy_bytes(np.asfortranarray(rng.normal(size=(2, 5)).astype("<f4"))),
+        "f8_big.npy": npy_bytes(rng.normal(size=(2, 3)).astype(">f8")),
+        "f4_big.npy": npy_bytes(rng.normal(size=(3, 2)).astype(">f4")),
+        "f8_1d.npy": npy_bytes(rng.normal(size=5)),
+        "f8_v2.npy": npy_bytes(rng.normal(size=(2, 2)), version=(2, 0)),
+        "f4_empty.npy": npy_bytes(np.zeros((0, 3), dtype="<f4")),
+        # values a float cannot hold: a float build gets (float) of each (inf, 0, -0)
+        "f8_extremes.npy": npy_bytes(np.array([[1e300, -1e-300, 0.1], [-0.0, 5e-324, 1 / 3]])),
+    }
+    f8 = good["f8_c.npy"]
+    data_start = 10 + (f8[8] | f8[9] << 8)
+    body = f8[data_start:]  # the 3x4 float64 elements
+    header = "{'descr': '<f8', 'fortran_order': False, 'shape': (3, 4), }"
+    assert f8[10:data_start].decode("latin1").startswith(header)
+    assert raw_npy(header, body) == f8  # raw_npy pads exactly as np.save does
+    assert good["f8_v2.npy"][6] == 2
+    assert np.load(io.BytesIO(good["f8_fortran.npy"])).flags.f_contiguous
+    bad = {
+        "empty.npy": b"",
+        "truncated_data.npy": f8[:-4],
+        "truncated_header.npy": f8[:40],
+        "bad_magic.npy": b"\x93NUMPX" + f8[6:],
+        "not_npy.npy": b"x,y\n1,2\n3,4\n",
+        "int64.npy": npy_bytes(np.arange(6, dtype="<i8").reshape(2, 3)),
+        "f2.npy": npy_bytes(np.zeros((2, 2), dtype="<f2")),
+        "3d.npy": npy_bytes(np.zeros((2, 2, 2))),
+        "0d.npy": npy_bytes(np.float64(3.0)),
+        "huge_shape.npy": raw_npy(header.replace("(3, 4)", "(100000, 100000)"), body),
+        # within INT_MAX elements (1.6e9) but the 12.8 GB of data are not there: refused before allocating
+        "big_shape_no_data.npy": raw_npy(header.replace("(3, 4)", "(40000, 40000)"), body),
+        "trailing.npy": f8 + b"\0" * 8,
+        "bad_dict.npy": raw_npy(header.replace("'<f8',", "'<f8'"), body),
+        "not_dict.npy": raw_npy("descr=<f8 shape=3x4", body),
+        "bad_version.npy": f8[:6] + b"\x04\x00" + f8[8:],
+        "missing_shape.npy": raw_npy("{'descr': '<f8', 'fortran_order': False, }", body),
+        "bad_fortran.npy": raw_npy(header.replace("False", "0"), body),
+        "negative_shape.npy": raw_npy(header.replace("(3, 4)", "(-3, 4)"), body),
+        "extra_key.npy": raw_npy(header.replace("}", "'zzz': 1, }"), body),
+    }
+    written = []
+    for name, data in sorted(good.items()) + sorted(bad.items()):
+        path = os.path.join(NPY, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        written.append(path)
+    path = os.path.join(NPY, "expected.txt")
+    with open(path, "w") as f:
+        f.write("# generated by tests/gen_fixtures.py with numpy %s -- do not edit, rerun it\n" % np.__version__)
+        f.write("# FILE ROWS COLS, then ROWS lines of COLS values: what np.load reads (repr: exact doubles);"
+                " a 1-D array as 1 x n\n")
+        for name in sorted(good):
+            a = np.load(os.path.join(NPY, name)).astype(np.float64)
+            if a.ndim == 1:
+                a = a.reshape(1, -1)
+            f.write("%s %d %d\n" % (name, a.shape[0], a.shape[1]))
+            for row in a:
+                f.write(" ".join(repr(float(v)) for v in row) + "\n")
+    written.append(path)
+    return written
+
+
 def main():
     os.makedirs(FIXTURES, exist_ok=True)
     arrays = walkthrough()
-    written = [write_walkthrough(arrays), write_expected(arrays), write_rng()]
+    written = [write_walkthrough(arrays), write_expected(arrays), write_rng(), write_optim()] + write_npy()
     print_c_literals(arrays)
     for p in written:
         print("/* wrote %s */" % os.path.relpath(p))

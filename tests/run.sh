@@ -95,6 +95,9 @@ if [ "$MODE" = sanitize ]; then
     fi
     example walkthrough $CC $STRICT $SAN
     example train_xor $CC $STRICT $SAN
+    example vanishing_gradients $CC $STRICT $SAN
+    example forward_vs_reverse $CC $STRICT $SAN
+    example checkpointing $CC $STRICT $SAN
 else
     # --- the suite, in every build the header promises to work in ---
     suite "$CC -std=c99 -O2, float" $CC $STRICT -O2
@@ -106,6 +109,16 @@ else
     if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
         # native is AVX-512 here; also run the AVX2 register tile, which other x86 machines get
         suite "$CC -O3 -mavx2 -mfma (the AVX2 tile), float" $CC $STRICT -O3 -mavx2 -mfma -ffp-contract=fast -DBP_TEST_FUSED_MULTIPLY_ADD
+    fi
+    # OpenMP: bp_matmul shares row blocks among threads; results must not change (the suite compares
+    # against the naive loop and, under _OPENMP, 1 thread against 2 bit for bit)
+    if echo 'int main(void){return 0;}' | $CC -fopenmp -x c - -o "$B/omp_probe" >/dev/null 2>&1; then
+        export OMP_NUM_THREADS=2 OMP_WAIT_POLICY=passive
+        suite "$CC -fopenmp, 2 threads, float" $CC $STRICT -O3 -march=native -ffp-contract=fast -fopenmp -DBP_TEST_FUSED_MULTIPLY_ADD
+        suite "$CC -fopenmp, 2 threads, double" $CC $STRICT -O2 -fopenmp -DBACKPROP_DOUBLE
+        unset OMP_NUM_THREADS OMP_WAIT_POLICY
+    else
+        skip "suite with OpenMP ($CC -fopenmp does not link)"
     fi
     if have "$CXX"; then
         suite "$CXX as C++11, float" $CXX $STRICT_CXX -O2
@@ -196,6 +209,11 @@ else
     # --- the examples ---
     example walkthrough $CC $STRICT -O2 && walkthrough_matches_numpy
     example train_xor $CC $STRICT -O2
+    # each checks its own claim and exits non-zero if it does not hold (Fashion-MNIST needs its data set
+    # and minutes: run it with make fashion)
+    example vanishing_gradients $CC $STRICT -O2
+    example forward_vs_reverse $CC $STRICT -O2
+    example checkpointing $CC $STRICT -O2
 fi
 
 [ "$skipped" -gt 0 ] && echo "($skipped skipped: see the skip lines above)"

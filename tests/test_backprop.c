@@ -3,21 +3,38 @@
    Run from the repository root (it reads tests/fixtures/); prints `N passed, M failed` last.
 
    What is checked, and against what:
-     - every forward and backward against small cases computed by hand;
-     - every backward against central finite differences (bp_gradcheck), in double to 1e-7;
+     - every forward and backward against small cases computed by hand (ReLU, sigmoid, tanh, MSE, softmax +
+       cross-entropy, including sigmoid/tanh at +-1000 and logits of +-1000: finite, no NaN), and every
+       function that may work in place gives the same bits in place;
+     - every backward against central finite differences (bp_gradcheck), in double to 1e-7 (float: 1e-2):
+       Linear, ReLU, MSE, sigmoid, tanh, softmax + cross-entropy, alone and composed into a two-layer
+       classifier;
      - the walkthrough against numpy's textbook code (tests/fixtures/walkthrough.txt, by gen_fixtures.py);
+     - SGD with momentum and Adam against PyTorch's torch.optim.SGD / torch.optim.Adam run in float64,
+       step by step (tests/fixtures/optim.txt), to 1e-12 relative in double; and one step of each by hand;
+       gradient clipping by hand; He and Xavier initialisation by their sample standard deviation;
+     - .npy files: every file numpy wrote in tests/fixtures/npy/ (float32/float64, either byte order, C and
+       Fortran order, 1-D, a 2.0 header) loads with numpy's exact values; bp_tensor_save_npy writes the
+       same bytes as np.save; save-then-load gives the same bits; each malformed file (empty, truncated,
+       wrong magic, other dtypes, 0-D and 3-D, a huge shape, trailing bytes, a broken header) returns -1
+       with a telling bp_failure_reason(), an empty tensor, no handler call and no leak;
      - the random generator against an independent Python implementation (tests/fixtures/rng.txt);
      - bp_matmul against a naive triple loop in higher precision, all four forms, with and without
        BP_ACCUMULATE, at shapes around every block and tile edge;
      - every argument check: the handler is called once, with the function's name and the shapes, and no
        output is written;
-     - no heap allocation outside bp_tensor_new (a counting BP_MALLOC). */
+     - no heap allocation outside bp_tensor_new and bp_tensor_load_npy (a counting BP_MALLOC).
+   Tests marked REGRESSION pin down a bug this suite found in backprop.h (now fixed there).
+   Scratch files go to build/test/ (run.sh runs the suite from the repository root). */
 
 #include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#ifdef _OPENMP
+#include <omp.h>
+#endif
 
 /* A counting allocator, so the tests can prove which functions allocate (only bp_tensor_new may),
    and fail on demand to test the out-of-memory path. */
@@ -391,7 +408,13 @@ static void test_matmul(void)
     /* 1x1x1, primes, exact multiples, tall and skinny */
     const int shapes[][3] = {{1, 1, 1}, {2, 3, 4}, {13, 17, 19}, {31, 37, 41}, {BP__MR, BP__NR, 8},
                              {2 * BP__MR, 3 * BP__NR, 16}, {1000, 1, 3}, {1, 1000, 7}, {3, 2, 1000},
-                             {200, 3, 1}, {64, 10, 256}, {97, 1, 89}, {1, 89, 97}};
+                             {200, 3, 1}, {64, 10, 256}, {97, 1, 89}, {1, 89, 97},
+                             /* a narrow C, computed as its transpose: C's rows cross NC blocks */
+                             {BP_MATMUL_NC + 1, 3, 5}, {2 * BP_MATMUL_NC + 1, BP__MR + 1, BP_MATMUL_KC + 1},
+                             /* fewer rows than a tile (no packing), wide and deep */
+                             {BP__MR - 1, 2 * BP_MATMUL_NC + 1, BP_MATMUL_KC + 1},
+                             /* big enough for the OpenMP path (several row blocks, >= 4e6 multiply-adds) */
+                             {2 * BP_MATMUL_MC + 1, 130, BP_MATMUL_KC + 1}};
     bp_rng rng;
     int form, a, b, c, ok = 1, cases = 0;
     bp_rng_seed(&rng, 2024);
@@ -406,6 +429,26 @@ static void test_matmul(void)
     }
     CHECK(ok);
     CHECK(cases > 1000);
+
+#ifdef _OPENMP
+    /* OpenMP shares row blocks among threads; each C element is still summed by one thread in one order */
+    current_test = "matmul: 1 thread and 2 threads give the same bits";
+    {
+        bp_tensor A = bp_tensor_new(300, 301), B = bp_tensor_new(301, 302), C1 = bp_tensor_new(300, 302),
+                  C2 = bp_tensor_new(300, 302);
+        randomize(&A, &rng);
+        randomize(&B, &rng);
+        omp_set_num_threads(1);
+        bp_matmul(&C1, &A, &B, 0);
+        omp_set_num_threads(2);
+        bp_matmul(&C2, &A, &B, 0);
+        CHECK(memcmp(C1.data, C2.data, bp__count(&C1) * sizeof(bp_real)) == 0);
+        bp_tensor_free(&A);
+        bp_tensor_free(&B);
+        bp_tensor_free(&C1);
+        bp_tensor_free(&C2);
+    }
+#endif
 
     current_test = "matmul by hand";
     {
@@ -726,6 +769,774 @@ static void test_sgd(void)
     bp_tensor_free(&wrong);
 }
 
+/* ---- He and Xavier initialisation, the norm ------------------------------------------------------ */
+
+/* sample mean and standard deviation of all elements */
+static void sample_stats(const bp_tensor *t, double *mean, double *std)
+{
+    double sum = 0, sum2 = 0;
+    int i, n = t->rows * t->cols;
+    for (i = 0; i < n; i++) sum += (double)t->data[i];
+    *mean = sum / n;
+    for (i = 0; i < n; i++) sum2 += ((double)t->data[i] - *mean) * ((double)t->data[i] - *mean);
+    *std = sqrt(sum2 / (n - 1));
+}
+
+static void test_init(void)
+{
+    const int fan_in = 400, fan_out = 300;
+    bp_tensor W = bp_tensor_new(fan_in, fan_out), W2 = bp_tensor_new(fan_in, fan_out);
+    bp_tensor empty = bp_tensor_new(0, 5), empty2 = bp_tensor_new(5, 0);
+    const size_t bytes = (size_t)(fan_in * fan_out) * sizeof(bp_real);
+    double mean, std, want;
+    bp_rng rng;
+    current_test = "init he/xavier";
+
+    /* He: N(0, 2/fan_in).  120000 samples: the sample std is off by ~1/sqrt(2n) = 0.2%, allow 2% */
+    bp_rng_seed(&rng, 11);
+    bp_init_he(&W, &rng);
+    sample_stats(&W, &mean, &std);
+    want = sqrt(2.0 / fan_in);
+    if (!(fabs(std / want - 1) < 0.02)) printf("  he: std %g, expected %g\n", std, want);
+    CHECK(fabs(std / want - 1) < 0.02);
+    CHECK(fabs(mean) < 5 * want / sqrt((double)(fan_in * fan_out)));
+    /* it is bp_tensor_randn with that std (as documented), so deterministic per seed */
+    bp_rng_seed(&rng, 11);
+    bp_tensor_randn(&W2, &rng, (bp_real)sqrt(2.0 / fan_in));
+    CHECK(memcmp(W.data, W2.data, bytes) == 0);
+    bp_rng_seed(&rng, 11);
+    bp_init_he(&W2, &rng);
+    CHECK(memcmp(W.data, W2.data, bytes) == 0);
+    bp_rng_seed(&rng, 12);
+    bp_init_he(&W2, &rng);
+    CHECK(memcmp(W.data, W2.data, bytes) != 0);
+
+    /* Xavier (Glorot normal): N(0, 2/(fan_in + fan_out)) */
+    bp_rng_seed(&rng, 13);
+    bp_init_xavier(&W, &rng);
+    sample_stats(&W, &mean, &std);
+    want = sqrt(2.0 / (fan_in + fan_out));
+    if (!(fabs(std / want - 1) < 0.02)) printf("  xavier: std %g, expected %g\n", std, want);
+    CHECK(fabs(std / want - 1) < 0.02);
+    CHECK(fabs(mean) < 5 * want / sqrt((double)(fan_in * fan_out)));
+    bp_rng_seed(&rng, 13);
+    bp_init_xavier(&W2, &rng);
+    CHECK(memcmp(W.data, W2.data, bytes) == 0);
+    bp_rng_seed(&rng, 14);
+    bp_init_xavier(&W2, &rng);
+    CHECK(memcmp(W.data, W2.data, bytes) != 0);
+
+    /* empty weights: nothing to draw, no error */
+    bp_init_he(&empty, &rng);
+    bp_init_he(&empty2, &rng);
+    bp_init_xavier(&empty, &rng);
+    bp_init_xavier(&empty2, &rng);
+    EXPECT_NO_ERROR();
+
+    current_test = "init errors";
+    memcpy(W2.data, W.data, bytes);
+    bp_init_he(NULL, &rng);
+    EXPECT_ERROR("bp_init_he", "W is NULL");
+    bp_init_xavier(NULL, &rng);
+    EXPECT_ERROR("bp_init_xavier", "W is NULL");
+    {
+        bp_tensor unallocated = {4, 3, NULL};
+        bp_init_he(&unallocated, &rng);
+        EXPECT_ERROR("bp_init_he", "W is 4x3", "NULL");
+    }
+    CHECK(memcmp(W.data, W2.data, bytes) == 0);
+
+    /* REGRESSION: a NULL rng was reported as coming from bp_tensor_randn ("t is 400x300"), not from the
+       function the user called, and for an empty W not at all. */
+    current_test = "init with a NULL rng (regression)";
+    bp_init_he(&W, NULL);
+    EXPECT_ERROR("bp_init_he", "rng is NULL", "W is 400x300");
+    bp_init_xavier(&W, NULL);
+    EXPECT_ERROR("bp_init_xavier", "rng is NULL", "W is 400x300");
+    bp_init_he(&empty, NULL);
+    EXPECT_ERROR("bp_init_he", "rng is NULL");
+    CHECK(memcmp(W.data, W2.data, bytes) == 0);
+
+    bp_tensor_free(&W);
+    bp_tensor_free(&W2);
+    bp_tensor_free(&empty);
+    bp_tensor_free(&empty2);
+}
+
+static void test_norm(void)
+{
+    const double v_[] = {3, 0, -4, 0}, big_[] = {1e20, -1e20, 1e20, -1e20}, tiny_[] = {1e-30, 1e-30};
+    bp_tensor v = make(2, 2, v_), big = make(1, 4, big_), tiny = make(2, 1, tiny_), empty = bp_tensor_new(0, 3);
+    bp_real r;
+    current_test = "norm";
+    CHECK(bp_tensor_norm(&v) == 5);
+    CHECK(bp_tensor_norm(&empty) == 0);
+    /* summed in double: in float the squares 1e40 would overflow, and 1e-60 underflow to 0 */
+    r = bp_tensor_norm(&big);
+    CHECK(fabs((double)r / 2e20 - 1) < 4 * REAL_EPS);
+    r = bp_tensor_norm(&tiny);
+    CHECK(fabs((double)r / (sqrt(2.0) * 1e-30) - 1) < 4 * REAL_EPS);
+    EXPECT_NO_ERROR();
+    r = bp_tensor_norm(NULL);
+    EXPECT_ERROR("bp_tensor_norm", "t is NULL");
+    CHECK(r != r);
+    {
+        bp_tensor unallocated = {2, 3, NULL};
+        r = bp_tensor_norm(&unallocated);
+        EXPECT_ERROR("bp_tensor_norm", "t is 2x3", "NULL");
+        CHECK(r != r);
+    }
+    bp_tensor_free(&v);
+    bp_tensor_free(&big);
+    bp_tensor_free(&tiny);
+}
+
+/* ---- sigmoid and tanh ---------------------------------------------------------------------------- */
+
+static int same_bits(const bp_tensor *a, const bp_tensor *b)
+{
+    return a->rows == b->rows && a->cols == b->cols &&
+           (a->rows * a->cols == 0 || memcmp(a->data, b->data, bp__count(a) * sizeof(bp_real)) == 0);
+}
+
+static int all_finite(const bp_tensor *t)
+{
+    int i;
+    for (i = 0; i < t->rows * t->cols; i++)
+        if (!(fabs((double)t->data[i]) <= DBL_MAX)) return 0;
+    return 1;
+}
+
+static void test_sigmoid(void)
+{
+    /* a = 1/(1 + e^-z): sigmoid(0) = 1/2, sigmoid(1) = 0.7310585786300049, sigmoid(-1) = 1 - sigmoid(1),
+       sigmoid(2.5) = 0.9241418199787566; at +-1000 exactly 1 and 0 (e^1000 would overflow) */
+    const double z_[] = {0, 1, -1, 1000, -1000, 2.5};
+    const double a_[] = {0.5, 0.7310585786300049, 0.2689414213699951, 1, 0, 0.9241418199787566};
+    /* dz = da * a(1 - a): 0.25*1; 2*0.19661193324148185; -0.19661193324148185; 0 at the flat ends */
+    const double da_[] = {1, 2, -1, 5, -5, 0.5};
+    const double dz_[] = {0.25, 0.3932238664829637, -0.19661193324148185, 0, 0, 0.03505185827255403};
+    bp_tensor z = make(2, 3, z_), a = bp_tensor_new(2, 3), da = make(2, 3, da_), dz = bp_tensor_new(2, 3);
+    bp_tensor a_hand = make(2, 3, a_), copy = bp_tensor_new(2, 3), wrong = bp_tensor_new(3, 2);
+    const double tol = 4 * REAL_EPS;
+    current_test = "sigmoid";
+    bp_sigmoid_forward(&z, &a);
+    CHECK(close_to(&a, a_, tol));
+    CHECK(a.data[0] == (bp_real)0.5 && a.data[3] == 1 && a.data[4] == 0 && all_finite(&a));
+    bp_sigmoid_backward(&a_hand, &da, &dz); /* from the exact a, so only the backward's rounding counts */
+    CHECK(close_to(&dz, dz_, tol));
+    bp_sigmoid_backward(&a, &da, &dz);
+    CHECK(close_to(&dz, dz_, tol) && all_finite(&dz));
+
+    /* in place: the same bits as out of place */
+    memcpy(copy.data, z.data, 6 * sizeof(bp_real));
+    bp_sigmoid_forward(&copy, &copy);
+    CHECK(same_bits(&copy, &a));
+    memcpy(copy.data, da.data, 6 * sizeof(bp_real));
+    bp_sigmoid_backward(&a, &copy, &copy); /* dz == da */
+    CHECK(same_bits(&copy, &dz));
+    memcpy(copy.data, a.data, 6 * sizeof(bp_real));
+    bp_sigmoid_backward(&copy, &da, &copy); /* dz == a */
+    CHECK(same_bits(&copy, &dz));
+    EXPECT_NO_ERROR();
+
+    current_test = "sigmoid errors";
+    fill(&a, 5);
+    fill(&dz, 5);
+    bp_sigmoid_forward(NULL, &a);
+    EXPECT_ERROR("bp_sigmoid_forward", "z is NULL");
+    bp_sigmoid_forward(&z, NULL);
+    EXPECT_ERROR("bp_sigmoid_forward", "a is NULL");
+    bp_sigmoid_forward(&z, &wrong);
+    EXPECT_ERROR("bp_sigmoid_forward", "z is 2x3 but a is 3x2");
+    bp_sigmoid_backward(NULL, &da, &dz);
+    EXPECT_ERROR("bp_sigmoid_backward", "a is NULL");
+    bp_sigmoid_backward(&a, NULL, &dz);
+    EXPECT_ERROR("bp_sigmoid_backward", "da is NULL");
+    bp_sigmoid_backward(&a, &da, NULL);
+    EXPECT_ERROR("bp_sigmoid_backward", "dz is NULL");
+    bp_sigmoid_backward(&a, &wrong, &dz);
+    EXPECT_ERROR("bp_sigmoid_backward", "a is 2x3 but da is 3x2");
+    bp_sigmoid_backward(&a, &da, &wrong);
+    EXPECT_ERROR("bp_sigmoid_backward", "a is 2x3 but dz is 3x2");
+    {
+        bp_tensor big = bp_tensor_new(1, 8), lo = {1, 6, big.data}, hi = {1, 6, big.data + 1};
+        bp_tensor unallocated = {2, 3, NULL};
+        fill(&big, 3);
+        bp_sigmoid_forward(&lo, &hi);
+        EXPECT_ERROR("bp_sigmoid_forward", "a (1x6) shares memory with z (1x6)", "only exactly in place");
+        bp_sigmoid_backward(&lo, &lo, &hi);
+        EXPECT_ERROR("bp_sigmoid_backward", "dz (1x6) shares memory with da (1x6)");
+        CHECK(all_equal(&big, 3));
+        bp_sigmoid_forward(&unallocated, &a);
+        EXPECT_ERROR("bp_sigmoid_forward", "z is 2x3", "NULL");
+        bp_tensor_free(&big);
+    }
+    CHECK(all_equal(&a, 5) && all_equal(&dz, 5));
+    bp_tensor_free(&z);
+    bp_tensor_free(&a);
+    bp_tensor_free(&da);
+    bp_tensor_free(&dz);
+    bp_tensor_free(&a_hand);
+    bp_tensor_free(&copy);
+    bp_tensor_free(&wrong);
+}
+
+static void test_tanh(void)
+{
+    /* tanh(0) = 0, tanh(+-1) = +-0.7615941559557649, tanh(0.5) = 0.46211715726000974, tanh(+-1000) = +-1 */
+    const double z_[] = {0, 1, -1, 1000, -1000, 0.5};
+    const double a_[] = {0, 0.7615941559557649, -0.7615941559557649, 1, -1, 0.46211715726000974};
+    /* dz = da * (1 - a^2): 1*1; 2*0.41997434161402614; -0.41997434161402614; 0 at +-1000; 0.5*0.7864477329659274 */
+    const double da_[] = {1, 2, -1, 5, -5, 0.5};
+    const double dz_[] = {1, 0.8399486832280523, -0.41997434161402614, 0, 0, 0.3932238664829637};
+    bp_tensor z = make(3, 2, z_), a = bp_tensor_new(3, 2), da = make(3, 2, da_), dz = bp_tensor_new(3, 2);
+    bp_tensor a_hand = make(3, 2, a_), copy = bp_tensor_new(3, 2), wrong = bp_tensor_new(2, 3);
+    const double tol = 4 * REAL_EPS;
+    current_test = "tanh";
+    bp_tanh_forward(&z, &a);
+    CHECK(close_to(&a, a_, tol));
+    CHECK(a.data[0] == 0 && a.data[3] == 1 && a.data[4] == -1 && all_finite(&a));
+    bp_tanh_backward(&a_hand, &da, &dz);
+    CHECK(close_to(&dz, dz_, tol));
+    bp_tanh_backward(&a, &da, &dz);
+    CHECK(close_to(&dz, dz_, tol) && all_finite(&dz));
+    memcpy(copy.data, z.data, 6 * sizeof(bp_real));
+    bp_tanh_forward(&copy, &copy);
+    CHECK(same_bits(&copy, &a));
+    memcpy(copy.data, da.data, 6 * sizeof(bp_real));
+    bp_tanh_backward(&a, &copy, &copy);
+    CHECK(same_bits(&copy, &dz));
+    memcpy(copy.data, a.data, 6 * sizeof(bp_real));
+    bp_tanh_backward(&copy, &da, &copy);
+    CHECK(same_bits(&copy, &dz));
+    EXPECT_NO_ERROR();
+
+    current_test = "tanh errors";
+    fill(&a, 5);
+    fill(&dz, 5);
+    bp_tanh_forward(NULL, &a);
+    EXPECT_ERROR("bp_tanh_forward", "z is NULL");
+    bp_tanh_forward(&z, NULL);
+    EXPECT_ERROR("bp_tanh_forward", "a is NULL");
+    bp_tanh_forward(&z, &wrong);
+    EXPECT_ERROR("bp_tanh_forward", "z is 3x2 but a is 2x3");
+    bp_tanh_backward(NULL, &da, &dz);
+    EXPECT_ERROR("bp_tanh_backward", "a is NULL");
+    bp_tanh_backward(&a, NULL, &dz);
+    EXPECT_ERROR("bp_tanh_backward", "da is NULL");
+    bp_tanh_backward(&a, &da, NULL);
+    EXPECT_ERROR("bp_tanh_backward", "dz is NULL");
+    bp_tanh_backward(&a, &wrong, &dz);
+    EXPECT_ERROR("bp_tanh_backward", "a is 3x2 but da is 2x3");
+    bp_tanh_backward(&a, &da, &wrong);
+    EXPECT_ERROR("bp_tanh_backward", "a is 3x2 but dz is 2x3");
+    {
+        bp_tensor big = bp_tensor_new(1, 8), lo = {1, 6, big.data}, hi = {1, 6, big.data + 2};
+        fill(&big, 3);
+        bp_tanh_forward(&lo, &hi);
+        EXPECT_ERROR("bp_tanh_forward", "a (1x6) shares memory with z (1x6)");
+        bp_tanh_backward(&lo, &da, &hi);
+        EXPECT_ERROR("bp_tanh_backward", "a is 1x6 but da is 3x2");
+        {
+            bp_tensor da16 = bp_tensor_new(1, 6);
+            bp_tanh_backward(&lo, &da16, &hi);
+            EXPECT_ERROR("bp_tanh_backward", "dz (1x6) shares memory with a (1x6)");
+            bp_tensor_free(&da16);
+        }
+        CHECK(all_equal(&big, 3));
+        bp_tensor_free(&big);
+    }
+    CHECK(all_equal(&a, 5) && all_equal(&dz, 5));
+    bp_tensor_free(&z);
+    bp_tensor_free(&a);
+    bp_tensor_free(&da);
+    bp_tensor_free(&dz);
+    bp_tensor_free(&a_hand);
+    bp_tensor_free(&copy);
+    bp_tensor_free(&wrong);
+}
+
+/* ---- softmax + cross-entropy --------------------------------------------------------------------- */
+
+static void test_softmax_xent(void)
+{
+    /* row 0: logits 5 + log(1, 2, 3, 4) give probs 0.1 0.2 0.3 0.4 (the shift by 5 changes nothing);
+       label 3: loss -log 0.4.  Row 1: equal logits give 1/4 each; label 1: loss log 4.
+       Mean: (log 4 - log 0.4)/2 = log(10)/2 = 1.151292546497023.
+       dlogits = (probs - onehot)/2 = [0.05 0.1 0.15 -0.3; 0.125 -0.375 0.125 0.125] */
+    const double logits_[] = {5, 5 + 0.69314718055994531, 5 + 1.0986122886681098, 5 + 1.3862943611198906,
+                              7, 7, 7, 7};
+    const double probs_[] = {0.1, 0.2, 0.3, 0.4, 0.25, 0.25, 0.25, 0.25};
+    const double dlogits_[] = {0.05, 0.1, 0.15, -0.3, 0.125, -0.375, 0.125, 0.125};
+    const int labels[] = {3, 1};
+    bp_tensor logits = make(2, 4, logits_), probs = bp_tensor_new(2, 4), d = bp_tensor_new(2, 4);
+    bp_tensor copy = bp_tensor_new(2, 4), wrong = bp_tensor_new(4, 2);
+    const double tol = 32 * REAL_EPS;
+    bp_real loss;
+    current_test = "softmax xent";
+    loss = bp_softmax_xent_forward(&logits, labels, &probs);
+    CHECK(fabs((double)loss - 1.151292546497023) <= tol);
+    CHECK(close_to(&probs, probs_, tol));
+    bp_softmax_xent_backward(&probs, labels, &d);
+    CHECK(close_to(&d, dlogits_, tol));
+    /* in place: probs == logits, then dlogits == probs; the same bits as out of place */
+    memcpy(copy.data, logits.data, 8 * sizeof(bp_real));
+    CHECK(bp_softmax_xent_forward(&copy, labels, &copy) == loss);
+    CHECK(same_bits(&copy, &probs));
+    bp_softmax_xent_backward(&copy, labels, &copy);
+    CHECK(same_bits(&copy, &d));
+    EXPECT_NO_ERROR();
+
+    current_test = "softmax xent extremes";
+    {
+        /* logits 1000, 0, -1000: e^1000 would overflow without the max subtracted.  Label 0: loss 0;
+           label 2: loss log-sum-exp - (-1000) = 1000 + 1000 = 2000, never log(0) = -inf */
+        const double ext_[] = {1000, 0, -1000};
+        const int zero[] = {0}, two[] = {2}, both[] = {0, 2};
+        const double probs_ext[] = {1, 0, 0}, d_two[] = {1, 0, -1};
+        bp_tensor ext = make(1, 3, ext_), p = bp_tensor_new(1, 3), dd = bp_tensor_new(1, 3);
+        bp_tensor ext2 = bp_tensor_new(2, 3), p2 = bp_tensor_new(2, 3);
+        loss = bp_softmax_xent_forward(&ext, zero, &p);
+        CHECK(loss == 0);
+        CHECK(close_to(&p, probs_ext, 0) && all_finite(&p));
+        loss = bp_softmax_xent_forward(&ext, two, &p);
+        CHECK(loss == 2000);
+        bp_softmax_xent_backward(&p, two, &dd);
+        CHECK(close_to(&dd, d_two, 0));
+        memcpy(ext2.data, ext.data, 3 * sizeof(bp_real));
+        memcpy(ext2.data + 3, ext.data, 3 * sizeof(bp_real));
+        CHECK(bp_softmax_xent_forward(&ext2, both, &p2) == 1000); /* the mean over the batch */
+        bp_tensor_free(&ext);
+        bp_tensor_free(&p);
+        bp_tensor_free(&dd);
+        bp_tensor_free(&ext2);
+        bp_tensor_free(&p2);
+    }
+    {
+        /* equal logits: every class 1/C, the loss log C whatever the label */
+        const int labels10[] = {0, 5, 9};
+        bp_tensor u = bp_tensor_new(3, 10), p = bp_tensor_new(3, 10);
+        int i, ok = 1;
+        fill(&u, (bp_real)-3.5);
+        loss = bp_softmax_xent_forward(&u, labels10, &p);
+        CHECK(fabs((double)loss - 2.302585092994046) <= tol);
+        for (i = 0; i < 30; i++) ok &= fabs((double)p.data[i] - 0.1) <= tol;
+        CHECK(ok);
+        bp_tensor_free(&u);
+        bp_tensor_free(&p);
+    }
+    {
+        /* one class: probability 1, loss 0, gradient 0; an empty batch: loss 0, labels not needed */
+        const int zeros[] = {0, 0, 0};
+        bp_tensor one = bp_tensor_new(3, 1), p = bp_tensor_new(3, 1), e = bp_tensor_new(0, 4);
+        fill(&one, 42);
+        CHECK(bp_softmax_xent_forward(&one, zeros, &p) == 0);
+        CHECK(all_equal(&p, 1));
+        bp_softmax_xent_backward(&p, zeros, &one);
+        CHECK(all_equal(&one, 0));
+        CHECK(bp_softmax_xent_forward(&e, NULL, &e) == 0);
+        bp_softmax_xent_backward(&e, NULL, &e);
+        bp_tensor_free(&one);
+        bp_tensor_free(&p);
+    }
+    EXPECT_NO_ERROR();
+
+    current_test = "softmax xent errors";
+    {
+        const int out_of_range[] = {3, 4}, negative[] = {-1, 0};
+        fill(&probs, 9);
+        fill(&d, 9);
+        loss = bp_softmax_xent_forward(NULL, labels, &probs);
+        EXPECT_ERROR("bp_softmax_xent_forward", "logits is NULL");
+        CHECK(loss != loss);
+        loss = bp_softmax_xent_forward(&logits, labels, NULL);
+        EXPECT_ERROR("bp_softmax_xent_forward", "probs is NULL");
+        CHECK(loss != loss);
+        loss = bp_softmax_xent_forward(&logits, labels, &wrong);
+        EXPECT_ERROR("bp_softmax_xent_forward", "logits is 2x4 but probs is 4x2");
+        CHECK(loss != loss);
+        loss = bp_softmax_xent_forward(&logits, NULL, &probs);
+        EXPECT_ERROR("bp_softmax_xent_forward", "labels is NULL", "2x4");
+        CHECK(loss != loss);
+        loss = bp_softmax_xent_forward(&logits, out_of_range, &probs);
+        EXPECT_ERROR("bp_softmax_xent_forward", "labels[1] is 4", "0..3");
+        CHECK(loss != loss);
+        loss = bp_softmax_xent_forward(&logits, negative, &probs);
+        EXPECT_ERROR("bp_softmax_xent_forward", "labels[0] is -1");
+        CHECK(loss != loss);
+        bp_softmax_xent_backward(NULL, labels, &d);
+        EXPECT_ERROR("bp_softmax_xent_backward", "probs is NULL");
+        bp_softmax_xent_backward(&probs, labels, NULL);
+        EXPECT_ERROR("bp_softmax_xent_backward", "dlogits is NULL");
+        bp_softmax_xent_backward(&probs, labels, &wrong);
+        EXPECT_ERROR("bp_softmax_xent_backward", "probs is 2x4 but dlogits is 4x2");
+        bp_softmax_xent_backward(&probs, NULL, &d);
+        EXPECT_ERROR("bp_softmax_xent_backward", "labels is NULL");
+        bp_softmax_xent_backward(&probs, out_of_range, &d);
+        EXPECT_ERROR("bp_softmax_xent_backward", "labels[1] is 4");
+        bp_softmax_xent_backward(&probs, negative, &d);
+        EXPECT_ERROR("bp_softmax_xent_backward", "labels[0] is -1");
+        {
+            bp_tensor big = bp_tensor_new(3, 4), lo = {2, 4, big.data}, hi = {2, 4, big.data + 4};
+            fill(&big, 2);
+            loss = bp_softmax_xent_forward(&lo, labels, &hi);
+            EXPECT_ERROR("bp_softmax_xent_forward", "probs (2x4) shares memory with logits (2x4)");
+            CHECK(loss != loss);
+            bp_softmax_xent_backward(&lo, labels, &hi);
+            EXPECT_ERROR("bp_softmax_xent_backward", "dlogits (2x4) shares memory with probs (2x4)");
+            CHECK(all_equal(&big, 2));
+            bp_tensor_free(&big);
+        }
+        CHECK(all_equal(&probs, 9) && all_equal(&d, 9));
+        CHECK(close_to(&logits, logits_, REAL_EPS));
+    }
+    bp_tensor_free(&logits);
+    bp_tensor_free(&probs);
+    bp_tensor_free(&d);
+    bp_tensor_free(&copy);
+    bp_tensor_free(&wrong);
+}
+
+/* ---- momentum and Adam, by hand ------------------------------------------------------------------ */
+
+static void test_momentum(void)
+{
+    /* lr 0.1, mu 0.9.  Step 1: vel = 0.9*0 + dw = [0.5 1], w = [1 -2] - 0.1 vel = [0.95 -2.1].
+       Step 2 with dw = [1 0]: vel = [0.45 + 1, 0.9] = [1.45 0.9], w = [0.95 - 0.145, -2.1 - 0.09] */
+    const double w_[] = {1, -2}, dw1_[] = {0.5, 1}, dw2_[] = {1, 0};
+    const double w1[] = {0.95, -2.1}, vel1[] = {0.5, 1}, w2[] = {0.805, -2.19}, vel2[] = {1.45, 0.9};
+    bp_tensor w = make(1, 2, w_), dw = make(1, 2, dw1_), vel = bp_tensor_new(1, 2), wrong = bp_tensor_new(2, 1);
+    const double tol = 8 * REAL_EPS;
+    current_test = "momentum";
+    bp_momentum_step(&w, &dw, &vel, (bp_real)0.1, (bp_real)0.9);
+    CHECK(close_to(&w, w1, tol) && close_to(&vel, vel1, 0));
+    dw.data[0] = (bp_real)dw2_[0];
+    dw.data[1] = (bp_real)dw2_[1];
+    bp_momentum_step(&w, &dw, &vel, (bp_real)0.1, (bp_real)0.9);
+    CHECK(close_to(&w, w2, tol) && close_to(&vel, vel2, tol));
+    EXPECT_NO_ERROR();
+
+    current_test = "momentum errors";
+    fill(&w, 4);
+    fill(&vel, 4);
+    bp_momentum_step(NULL, &dw, &vel, 1, 1);
+    EXPECT_ERROR("bp_momentum_step", "w is NULL");
+    bp_momentum_step(&w, NULL, &vel, 1, 1);
+    EXPECT_ERROR("bp_momentum_step", "dw is NULL");
+    bp_momentum_step(&w, &dw, NULL, 1, 1);
+    EXPECT_ERROR("bp_momentum_step", "vel is NULL");
+    bp_momentum_step(&w, &wrong, &vel, 1, 1);
+    EXPECT_ERROR("bp_momentum_step", "w is 1x2 but dw is 2x1");
+    bp_momentum_step(&w, &dw, &wrong, 1, 1);
+    EXPECT_ERROR("bp_momentum_step", "w is 1x2 but vel is 2x1");
+    bp_momentum_step(&w, &w, &vel, 1, 1);
+    EXPECT_ERROR("bp_momentum_step", "w (1x2) shares memory with dw (1x2)");
+    bp_momentum_step(&w, &dw, &w, 1, 1);
+    EXPECT_ERROR("bp_momentum_step", "w (1x2) shares memory with vel (1x2)");
+    bp_momentum_step(&w, &vel, &vel, 1, 1);
+    EXPECT_ERROR("bp_momentum_step", "vel (1x2) shares memory with dw (1x2)");
+    CHECK(all_equal(&w, 4) && all_equal(&vel, 4));
+    bp_tensor_free(&w);
+    bp_tensor_free(&dw);
+    bp_tensor_free(&vel);
+    bp_tensor_free(&wrong);
+}
+
+static void test_adam(void)
+{
+    /* Step t = 1 from m = v = 0: m = (1-b1) g, v = (1-b2) g^2, and the bias corrections divide those
+       factors out again: m_hat = g, v_hat = g^2, so w -= lr * g / (|g| + eps) -- a step of lr against the
+       sign of g, whatever its size.  lr 0.1, eps 1e-8:  g = [2 -0.5 0]  gives
+       w = [1 - 0.2/2.00000001, -1 + 0.05/0.50000001, 0.5] = [0.9000000005 -0.900000002 0.5] */
+    const double w_[] = {1, -1, 0.5}, g_[] = {2, -0.5, 0};
+    const double w1[] = {0.9000000005, -0.900000002, 0.5}, m1[] = {0.2, -0.05, 0}, v1[] = {0.004, 0.00025, 0};
+    bp_tensor w = make(1, 3, w_), dw = make(1, 3, g_), m = bp_tensor_new(1, 3), v = bp_tensor_new(1, 3);
+    bp_tensor wrong = bp_tensor_new(3, 1);
+    const double tol = 16 * REAL_EPS;
+    current_test = "adam";
+    bp_adam_step(&w, &dw, &m, &v, 1, (bp_real)0.1, (bp_real)0.9, (bp_real)0.999, (bp_real)1e-8);
+    CHECK(close_to(&w, w1, tol));
+    /* m and v relative to their size (close_to is absolute below 1); float rounds 1 - 0.999f by 1.3e-5 */
+    CHECK(fabs((double)m.data[0] - m1[0]) <= tol * m1[0] && fabs((double)m.data[1] - m1[1]) <= -tol * m1[1]);
+    CHECK(fabs((double)v.data[0] / v1[0] - 1) <= (sizeof(bp_real) == 8 ? tol : 2e-5));
+    CHECK(fabs((double)v.data[1] / v1[1] - 1) <= (sizeof(bp_real) == 8 ? tol : 2e-5));
+    CHECK(m.data[2] == 0 && v.data[2] == 0 && w.data[2] == (bp_real)0.5); /* zero gradient: 0/(0+eps), no step */
+    EXPECT_NO_ERROR();
+
+    current_test = "adam errors";
+    fill(&w, 4);
+    fill(&m, 4);
+    fill(&v, 4);
+    bp_adam_step(NULL, &dw, &m, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "w is NULL");
+    bp_adam_step(&w, NULL, &m, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "dw is NULL");
+    bp_adam_step(&w, &dw, NULL, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "m is NULL");
+    bp_adam_step(&w, &dw, &m, NULL, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "v is NULL");
+    bp_adam_step(&w, &wrong, &m, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "w is 1x3 but dw is 3x1");
+    bp_adam_step(&w, &dw, &wrong, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "w is 1x3 but m is 3x1");
+    bp_adam_step(&w, &dw, &m, &wrong, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "w is 1x3 but v is 3x1");
+    bp_adam_step(&w, &dw, &m, &v, 0, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "t is 0", "1x3");
+    bp_adam_step(&w, &dw, &m, &v, -3, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "t is -3");
+    bp_adam_step(&w, &dw, &m, &v, 1, 1, 1, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "beta1 is 1", "[0, 1)");
+    bp_adam_step(&w, &dw, &m, &v, 1, 1, 0.5, (bp_real)-0.1, 1);
+    EXPECT_ERROR("bp_adam_step", "beta2 is -0.1");
+    bp_adam_step(&w, &dw, &m, &v, 1, 1, (bp_real)NAN, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "beta1 is ", "nan"); /* "-nan" under tcc */
+    bp_adam_step(&w, &dw, &m, &v, 1, 1, 0.5, 1, 1);
+    EXPECT_ERROR("bp_adam_step", "beta2 is 1");
+    bp_adam_step(&w, &w, &m, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "w (1x3) shares memory with dw (1x3)");
+    bp_adam_step(&w, &dw, &w, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "w (1x3) shares memory with m (1x3)");
+    bp_adam_step(&w, &dw, &m, &w, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "w (1x3) shares memory with v (1x3)");
+    bp_adam_step(&w, &m, &m, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "m (1x3) shares memory with dw (1x3)");
+    bp_adam_step(&w, &v, &m, &v, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "v (1x3) shares memory with dw (1x3)");
+    bp_adam_step(&w, &dw, &m, &m, 1, 1, 0.5, 0.5, 1);
+    EXPECT_ERROR("bp_adam_step", "v (1x3) shares memory with m (1x3)");
+    CHECK(all_equal(&w, 4) && all_equal(&m, 4) && all_equal(&v, 4));
+    bp_tensor_free(&w);
+    bp_tensor_free(&dw);
+    bp_tensor_free(&m);
+    bp_tensor_free(&v);
+    bp_tensor_free(&wrong);
+}
+
+/* ---- momentum and Adam against PyTorch (tests/fixtures/optim.txt) --------------------------------- */
+
+/* The next whitespace-separated token; '#' starts a comment that runs to the end of the line. */
+static int next_token(FILE *f, char *buf, size_t size)
+{
+    int c;
+    size_t n = 0;
+    for (;;) {
+        c = fgetc(f);
+        if (c == EOF) return 0;
+        if (c == '#') {
+            while ((c = fgetc(f)) != EOF && c != '\n') continue;
+            continue;
+        }
+        if (c != ' ' && c != '\n' && c != '\t' && c != '\r') break;
+    }
+    do {
+        if (n + 1 < size) buf[n++] = (char)c;
+        c = fgetc(f);
+    } while (c != EOF && c != ' ' && c != '\n' && c != '\t' && c != '\r');
+    buf[n] = 0;
+    return 1;
+}
+
+static int next_number(FILE *f, double *v)
+{
+    char buf[64], *end;
+    if (!next_token(f, buf, sizeof buf)) return 0;
+    *v = strtod(buf, &end);
+    return end != buf && *end == 0;
+}
+
+/* The word `word` followed by n numbers. */
+static int read_values(FILE *f, const char *word, int n, double *out)
+{
+    char buf[64];
+    int i;
+    if (!next_token(f, buf, sizeof buf) || strcmp(buf, word) != 0) {
+        printf("  optim.txt: expected '%s', read '%s'\n", word, buf);
+        return 0;
+    }
+    for (i = 0; i < n; i++)
+        if (!next_number(f, &out[i])) return 0;
+    return 1;
+}
+
+static void set_values(bp_tensor *t, const double *values)
+{
+    int i;
+    for (i = 0; i < t->rows * t->cols; i++) t->data[i] = (bp_real)values[i];
+}
+
+/* |got - want| <= tol * max(|want|, 1% of the array's largest |want|): relative, except for elements
+   much smaller than the rest (where the last bits of a difference dominate) */
+static int rel_close(const bp_tensor *t, const double *want, double tol, const char *what, int step)
+{
+    double floor = 0;
+    int i, n = t->rows * t->cols;
+    for (i = 0; i < n; i++)
+        if (fabs(want[i]) > floor) floor = fabs(want[i]);
+    floor *= 0.01;
+    for (i = 0; i < n; i++) {
+        double scale = fabs(want[i]) > floor ? fabs(want[i]) : floor;
+        if (!(fabs((double)t->data[i] - want[i]) <= tol * scale)) {
+            printf("  %s after step %d, element %d: %.17g, PyTorch %.17g\n", what, step, i, (double)t->data[i],
+                   want[i]);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void test_optim_fixture(const char *dir)
+{
+    char path[512], kind[32], name[32];
+    double hp[4], w0[64], g[64], want[3][64];
+    FILE *f;
+    int cases = 0, steps_checked = 0;
+#ifdef BACKPROP_DOUBLE
+    const double base_tol = 1e-12;
+#else
+    const double base_tol = 1e-5;
+#endif
+    current_test = "optimizers vs PyTorch";
+    snprintf(path, sizeof path, "%s/optim.txt", dir);
+    f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    while (next_token(f, kind, sizeof kind)) {
+        int adam = strcmp(kind, "adam") == 0, rows, cols, steps, t, n, k, ok = 1;
+        double r, c, s, tol_m, tol_v;
+        bp_tensor w, dw, s1, s2;
+        char word[32];
+        if (!adam && strcmp(kind, "momentum") != 0) {
+            printf("  optim.txt: unexpected '%s'\n", kind);
+            CHECK(0);
+            break;
+        }
+        if (!next_token(f, name, sizeof name) || !next_number(f, &r) || !next_number(f, &c) ||
+            !next_number(f, &s)) {
+            CHECK(0);
+            break;
+        }
+        rows = (int)r;
+        cols = (int)c;
+        steps = (int)s;
+        n = rows * cols;
+        for (k = 0; k < (adam ? 4 : 2); k++) ok &= next_number(f, &hp[k]);
+        ok &= n > 0 && n <= 64 && read_values(f, "w", n, w0);
+        CHECK(ok);
+        if (!ok) break;
+        /* In float, a hyperparameter that binary cannot hold is rounded: 1 - 0.999f is 1 - 0.999 off by
+           1.3e-5 relative, and m and v carry that factor.  Allow for it on top of the base tolerance (it is
+           0 in double and for the "exact" cases). */
+        tol_m = base_tol;
+        tol_v = base_tol;
+        if (adam) {
+            tol_m += 2 * fabs((double)(bp_real)hp[1] - hp[1]) / (1 - hp[1]);
+            tol_v += 2 * fabs((double)(bp_real)hp[2] - hp[2]) / (1 - hp[2]);
+        }
+        w = bp_tensor_new(rows, cols);
+        dw = bp_tensor_new(rows, cols);
+        s1 = bp_tensor_new(rows, cols); /* vel, or m */
+        s2 = bp_tensor_new(rows, cols); /* v */
+        set_values(&w, w0);
+        for (t = 1; t <= steps && ok; t++) {
+            double step_no;
+            ok &= next_token(f, word, sizeof word) && strcmp(word, "step") == 0 && next_number(f, &step_no) &&
+                  (int)step_no == t;
+            ok &= read_values(f, "grad", n, g) && read_values(f, "w", n, want[0]) &&
+                  read_values(f, adam ? "m" : "vel", n, want[1]) && (!adam || read_values(f, "v", n, want[2]));
+            if (!ok) break;
+            set_values(&dw, g);
+            if (adam)
+                bp_adam_step(&w, &dw, &s1, &s2, t, (bp_real)hp[0], (bp_real)hp[1], (bp_real)hp[2], (bp_real)hp[3]);
+            else
+                bp_momentum_step(&w, &dw, &s1, (bp_real)hp[0], (bp_real)hp[1]);
+            ok &= rel_close(&w, want[0], base_tol, adam ? "adam w" : "momentum w", t);
+            ok &= rel_close(&s1, want[1], adam ? tol_m : base_tol, adam ? "adam m" : "momentum vel", t);
+            if (adam) ok &= rel_close(&s2, want[2], tol_v, "adam v", t);
+            steps_checked++;
+        }
+        ok &= next_token(f, word, sizeof word) && strcmp(word, "end") == 0;
+        if (!ok) printf("  case %s %s failed\n", kind, name);
+        CHECK(ok);
+        cases++;
+        bp_tensor_free(&w);
+        bp_tensor_free(&dw);
+        bp_tensor_free(&s1);
+        bp_tensor_free(&s2);
+    }
+    fclose(f);
+    CHECK(cases == 4 && steps_checked == 17);
+    EXPECT_NO_ERROR();
+}
+
+/* ---- gradient clipping --------------------------------------------------------------------------- */
+
+static void test_clip(void)
+{
+    /* two gradients, [3 4] and [12]: together sqrt(9 + 16 + 144) = 13 */
+    static const double g1_[] = {3, 4}, g2_[] = {12};
+    bp_tensor g1 = make(1, 2, g1_), g2 = make(1, 1, g2_), e = bp_tensor_new(0, 3);
+    bp_tensor *grads[3];
+    bp_real norm;
+    double scale;
+    const double tol = 4 * REAL_EPS;
+    grads[0] = &g1;
+    grads[1] = &e; /* an empty one counts for nothing */
+    grads[2] = &g2;
+    current_test = "clip grad norm";
+    norm = bp_clip_grad_norm(grads, 3, 26); /* below the limit: untouched */
+    CHECK(norm == 13 && close_to(&g1, g1_, 0) && close_to(&g2, g2_, 0));
+    norm = bp_clip_grad_norm(grads, 3, 13); /* exactly at it: untouched too (only "exceeds" clips) */
+    CHECK(norm == 13 && close_to(&g1, g1_, 0) && close_to(&g2, g2_, 0));
+    /* above: everything scaled by max_norm / (norm + 1e-6), as PyTorch's clip_grad_norm_ does */
+    norm = bp_clip_grad_norm(grads, 3, (bp_real)6.5);
+    scale = 6.5 / (13 + 1e-6);
+    CHECK(norm == 13);
+    CHECK(fabs((double)g1.data[0] - 3 * scale) <= tol * 3 && fabs((double)g1.data[1] - 4 * scale) <= tol * 4 &&
+          fabs((double)g2.data[0] - 12 * scale) <= tol * 12);
+    norm = bp_clip_grad_norm(grads, 3, 100); /* the norm now: 6.5 less a hair */
+    CHECK(fabs((double)norm - 6.5) <= 6.5 * tol + 1e-6);
+    bp_clip_grad_norm(grads, 3, 0); /* max 0: all zeros */
+    CHECK(all_equal(&g1, 0) && all_equal(&g2, 0));
+    CHECK(bp_clip_grad_norm(grads, 0, 1) == 0);
+    CHECK(bp_clip_grad_norm(NULL, 0, 1) == 0);
+    EXPECT_NO_ERROR();
+
+    current_test = "clip grad norm errors";
+    set_values(&g1, g1_);
+    set_values(&g2, g2_);
+    norm = bp_clip_grad_norm(grads, -1, 1);
+    EXPECT_ERROR("bp_clip_grad_norm", "-1 gradients");
+    CHECK(norm != norm);
+    norm = bp_clip_grad_norm(NULL, 2, 1);
+    EXPECT_ERROR("bp_clip_grad_norm", "2 gradients", "grads non-NULL");
+    CHECK(norm != norm);
+    norm = bp_clip_grad_norm(grads, 3, -1);
+    EXPECT_ERROR("bp_clip_grad_norm", "max_norm is -1");
+    CHECK(norm != norm);
+    norm = bp_clip_grad_norm(grads, 3, (bp_real)NAN);
+    EXPECT_ERROR("bp_clip_grad_norm", "max_norm is");
+    CHECK(norm != norm);
+    {
+        bp_tensor unallocated = {2, 2, NULL};
+        bp_tensor *with_null[2], *with_bad[2];
+        with_null[0] = &g1;
+        with_null[1] = NULL;
+        with_bad[0] = &g1;
+        with_bad[1] = &unallocated;
+        norm = bp_clip_grad_norm(with_null, 2, 1);
+        EXPECT_ERROR("bp_clip_grad_norm", "grads[1] is NULL");
+        CHECK(norm != norm);
+        norm = bp_clip_grad_norm(with_bad, 2, 1);
+        EXPECT_ERROR("bp_clip_grad_norm", "grads[1] is 2x2", "NULL");
+        CHECK(norm != norm);
+    }
+    CHECK(close_to(&g1, g1_, 0) && close_to(&g2, g2_, 0));
+    bp_tensor_free(&g1);
+    bp_tensor_free(&g2);
+}
+
 /* ---- gradient checks: Linear -> ReLU -> MSE against finite differences ----------------------------- */
 
 typedef struct net {
@@ -911,6 +1722,215 @@ static void test_gradcheck_layers(void)
     bp_tensor_free(&db);
 }
 
+/* ---- gradient checks: sigmoid, tanh, softmax + cross-entropy, and a two-layer classifier ----------- */
+
+/* L = mse(act(z), y), checked with respect to z; act is sigmoid (0) or tanh (1) */
+typedef struct act_net {
+    bp_tensor z, a, y;
+    int use_tanh;
+} act_net;
+
+static bp_real act_loss(void *ctx)
+{
+    act_net *n = (act_net *)ctx;
+    if (n->use_tanh) bp_tanh_forward(&n->z, &n->a);
+    else bp_sigmoid_forward(&n->z, &n->a);
+    return bp_mse_forward(&n->a, &n->y);
+}
+
+/* L = softmax_xent(logits, labels), checked with respect to the logits */
+typedef struct xent_net {
+    bp_tensor logits, probs;
+    int labels[16];
+} xent_net;
+
+static bp_real xent_loss(void *ctx)
+{
+    xent_net *n = (xent_net *)ctx;
+    return bp_softmax_xent_forward(&n->logits, n->labels, &n->probs);
+}
+
+static void test_gradcheck_activations(void)
+{
+    const int shapes[][2] = {{1, 1}, {3, 4}, {7, 2}, {2, 9}};
+    const bp_real eps = GRADCHECK_EPS;
+    const double tol = GRADCHECK_TOL;
+    bp_rng rng;
+    int s, which, i;
+    current_test = "gradcheck sigmoid, tanh";
+    bp_rng_seed(&rng, 31);
+    for (which = 0; which < 2; which++)
+        for (s = 0; s < 4; s++) {
+            act_net n;
+            bp_tensor d;
+            bp_real e;
+            n.use_tanh = which;
+            n.z = bp_tensor_new(shapes[s][0], shapes[s][1]);
+            n.a = bp_tensor_new(shapes[s][0], shapes[s][1]);
+            n.y = bp_tensor_new(shapes[s][0], shapes[s][1]);
+            d = bp_tensor_new(shapes[s][0], shapes[s][1]);
+            bp_tensor_randn(&n.z, &rng, 1);
+            bp_tensor_randn(&n.y, &rng, 1);
+            for (i = 0; i < n.z.rows * n.z.cols; i++) /* |z| <= 2: off the flat tails, where dz is tiny */
+                if (fabs((double)n.z.data[i]) > 2) n.z.data[i] = n.z.data[i] > 0 ? 2 : -2;
+            act_loss(&n);
+            for (i = 0; i < n.z.rows * n.z.cols; i++) { /* |a - y| >= 0.25: no gradient element near 0 */
+                bp_real gap = (bp_real)0.25 + (bp_real)fabs((double)n.y.data[i]);
+                n.y.data[i] = n.a.data[i] + (n.y.data[i] < 0 ? -gap : gap);
+            }
+            bp_mse_backward(&n.a, &n.y, &d);
+            if (which) bp_tanh_backward(&n.a, &d, &d); /* from the forward's output a, in place */
+            else bp_sigmoid_backward(&n.a, &d, &d);
+            e = bp_gradcheck(act_loss, &n, &n.z, &d, eps);
+            if (!(e < tol)) printf("  %s %dx%d dz: %g\n", which ? "tanh" : "sigmoid", n.z.rows, n.z.cols, (double)e);
+            CHECK(e < tol);
+            bp_tensor_free(&n.z);
+            bp_tensor_free(&n.a);
+            bp_tensor_free(&n.y);
+            bp_tensor_free(&d);
+        }
+    EXPECT_NO_ERROR();
+}
+
+static void test_gradcheck_softmax_xent(void)
+{
+    /* batch x classes; one class (a constant loss of 0, gradient 0) included */
+    const int shapes[][2] = {{1, 2}, {4, 3}, {2, 10}, {3, 1}, {8, 4}};
+    const bp_real eps = GRADCHECK_EPS;
+    const double tol = GRADCHECK_TOL;
+    bp_rng rng;
+    int s, r;
+    current_test = "gradcheck softmax xent";
+    bp_rng_seed(&rng, 41);
+    for (s = 0; s < 5; s++) {
+        xent_net n;
+        bp_tensor d;
+        bp_real e;
+        n.logits = bp_tensor_new(shapes[s][0], shapes[s][1]);
+        n.probs = bp_tensor_new(shapes[s][0], shapes[s][1]);
+        d = bp_tensor_new(shapes[s][0], shapes[s][1]);
+        bp_tensor_randn(&n.logits, &rng, 1); /* no probability tiny: small elements show rounding most */
+        for (r = 0; r < shapes[s][0]; r++) n.labels[r] = (int)(bp_rng_next_u64(&rng) % (uint64_t)shapes[s][1]);
+        xent_loss(&n);
+        bp_softmax_xent_backward(&n.probs, n.labels, &d);
+        e = bp_gradcheck(xent_loss, &n, &n.logits, &d, eps);
+        if (!(e < tol)) printf("  xent %dx%d dlogits: %g\n", shapes[s][0], shapes[s][1], (double)e);
+        CHECK(e < tol);
+        bp_tensor_free(&n.logits);
+        bp_tensor_free(&n.probs);
+        bp_tensor_free(&d);
+    }
+    EXPECT_NO_ERROR();
+}
+
+/* A classifier: x -> Linear(W1, b1) -> sigmoid or tanh -> Linear(W2, b2) -> softmax + cross-entropy */
+typedef struct mlp {
+    bp_tensor x, W1, b1, z1, a1, W2, b2, z2, probs;
+    int labels[8];
+    int use_tanh;
+} mlp;
+
+static bp_real mlp_loss(void *ctx)
+{
+    mlp *n = (mlp *)ctx;
+    bp_linear_forward(&n->x, &n->W1, &n->b1, &n->z1);
+    if (n->use_tanh) bp_tanh_forward(&n->z1, &n->a1);
+    else bp_sigmoid_forward(&n->z1, &n->a1);
+    bp_linear_forward(&n->a1, &n->W2, &n->b2, &n->z2);
+    return bp_softmax_xent_forward(&n->z2, n->labels, &n->probs);
+}
+
+static void test_gradcheck_classifier(void)
+{
+    const int batch = 3, in = 4, hidden = 5, classes = 3;
+    const bp_real eps = GRADCHECK_EPS;
+    const double tol = GRADCHECK_TOL;
+    bp_tensor dz2, da1, dz1, dx, dW1, db1, dW2, db2;
+    bp_rng rng;
+    mlp n;
+    int i;
+    current_test = "gradcheck classifier";
+    bp_rng_seed(&rng, 7);
+    n.x = bp_tensor_new(batch, in);
+    n.W1 = bp_tensor_new(in, hidden);
+    n.b1 = bp_tensor_new(1, hidden);
+    n.z1 = bp_tensor_new(batch, hidden);
+    n.a1 = bp_tensor_new(batch, hidden);
+    n.W2 = bp_tensor_new(hidden, classes);
+    n.b2 = bp_tensor_new(1, classes);
+    n.z2 = bp_tensor_new(batch, classes);
+    n.probs = bp_tensor_new(batch, classes);
+    dz2 = bp_tensor_new(batch, classes);
+    da1 = bp_tensor_new(batch, hidden);
+    dz1 = bp_tensor_new(batch, hidden);
+    dx = bp_tensor_new(batch, in);
+    dW1 = bp_tensor_new(in, hidden);
+    db1 = bp_tensor_new(1, hidden);
+    dW2 = bp_tensor_new(hidden, classes);
+    db2 = bp_tensor_new(1, classes);
+    randomize(&n.x, &rng);
+    randomize(&n.b1, &rng);
+    randomize(&n.b2, &rng);
+    for (i = 0; i < batch; i++) n.labels[i] = i % classes;
+    for (n.use_tanh = 0; n.use_tanh < 2; n.use_tanh++) {
+        const char *act = n.use_tanh ? "tanh" : "sigmoid";
+        bp_tensor *params[5], *grads[5];
+        const char *names[5] = {"dW1", "db1", "dW2", "db2", "dx"};
+        int k;
+        if (n.use_tanh) bp_init_xavier(&n.W1, &rng);
+        else bp_init_he(&n.W1, &rng);
+        bp_init_xavier(&n.W2, &rng);
+        mlp_loss(&n);
+        /* the backward pass, the chain rule from the loss back to the input */
+        bp_softmax_xent_backward(&n.probs, n.labels, &dz2);
+        bp_linear_backward(&n.a1, &n.W2, &dz2, &da1, &dW2, &db2);
+        if (n.use_tanh) bp_tanh_backward(&n.a1, &da1, &dz1);
+        else bp_sigmoid_backward(&n.a1, &da1, &dz1);
+        bp_linear_backward(&n.x, &n.W1, &dz1, &dx, &dW1, &db1);
+        params[0] = &n.W1;
+        grads[0] = &dW1;
+        params[1] = &n.b1;
+        grads[1] = &db1;
+        params[2] = &n.W2;
+        grads[2] = &dW2;
+        params[3] = &n.b2;
+        grads[3] = &db2;
+        params[4] = &n.x;
+        grads[4] = &dx;
+        for (k = 0; k < 5; k++) {
+            bp_real e;
+            /* The check is only as good as the smallest gradient element: in float the loss's own rounding
+               (~1e-7) over the step 2*eps is ~5e-6, 1% of an element of 5e-4.  With this seed every element
+               is above 1e-3 (with many other seeds some element of dx or dW1 is not, and float reports a few
+               percent although the gradient is right); double has room to spare either way. */
+            int i2, small = 0;
+            for (i2 = 0; i2 < grads[k]->rows * grads[k]->cols; i2++) small += fabs((double)grads[k]->data[i2]) < 1e-3;
+            CHECK(small == 0);
+            e = bp_gradcheck(mlp_loss, &n, params[k], grads[k], eps);
+            if (!(e < tol)) printf("  %s classifier %s: %g\n", act, names[k], (double)e);
+            CHECK(e < tol);
+        }
+    }
+    EXPECT_NO_ERROR();
+    bp_tensor_free(&n.x);
+    bp_tensor_free(&n.W1);
+    bp_tensor_free(&n.b1);
+    bp_tensor_free(&n.z1);
+    bp_tensor_free(&n.a1);
+    bp_tensor_free(&n.W2);
+    bp_tensor_free(&n.b2);
+    bp_tensor_free(&n.z2);
+    bp_tensor_free(&n.probs);
+    bp_tensor_free(&dz2);
+    bp_tensor_free(&da1);
+    bp_tensor_free(&dz1);
+    bp_tensor_free(&dx);
+    bp_tensor_free(&dW1);
+    bp_tensor_free(&db1);
+    bp_tensor_free(&dW2);
+    bp_tensor_free(&db2);
+}
+
 /* ---- the numpy fixture: the textbook walkthrough, computed by numpy ------------------------------------ */
 
 /* Reads the block `name rows cols` + values from tests/fixtures/walkthrough.txt into a new tensor. */
@@ -992,6 +2012,269 @@ static void test_numpy_fixture(const char *dir)
     bp_tensor_free(&db);
 }
 
+/* ---- .npy files: numpy's files load exactly, malformed ones are refused cleanly -------------------- */
+
+/* The directory the suite writes its scratch files into (run.sh runs from the repository root). */
+#define SCRATCH "build/test"
+
+/* The whole file in a malloc'd buffer (the test's own malloc, not the library's); NULL if unreadable. */
+static unsigned char *slurp(const char *path, long *size)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char *buf;
+    if (!f) return NULL;
+    if (fseek(f, 0, SEEK_END) != 0 || (*size = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) != 0) {
+        fclose(f);
+        return NULL;
+    }
+    buf = (unsigned char *)malloc((size_t)*size + 1);
+    if (buf && fread(buf, 1, (size_t)*size, f) != (size_t)*size) {
+        free(buf);
+        buf = NULL;
+    }
+    fclose(f);
+    return buf;
+}
+
+static int same_file_bytes(const char *a, const char *b)
+{
+    long na = -1, nb = -2;
+    unsigned char *x = slurp(a, &na), *y = slurp(b, &nb);
+    int same = x && y && na == nb && memcmp(x, y, (size_t)na) == 0;
+    if (!same) printf("  %s (%ld bytes) and %s (%ld bytes) differ\n", a, na, b, nb);
+    free(x);
+    free(y);
+    return same;
+}
+
+/* tests/fixtures/npy/expected.txt: every good file, the values np.load reads from it */
+static void test_npy_load_good(const char *dir)
+{
+    char path[512], line[4096], name[64];
+    FILE *f;
+    int files = 0;
+    current_test = "npy load";
+    snprintf(path, sizeof path, "%s/npy/expected.txt", dir);
+    f = fopen(path, "r");
+    CHECK(f != NULL);
+    if (!f) return;
+    while (fgets(line, sizeof line, f)) {
+        int rows, cols, i, ok = 1, rc;
+        long mallocs = test_mallocs, frees = test_frees;
+        bp_tensor t = {5, 5, NULL};
+        if (line[0] == '#' || sscanf(line, "%63s %d %d", name, &rows, &cols) != 3) continue;
+        snprintf(path, sizeof path, "%s/npy/%s", dir, name);
+        rc = bp_tensor_load_npy(&t, path);
+        if (rc != 0) printf("  %s: %s\n", name, bp_failure_reason());
+        ok = rc == 0 && t.rows == rows && t.cols == cols && (rows * cols == 0) == (t.data == NULL);
+        ok &= bp_failure_reason()[0] == 0;
+        for (i = 0; i < rows * cols; i++) {
+            double v;
+            bp_real want;
+            if (fscanf(f, "%lf", &v) != 1) {
+                ok = 0;
+                break;
+            }
+            want = (bp_real)v; /* exact for a float32 file; a float build rounds float64 values like this */
+            if (ok && memcmp(&t.data[i], &want, sizeof want) != 0) { /* bits: -0.0 must stay -0.0 */
+                printf("  %s element %d: %.17g, numpy %.17g\n", name, i, (double)t.data[i], (double)want);
+                ok = 0;
+            }
+        }
+        if (!ok) printf("  %s failed\n", name);
+        CHECK(ok);
+        bp_tensor_free(&t);
+        CHECK(test_mallocs - mallocs == test_frees - frees); /* the header buffer freed, the data ours */
+        files++;
+    }
+    fclose(f);
+    CHECK(files == 10);
+    EXPECT_NO_ERROR();
+}
+
+static void test_npy_load_bad(const char *dir)
+{
+    /* each malformed file (written by gen_fixtures.py) and a word its failure reason must contain */
+    static const char *const bad[][2] = {
+        {"empty.npy", "not a .npy"},                /* 0 bytes */
+        {"truncated_data.npy", "truncated"},        /* 3x4 float64 less its last 4 bytes */
+        {"truncated_header.npy", "truncated"},      /* the first 40 bytes of a file */
+        {"bad_magic.npy", "not a .npy"},            /* \x93NUMPX */
+        {"not_npy.npy", "not a .npy"},              /* a CSV file */
+        {"int64.npy", "dtype '<i8'"},               /* np.save of an int64 array */
+        {"f2.npy", "dtype '<f2'"},                  /* float16 */
+        {"3d.npy", "3-D"},                          /* shape (2, 2, 2) */
+        {"0d.npy", "0-D"},                          /* np.save(np.float64(3.0)): shape () */
+        {"huge_shape.npy", "INT_MAX"},              /* claims (100000, 100000) */
+        {"big_shape_no_data.npy", "truncated"},     /* claims (40000, 40000): refused before allocating */
+        {"trailing.npy", "more bytes"},             /* 8 bytes after the data (the only one found after reading) */
+        {"bad_dict.npy", "malformed"},              /* a comma missing in the header dict */
+        {"not_dict.npy", "not a dict"},             /* descr=<f8 shape=3x4 */
+        {"bad_version.npy", "version 4.0"},         /* format version 4.0 */
+        {"missing_shape.npy", "lacks 'shape'"},     /* no 'shape' key */
+        {"bad_fortran.npy", "fortran_order"},       /* 'fortran_order': 0 */
+        {"negative_shape.npy", "shape"},            /* (-3, 4) */
+        {"no_such_file.npy", "cannot open"},        /* not there at all */
+        /* REGRESSION: an unknown key after 'shape' was reported as "key 'zzz' appears twice" */
+        {"extra_key.npy", "unexpected key 'zzz'"},
+    };
+    char path[512];
+    int k;
+    current_test = "npy load refuses malformed files";
+    for (k = 0; k < (int)(sizeof bad / sizeof *bad); k++) {
+        bp_real sentinel = 7;
+        bp_tensor t;
+        long mallocs = test_mallocs, frees = test_frees;
+        const char *reason;
+        int rc, ok;
+        t.rows = 7; /* whatever t held is overwritten, never freed */
+        t.cols = 9;
+        t.data = &sentinel;
+        snprintf(path, sizeof path, "%s/npy/%s", dir, bad[k][0]);
+        rc = bp_tensor_load_npy(&t, path);
+        reason = bp_failure_reason();
+        ok = rc == -1 && t.data == NULL && t.rows == 0 && t.cols == 0 && errors_seen == 0;
+        ok &= test_mallocs - mallocs == test_frees - frees; /* nothing leaked */
+        if (strcmp(bad[k][0], "trailing.npy") != 0) ok &= test_mallocs - mallocs <= 1; /* the header only */
+        ok &= strncmp(reason, "bp_tensor_load_npy: ", 20) == 0 && strstr(reason, path) != NULL &&
+              strstr(reason, bad[k][1]) != NULL && !strchr(reason, '\n');
+        if (!ok)
+            printf("  %s: returned %d, t %dx%d, %d handler calls, %ld mallocs %ld frees, reason \"%s\" "
+                   "(wanted \"%s\")\n",
+                   bad[k][0], rc, t.rows, t.cols, errors_seen, test_mallocs - mallocs, test_frees - frees, reason,
+                   bad[k][1]);
+        CHECK(ok);
+        errors_seen = 0;
+    }
+    current_test = "npy load refuses malformed files";
+
+    /* bad arguments are programming errors: the handler */
+    {
+        bp_tensor t = {3, 3, NULL};
+        CHECK(bp_tensor_load_npy(NULL, "x.npy") == -1);
+        EXPECT_ERROR("bp_tensor_load_npy", "t is NULL");
+        CHECK(bp_tensor_load_npy(&t, NULL) == -1);
+        EXPECT_ERROR("bp_tensor_load_npy", "path is NULL");
+        CHECK(t.rows == 0 && t.cols == 0 && t.data == NULL);
+    }
+}
+
+/* Is there no file at path? */
+static int fopen_fails(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    if (f) fclose(f);
+    return f == NULL;
+}
+
+static void test_npy_save(const char *dir)
+{
+    const char *roundtrip = SCRATCH "/roundtrip.npy";
+    char path[512];
+    bp_rng rng;
+    long mallocs, frees;
+    int shape, ok;
+    current_test = "npy save";
+    bp_rng_seed(&rng, 61);
+
+    /* save, load: the same bits, for several shapes, with -0, infinity and the smallest subnormal */
+    for (shape = 0; shape < 4; shape++) {
+        const int shapes[][2] = {{1, 1}, {1, 7}, {0, 4}, {3, 5}};
+        bp_tensor t = bp_tensor_new(shapes[shape][0], shapes[shape][1]), back = {0, 0, NULL};
+        int n = shapes[shape][0] * shapes[shape][1];
+        bp_tensor_randn(&t, &rng, 1);
+        if (n >= 7) {
+            t.data[1] = -(bp_real)0.0;
+            t.data[2] = (bp_real)HUGE_VAL;
+            t.data[3] = -(bp_real)HUGE_VAL;
+            t.data[4] = sizeof(bp_real) == 8 ? (bp_real)4.9406564584124654e-324 : (bp_real)1.4012984643e-45;
+            t.data[5] = sizeof(bp_real) == 8 ? (bp_real)DBL_MAX : (bp_real)FLT_MAX;
+        }
+        mallocs = test_mallocs;
+        frees = test_frees;
+        ok = bp_tensor_save_npy(&t, roundtrip) == 0 && bp_failure_reason()[0] == 0;
+        ok &= test_mallocs - mallocs == 1 && test_frees - frees == 1; /* only the name of path.part */
+        ok &= fopen_fails(SCRATCH "/roundtrip.npy.part");               /* renamed away */
+        ok &= bp_tensor_load_npy(&back, roundtrip) == 0 && same_bits(&back, &t);
+        if (!ok) printf("  round trip %dx%d: %s\n", t.rows, t.cols, bp_failure_reason());
+        CHECK(ok);
+        bp_tensor_free(&t);
+        bp_tensor_free(&back);
+    }
+    /* (the last one, 3x5 with -0, +-inf, the smallest subnormal and the largest finite value, stays in
+       build/test/roundtrip.npy: np.load reads it, the same values) */
+    EXPECT_NO_ERROR();
+
+    /* saving over an existing file replaces it */
+    {
+        bp_tensor a = bp_tensor_new(2, 3), b = bp_tensor_new(4, 1), back = {0, 0, NULL};
+        const char *twice = SCRATCH "/saved_twice.npy";
+        fill(&a, 1);
+        fill(&b, 2);
+        CHECK(bp_tensor_save_npy(&a, twice) == 0 && bp_tensor_save_npy(&b, twice) == 0);
+        CHECK(bp_tensor_load_npy(&back, twice) == 0 && back.rows == 4 && back.cols == 1 && all_equal(&back, 2));
+        remove(twice);
+        bp_tensor_free(&a);
+        bp_tensor_free(&b);
+        bp_tensor_free(&back);
+    }
+
+    /* the bytes numpy writes for the same array: tests/fixtures/npy/f4_c.npy (2x3) or f8_c.npy (3x4),
+       written by np.save; in the float build also the empty 0x3 float32 file */
+    current_test = "npy save: numpy's bytes";
+    {
+        static const char *const same_as_numpy[] = {
+#ifdef BACKPROP_DOUBLE
+            "f8_c.npy",
+#else
+            "f4_c.npy", "f4_empty.npy",
+#endif
+        };
+        int k;
+        for (k = 0; k < (int)(sizeof same_as_numpy / sizeof *same_as_numpy); k++) {
+            char mine[512];
+            bp_tensor t = {0, 0, NULL};
+            snprintf(path, sizeof path, "%s/npy/%s", dir, same_as_numpy[k]);
+            snprintf(mine, sizeof mine, SCRATCH "/saved_%s", same_as_numpy[k]);
+            ok = bp_tensor_load_npy(&t, path) == 0 && bp_tensor_save_npy(&t, mine) == 0;
+            CHECK(ok);
+            CHECK(ok && same_file_bytes(mine, path));
+            remove(mine);
+            bp_tensor_free(&t);
+        }
+    }
+
+    current_test = "npy save failures";
+    {
+        const char *unwritable = SCRATCH "/no_such_directory/x.npy";
+        bp_tensor t = bp_tensor_new(2, 2), unallocated = {2, 2, NULL};
+        FILE *f;
+        fill(&t, 1);
+        CHECK(bp_tensor_save_npy(&t, unwritable) == -1);
+        CHECK(errors_seen == 0); /* a file problem is not a programming error: no handler */
+        CHECK(strncmp(bp_failure_reason(), "bp_tensor_save_npy: ", 20) == 0 &&
+              strstr(bp_failure_reason(), unwritable) != NULL && strstr(bp_failure_reason(), "cannot open") != NULL);
+        f = fopen(unwritable, "rb");
+        CHECK(f == NULL);
+        if (f) fclose(f);
+        CHECK(bp_tensor_save_npy(NULL, roundtrip) == -1);
+        EXPECT_ERROR("bp_tensor_save_npy", "t is NULL");
+        CHECK(bp_tensor_save_npy(&t, NULL) == -1);
+        EXPECT_ERROR("bp_tensor_save_npy", "path is NULL", "2x2");
+        CHECK(bp_tensor_save_npy(&unallocated, roundtrip) == -1);
+        EXPECT_ERROR("bp_tensor_save_npy", "t is 2x2", "NULL");
+        bp_tensor_free(&t);
+    }
+    /* the failure reason is cleared by the next success */
+    {
+        bp_tensor t = {0, 0, NULL};
+        snprintf(path, sizeof path, "%s/npy/f8_c.npy", dir);
+        CHECK(bp_failure_reason()[0] != 0);
+        CHECK(bp_tensor_load_npy(&t, path) == 0 && bp_failure_reason()[0] == 0);
+        bp_tensor_free(&t);
+    }
+}
+
 /* ---- no hidden allocation ------------------------------------------------------------------------ */
 
 static void test_no_allocation(void)
@@ -1025,6 +2308,44 @@ static void test_no_allocation(void)
     bp_tensor_free(&db);
 }
 
+static void test_no_allocation_new(void)
+{
+    const int labels[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5};
+    bp_tensor z = bp_tensor_new(16, 10), a = bp_tensor_new(16, 10), d = bp_tensor_new(16, 10);
+    bp_tensor W = bp_tensor_new(10, 10), dW = bp_tensor_new(10, 10), s1 = bp_tensor_new(10, 10),
+              s2 = bp_tensor_new(10, 10);
+    bp_tensor *grads[2];
+    bp_rng rng;
+    long before = test_mallocs;
+    current_test = "no hidden allocation (new functions)";
+    grads[0] = &dW;
+    grads[1] = &d;
+    bp_rng_seed(&rng, 1);
+    bp_init_he(&W, &rng);
+    bp_init_xavier(&W, &rng);
+    bp_tensor_randn(&z, &rng, 1);
+    (void)bp_tensor_norm(&z);
+    bp_sigmoid_forward(&z, &a);
+    bp_sigmoid_backward(&a, &z, &d);
+    bp_tanh_forward(&z, &a);
+    bp_tanh_backward(&a, &z, &d);
+    (void)bp_softmax_xent_forward(&z, labels, &a);
+    bp_softmax_xent_backward(&a, labels, &d);
+    bp_tensor_randn(&dW, &rng, 1);
+    bp_momentum_step(&W, &dW, &s1, (bp_real)0.1, (bp_real)0.9);
+    bp_adam_step(&W, &dW, &s1, &s2, 3, (bp_real)1e-3, (bp_real)0.9, (bp_real)0.999, (bp_real)1e-8);
+    (void)bp_clip_grad_norm(grads, 2, (bp_real)0.5);
+    CHECK(test_mallocs == before);
+    EXPECT_NO_ERROR();
+    bp_tensor_free(&z);
+    bp_tensor_free(&a);
+    bp_tensor_free(&d);
+    bp_tensor_free(&W);
+    bp_tensor_free(&dW);
+    bp_tensor_free(&s1);
+    bp_tensor_free(&s2);
+}
+
 /* ---- the error handler itself ------------------------------------------------------------------- */
 
 static void other_handler(const char *message) { (void)message; }
@@ -1055,10 +2376,26 @@ int main(int argc, char **argv)
     test_relu();
     test_mse();
     test_sgd();
+    test_init();
+    test_norm();
+    test_sigmoid();
+    test_tanh();
+    test_softmax_xent();
+    test_momentum();
+    test_adam();
+    test_optim_fixture(fixtures);
+    test_clip();
     test_gradcheck_relu_mse();
     test_gradcheck_layers();
+    test_gradcheck_activations();
+    test_gradcheck_softmax_xent();
+    test_gradcheck_classifier();
     test_numpy_fixture(fixtures);
+    test_npy_load_good(fixtures);
+    test_npy_load_bad(fixtures);
+    test_npy_save(fixtures);
     test_no_allocation();
+    test_no_allocation_new();
     test_error_handler();
     current_test = "no leaks";
     CHECK(test_mallocs == test_frees);

@@ -1,0 +1,505 @@
+/* forward_vs_reverse.c - why backpropagation runs backwards: reverse mode against forward mode.
+
+   The network, on a batch of 8, for hidden widths H = 4, 8, ..., 512:
+
+       x (8x4) -> Linear(4->H) -> ReLU -> Linear(H->2) -> yhat (8x2),   L = MSE(yhat, y)
+
+   It has P = 4H + H + 2H + 2 = 7H + 2 parameters (30 ... 3586).  The loss is ONE number that depends on
+   all P of them, and training needs all P partial derivatives dL/dp.  Two exact ways to get them (no
+   finite differences in this file):
+
+     reverse mode (backprop)  one forward pass, then one backward pass that carries dL/d(value) from the
+                              loss back through every layer (bp_*_backward): all P derivatives at once.
+     forward mode (JVPs)      a forward pass that carries, next to every value v, its TANGENT
+                              v_dot = dv/dp for ONE chosen parameter p: start with p_dot = 1 and every
+                              other parameter's tangent 0, push the tangents through each layer by the
+                              chain rule (the *_jvp functions below, each under its forward), and the
+                              loss's tangent L_dot at the end is dL/dp.  One number per pass: the full
+                              gradient needs P passes.
+
+   Both give the same gradient (to rounding: this file is built in double precision).  A forward-mode
+   pass costs about as much as forward + backward, so forward mode costs about P times as much as reverse
+   mode.  That is why networks are trained with reverse mode.  (The opposite shape -- few inputs, many
+   outputs -- is where forward mode wins: one pass per INPUT gives the derivatives of all outputs.)
+
+   The program computes the gradient both ways at every width, checks that they agree, times both, prints
+   a table and the slope of log(cost ratio) against log(P), and writes the chart forward_vs_reverse.svg.
+   It exits non-zero if the gradients differ by more than 1e-9 (relative to the largest one) or if the
+   cost ratio does not grow with P.
+
+   Build and run:  make modes      (the chart goes to build/; ./build/forward_vs_reverse DIR puts it in DIR)
+   Timing: C's clock().  On Linux and macOS it counts the processor time this program used, so another
+   program busy on a shared machine disturbs it less than a wall clock; on Windows it is wall time. */
+
+#define BACKPROP_DOUBLE /* bp_real is double: the two gradients agree to ~1e-16 */
+#define BACKPROP_IMPLEMENTATION
+#include "../backprop.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <time.h>
+
+#define BATCH 8
+#define IN 4
+#define OUT 2
+
+/* A sanitizer build (make sanitize) checks memory and undefined behaviour, not speed, and runs some 20x
+   slower: there it stops at H = 128. */
+#if defined(__SANITIZE_ADDRESS__)
+#define SANITIZER_BUILD
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SANITIZER_BUILD
+#endif
+#endif
+
+#ifdef SANITIZER_BUILD
+#define NSIZES 6
+#else
+#define NSIZES 8
+#endif
+static const int hidden_widths[8] = {4, 8, 16, 32, 64, 128, 256, 512};
+
+#define AGREE_TOL 1e-9   /* max |forward - reverse| / max |reverse| allowed */
+#define MIN_TIMING 0.005 /* seconds: one timing is enough back-to-back calls to last at least this long */
+#define ROUNDS 3         /* each method is timed this many times, interleaved; the fastest counts */
+#define SLOW_CALL 0.050  /* seconds: a method whose one call takes this long is timed in one round only */
+
+/* ---- the network: its values, its gradients (reverse mode) and its tangents (forward mode) ---- */
+
+typedef struct mlp {
+    bp_tensor x, y;                           /* data: inputs (BATCH x IN) and targets (BATCH x OUT) */
+    bp_tensor W1, b1, W2, b2;                 /* parameters */
+    bp_tensor z1, a1, yhat;                   /* values of the forward pass */
+    bp_tensor dyhat, da1;                     /* reverse mode: dL/d(value), flowing backwards */
+    bp_tensor dW1, db1, dW2, db2;             /* reverse mode: dL/d(parameter), the result */
+    bp_tensor W1_dot, b1_dot, W2_dot, b2_dot; /* forward mode: d(parameter)/dp, all 0 but the seed's 1 */
+    bp_tensor z1_dot, a1_dot, yhat_dot;       /* forward mode: d(value)/dp, flowing forwards */
+    int P;                                    /* number of parameters */
+} mlp;
+
+static mlp mlp_new(int hidden, bp_rng *rng)
+{
+    mlp n;
+    n.x = bp_tensor_new(BATCH, IN);
+    n.y = bp_tensor_new(BATCH, OUT);
+    n.W1 = bp_tensor_new(IN, hidden);
+    n.b1 = bp_tensor_new(1, hidden);
+    n.W2 = bp_tensor_new(hidden, OUT);
+    n.b2 = bp_tensor_new(1, OUT);
+    n.z1 = bp_tensor_new(BATCH, hidden);
+    n.a1 = bp_tensor_new(BATCH, hidden);
+    n.yhat = bp_tensor_new(BATCH, OUT);
+    n.dyhat = bp_tensor_new(BATCH, OUT);
+    n.da1 = bp_tensor_new(BATCH, hidden);
+    n.dW1 = bp_tensor_new(IN, hidden);
+    n.db1 = bp_tensor_new(1, hidden);
+    n.dW2 = bp_tensor_new(hidden, OUT);
+    n.db2 = bp_tensor_new(1, OUT);
+    n.W1_dot = bp_tensor_new(IN, hidden); /* zero-filled: no parameter is seeded yet */
+    n.b1_dot = bp_tensor_new(1, hidden);
+    n.W2_dot = bp_tensor_new(hidden, OUT);
+    n.b2_dot = bp_tensor_new(1, OUT);
+    n.z1_dot = bp_tensor_new(BATCH, hidden);
+    n.a1_dot = bp_tensor_new(BATCH, hidden);
+    n.yhat_dot = bp_tensor_new(BATCH, OUT);
+    n.P = IN * hidden + hidden + hidden * OUT + OUT;
+    bp_tensor_randn(&n.x, rng, 1);
+    bp_tensor_randn(&n.y, rng, 1);
+    bp_init_he(&n.W1, rng);
+    bp_init_he(&n.W2, rng);
+    bp_tensor_randn(&n.b1, rng, 0.1); /* small non-zero biases, so their gradients are not trivial */
+    bp_tensor_randn(&n.b2, rng, 0.1);
+    return n;
+}
+
+static void mlp_free(mlp *n)
+{
+    bp_tensor *all[] = {&n->x,      &n->y,      &n->W1,     &n->b1,      &n->W2,     &n->b2,
+                        &n->z1,     &n->a1,     &n->yhat,   &n->dyhat,   &n->da1,    &n->dW1,
+                        &n->db1,    &n->dW2,    &n->db2,    &n->W1_dot,  &n->b1_dot, &n->W2_dot,
+                        &n->b2_dot, &n->z1_dot, &n->a1_dot, &n->yhat_dot};
+    int i;
+    for (i = 0; i < (int)(sizeof all / sizeof all[0]); i++) bp_tensor_free(all[i]);
+}
+
+/* The forward pass: z1 = x W1 + b1,  a1 = max(0, z1),  yhat = a1 W2 + b2,  L = mean (yhat - y)^2 */
+static double forward(mlp *n)
+{
+    bp_linear_forward(&n->x, &n->W1, &n->b1, &n->z1);
+    bp_relu_forward(&n->z1, &n->a1);
+    bp_linear_forward(&n->a1, &n->W2, &n->b2, &n->yhat);
+    return bp_mse_forward(&n->yhat, &n->y);
+}
+
+/* ---- reverse mode: the library's backward functions, from the loss back to every parameter ---- */
+
+/* The gradient, flattened into grad[0 .. P-1] in the order W1, b1, W2, b2 (row-major within each). */
+static void flatten(double *grad, const bp_tensor *W1, const bp_tensor *b1, const bp_tensor *W2,
+                    const bp_tensor *b2)
+{
+    const bp_tensor *parts[] = {W1, b1, W2, b2};
+    int k, i, at = 0;
+    for (k = 0; k < 4; k++)
+        for (i = 0; i < parts[k]->rows * parts[k]->cols; i++) grad[at++] = parts[k]->data[i];
+}
+
+/* ONE forward and ONE backward pass give all P derivatives. */
+static void gradient_reverse_mode(mlp *n, double *grad)
+{
+    forward(n);
+    /* dyhat = 2/N (yhat - y) */
+    bp_mse_backward(&n->yhat, &n->y, &n->dyhat);
+    /* dW2 = a1^T dyhat,  db2 = column sums of dyhat,  da1 = dyhat W2^T */
+    bp_linear_backward(&n->a1, &n->W2, &n->dyhat, &n->da1, &n->dW2, &n->db2);
+    /* dz1 = da1 * 1[z1 > 0], in place */
+    bp_relu_backward(&n->z1, &n->da1, &n->da1);
+    /* dW1 = x^T dz1,  db1 = column sums of dz1  (dx: not needed) */
+    bp_linear_backward(&n->x, &n->W1, &n->da1, NULL, &n->dW1, &n->db1);
+    flatten(grad, &n->dW1, &n->db1, &n->dW2, &n->db2);
+}
+
+/* ---- forward mode: each layer's forward, and under it its JVP (Jacobian-vector product) ----
+   Notation: v_dot = dv/dp, the derivative of the value v with respect to the ONE seeded parameter p.
+   Each JVP is the chain rule applied in the same direction as the forward pass: given the tangents of a
+   layer's inputs, it gives the tangent of its output.  It needs the forward's values (x, z, yhat) too. */
+
+/* Linear:  z = x W + b.  Differentiate each factor (product rule):
+       z_dot = x_dot W + x W_dot + b_dot          (b_dot added to every row, as b is)
+   x_dot may be NULL: the data x does not depend on any parameter. */
+static void linear_jvp(const bp_tensor *x, const bp_tensor *x_dot, const bp_tensor *W, const bp_tensor *W_dot,
+                       const bp_tensor *b_dot, bp_tensor *z_dot)
+{
+    int r, j;
+    bp_matmul(z_dot, x, W_dot, 0);                        /* z_dot  = x W_dot */
+    if (x_dot) bp_matmul(z_dot, x_dot, W, BP_ACCUMULATE); /* z_dot += x_dot W */
+    for (r = 0; r < z_dot->rows; r++)                     /* z_dot += b_dot   */
+        for (j = 0; j < z_dot->cols; j++) z_dot->data[r * z_dot->cols + j] += b_dot->data[j];
+}
+
+/* ReLU:  a = max(0, z) has slope 1 where z > 0 and 0 elsewhere, so
+       a_dot = z_dot * 1[z > 0]                   (the same mask as the backward's, the other way) */
+static void relu_jvp(const bp_tensor *z, const bp_tensor *z_dot, bp_tensor *a_dot)
+{
+    int i;
+    for (i = 0; i < z->rows * z->cols; i++) a_dot->data[i] = z->data[i] > 0 ? z_dot->data[i] : 0;
+}
+
+/* MSE:  L = 1/N sum_i (yhat_i - y_i)^2  over all N = rows*cols elements, so
+       L_dot = 2/N sum_i (yhat_i - y_i) yhat_dot_i        (y is data: y_dot = 0) */
+static double mse_jvp(const bp_tensor *yhat, const bp_tensor *y, const bp_tensor *yhat_dot)
+{
+    int i, N = yhat->rows * yhat->cols;
+    double sum = 0;
+    for (i = 0; i < N; i++) sum += (yhat->data[i] - y->data[i]) * yhat_dot->data[i];
+    return 2.0 / N * sum;
+}
+
+/* One forward-mode pass: every value computed next to its tangent.  Returns L_dot = dL/dp, where p is the
+   parameter whose tangent holds 1.  (The values z1, a1, yhat do not depend on the seed; a cleverer forward
+   mode would compute them once.  That saves 2 of the pass's 5 matrix products, not the factor P.) */
+static double jvp_pass(mlp *n)
+{
+    /* z1 = x W1 + b1,  z1_dot = x W1_dot + b1_dot */
+    bp_linear_forward(&n->x, &n->W1, &n->b1, &n->z1);
+    linear_jvp(&n->x, NULL, &n->W1, &n->W1_dot, &n->b1_dot, &n->z1_dot);
+    /* a1 = max(0, z1),  a1_dot = z1_dot * 1[z1 > 0] */
+    bp_relu_forward(&n->z1, &n->a1);
+    relu_jvp(&n->z1, &n->z1_dot, &n->a1_dot);
+    /* yhat = a1 W2 + b2,  yhat_dot = a1_dot W2 + a1 W2_dot + b2_dot */
+    bp_linear_forward(&n->a1, &n->W2, &n->b2, &n->yhat);
+    linear_jvp(&n->a1, &n->a1_dot, &n->W2, &n->W2_dot, &n->b2_dot, &n->yhat_dot);
+    /* L_dot = 2/N sum (yhat - y) yhat_dot = dL/dp */
+    return mse_jvp(&n->yhat, &n->y, &n->yhat_dot);
+}
+
+/* P passes, one per parameter: seed its tangent with 1, run the pass, read off dL/dp, unseed. */
+static void gradient_forward_mode(mlp *n, double *grad)
+{
+    bp_tensor *tangent[] = {&n->W1_dot, &n->b1_dot, &n->W2_dot, &n->b2_dot};
+    int k, i, at = 0;
+    for (k = 0; k < 4; k++)
+        for (i = 0; i < tangent[k]->rows * tangent[k]->cols; i++) {
+            tangent[k]->data[i] = 1; /* p_dot = 1: "the direction of this one parameter" */
+            grad[at++] = jvp_pass(n);
+            tangent[k]->data[i] = 0;
+        }
+}
+
+/* The loss alone, for scale: what one plain forward pass costs. */
+static void loss_only(mlp *n, double *out) { out[0] = forward(n); }
+
+/* ---- timing ---- */
+
+static double now_seconds(void) { return (double)clock() / CLOCKS_PER_SEC; }
+
+typedef void (*method_fn)(mlp *, double *);
+
+/* How many back-to-back calls last at least MIN_TIMING seconds. */
+static long calls_for_min_timing(method_fn fn, mlp *n, double *out)
+{
+    long calls = 1, i;
+    for (;;) {
+        double t0 = now_seconds();
+        for (i = 0; i < calls; i++) fn(n, out);
+        if (now_seconds() - t0 >= MIN_TIMING || calls >= (1L << 24)) return calls;
+        calls *= 2;
+    }
+}
+
+static double seconds_per_call(method_fn fn, mlp *n, double *out, long calls)
+{
+    long i;
+    double t0 = now_seconds();
+    for (i = 0; i < calls; i++) fn(n, out);
+    return (now_seconds() - t0) / (double)calls;
+}
+
+/* Least-squares slope of log(y) against log(x). */
+static double loglog_slope(const double *x, const double *y, int n)
+{
+    double mx = 0, my = 0, sxy = 0, sxx = 0;
+    int i;
+    for (i = 0; i < n; i++) mx += log(x[i]) / n, my += log(y[i]) / n;
+    for (i = 0; i < n; i++) {
+        sxy += (log(x[i]) - mx) * (log(y[i]) - my);
+        sxx += (log(x[i]) - mx) * (log(x[i]) - mx);
+    }
+    return sxy / sxx;
+}
+
+/* ---- the chart: log-log panels written with fprintf (plain SVG 1.1) ---- */
+
+static void svg_line(FILE *f, double x1, double y1, double x2, double y2, const char *color)
+{
+    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x1, y1, x2, y2, color);
+}
+
+/* anchor: "start", "middle" or "end"; rotate: degrees about (x, y) */
+static void svg_text(FILE *f, double x, double y, const char *anchor, int size, int rotate, const char *text)
+{
+    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"", x, y, anchor, size);
+    if (rotate) fprintf(f, " transform=\"rotate(%d %.1f %.1f)\"", rotate, x, y);
+    fprintf(f, ">%s</text>\n", text);
+}
+
+typedef struct curve {
+    const char *label, *color;
+    const double *x, *y;
+    int n, dashed;
+} curve;
+
+/* A tick label for 10^e: plain digits from 0.001 to 100000, else "1e<e>". */
+static void tick_label(char *buf, int e)
+{
+    if (e >= -3 && e <= 5)
+        sprintf(buf, "%g", pow(10, e));
+    else
+        sprintf(buf, "1e%d", e);
+}
+
+/* One log-log chart in the box (left, top, width, height): frame, grid and labelled ticks at the powers of
+   10, small ticks at 2..9 times them, axis titles, the curves with a dot per point, a legend top left. */
+static void svg_loglog(FILE *f, double left, double top, double width, double height, const char *title,
+                       const char *x_title, const char *y_title, const curve *curves, int ncurves)
+{
+    double xmin = 1e300, xmax = 0, ymin = 1e300, ymax = 0, lx0, lx1, ly0, ly1;
+    int c, i, e, m;
+    char buf[32];
+    for (c = 0; c < ncurves; c++)
+        for (i = 0; i < curves[c].n; i++) {
+            if (curves[c].x[i] < xmin) xmin = curves[c].x[i];
+            if (curves[c].x[i] > xmax) xmax = curves[c].x[i];
+            if (curves[c].y[i] < ymin) ymin = curves[c].y[i];
+            if (curves[c].y[i] > ymax) ymax = curves[c].y[i];
+        }
+    /* the axes span whole decades: 10^lx0 .. 10^lx1 and 10^ly0 .. 10^ly1 */
+    lx0 = floor(log10(xmin)), lx1 = ceil(log10(xmax));
+    ly0 = floor(log10(ymin)), ly1 = ceil(log10(ymax));
+    if (lx1 == lx0) lx1++;
+    if (ly1 == ly0) ly1++;
+#define SX(v) (left + (log10(v) - lx0) / (lx1 - lx0) * width)
+#define SY(v) (top + height - (log10(v) - ly0) / (ly1 - ly0) * height)
+    fprintf(f, "<g font-weight=\"bold\">");
+    svg_text(f, left + width / 2, top - 12, "middle", 15, 0, title);
+    fprintf(f, "</g>\n");
+    for (e = (int)lx0; e <= (int)lx1; e++) { /* x: grid line, tick and label at 10^e, small ticks up to 10^(e+1) */
+        double X = SX(pow(10, e));
+        svg_line(f, X, top, X, top + height, "#ddd");
+        svg_line(f, X, top + height, X, top + height + 6, "#000");
+        tick_label(buf, e);
+        svg_text(f, X, top + height + 20, "middle", 12, 0, buf);
+        for (m = 2; m <= 9 && e < lx1; m++)
+            svg_line(f, SX(m * pow(10, e)), top + height, SX(m * pow(10, e)), top + height + 3, "#000");
+    }
+    for (e = (int)ly0; e <= (int)ly1; e++) { /* y: the same */
+        double Y = SY(pow(10, e));
+        svg_line(f, left, Y, left + width, Y, "#ddd");
+        svg_line(f, left - 6, Y, left, Y, "#000");
+        tick_label(buf, e);
+        svg_text(f, left - 9, Y + 4, "end", 12, 0, buf);
+        for (m = 2; m <= 9 && e < ly1; m++)
+            svg_line(f, left - 3, SY(m * pow(10, e)), left, SY(m * pow(10, e)), "#000");
+    }
+    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#000\"/>\n",
+            left, top, width, height);
+    svg_text(f, left + width / 2, top + height + 42, "middle", 13, 0, x_title);
+    svg_text(f, left - 52, top + height / 2, "middle", 13, -90, y_title);
+    for (c = 0; c < ncurves; c++) { /* each curve, and its line in the legend */
+        const curve *k = &curves[c];
+        const char *dashes = k->dashed ? " stroke-dasharray=\"6,4\"" : "";
+        double legend_y = top + 18 + 20.0 * c;
+        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", k->color, dashes);
+        for (i = 0; i < k->n; i++) fprintf(f, "%.1f,%.1f ", SX(k->x[i]), SY(k->y[i]));
+        fprintf(f, "\"/>\n");
+        for (i = 0; i < k->n && !k->dashed; i++)
+            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", SX(k->x[i]), SY(k->y[i]),
+                    k->color);
+        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
+                left + 12, legend_y, left + 40, legend_y, k->color, dashes);
+        svg_text(f, left + 46, legend_y + 4, "start", 12, 0, k->label);
+    }
+#undef SX
+#undef SY
+}
+
+static curve make_curve(const char *label, const char *color, const double *x, const double *y, int n, int dashed)
+{
+    curve c;
+    c.label = label;
+    c.color = color;
+    c.x = x;
+    c.y = y;
+    c.n = n;
+    c.dashed = dashed;
+    return c;
+}
+
+/* Left: microseconds per full gradient against P.  Right: the ratio forward/reverse against P. */
+static int write_chart(const char *path, const double *P, const double *t_loss, const double *t_rev,
+                       const double *t_fwd, const double *ratio, int n)
+{
+    double us_loss[NSIZES], us_rev[NSIZES], us_fwd[NSIZES];
+    char label_loss[80], label_rev[80], label_fwd[80], label_ratio[80];
+    curve left[3], right[2];
+    int i;
+    FILE *f = fopen(path, "w");
+    if (!f) return -1;
+    for (i = 0; i < n; i++) us_loss[i] = 1e6 * t_loss[i], us_rev[i] = 1e6 * t_rev[i], us_fwd[i] = 1e6 * t_fwd[i];
+    sprintf(label_fwd, "forward mode: P JVP passes (slope %.2f)", loglog_slope(P, t_fwd, n));
+    sprintf(label_rev, "reverse mode: 1 forward + 1 backward (slope %.2f)", loglog_slope(P, t_rev, n));
+    sprintf(label_loss, "the loss alone: 1 forward (slope %.2f)", loglog_slope(P, t_loss, n));
+    sprintf(label_ratio, "forward / reverse, measured (slope %.2f)", loglog_slope(P, ratio, n));
+    left[0] = make_curve(label_fwd, "#d62728", P, us_fwd, n, 0);
+    left[1] = make_curve(label_rev, "#1f77b4", P, us_rev, n, 0);
+    left[2] = make_curve(label_loss, "#7f7f7f", P, us_loss, n, 0);
+    right[0] = make_curve(label_ratio, "#9467bd", P, ratio, n, 0);
+    right[1] = make_curve("ratio = P", "#000000", P, P, n, 1);
+    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"1060\" height=\"470\" "
+               "viewBox=\"0 0 1060 470\" font-family=\"sans-serif\">\n");
+    fprintf(f, "<rect width=\"1060\" height=\"470\" fill=\"#fff\"/>\n");
+    svg_loglog(f, 80, 50, 420, 340, "Time for the full gradient",
+               "P, number of parameters (hidden width 4, 8, 16, ...)", "microseconds per gradient", left, 3);
+    svg_loglog(f, 620, 50, 420, 340, "Forward mode costs P times reverse mode", "P, number of parameters",
+               "time forward mode / time reverse mode", right, 2);
+    fprintf(f, "</svg>\n");
+    return fclose(f) == 0 ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+    const char *dir = argc > 1 ? argv[1] : "build";
+    char path[1024];
+    double P[NSIZES], t_loss[NSIZES], t_rev[NSIZES], t_fwd[NSIZES], ratio[NSIZES], worst_diff = 0, slope;
+    int s, ok = 1;
+    bp_rng rng;
+    bp_rng_seed(&rng, 7);
+
+    printf("The gradient of L = MSE(Linear(H->2)(ReLU(Linear(4->H)(x))), y), batch %d, double precision,\n",
+           BATCH);
+    printf("for all P parameters: by reverse mode (1 forward + 1 backward pass) and by forward mode (P passes,\n");
+    printf("each carrying the tangents d(value)/dp of one parameter p).  Times: fastest of %d, interleaved.\n\n",
+           ROUNDS);
+    printf("    H      P   loss alone    reverse   forward mode   fwd/rev  (fwd/rev)/P   max|fwd-rev|/max|rev|\n");
+    for (s = 0; s < NSIZES; s++) {
+        mlp n = mlp_new(hidden_widths[s], &rng);
+        double *g_rev = (double *)malloc(sizeof(double) * (size_t)n.P);
+        double *g_fwd = (double *)malloc(sizeof(double) * (size_t)n.P);
+        double max_diff = 0, max_grad = 0, loss;
+        long calls_loss, calls_rev, calls_fwd;
+        int i, round;
+        if (!g_rev || !g_fwd) {
+            fprintf(stderr, "out of memory\n");
+            free(g_rev);
+            free(g_fwd);
+            mlp_free(&n);
+            return 1;
+        }
+
+        /* 1. the same gradient, both ways */
+        gradient_reverse_mode(&n, g_rev);
+        gradient_forward_mode(&n, g_fwd);
+        for (i = 0; i < n.P; i++) {
+            if (fabs(g_fwd[i] - g_rev[i]) > max_diff) max_diff = fabs(g_fwd[i] - g_rev[i]);
+            if (fabs(g_rev[i]) > max_grad) max_grad = fabs(g_rev[i]);
+        }
+        max_diff /= max_grad;
+        if (!(max_diff <= AGREE_TOL)) ok = 0; /* (a NaN fails too) */
+        if (max_diff > worst_diff) worst_diff = max_diff;
+
+        /* 2. their cost: each method timed ROUNDS times, the methods taking turns, the fastest kept (a slow
+              one, once: forward mode at the largest P, in a sanitizer build or on a slow machine) */
+        calls_loss = calls_for_min_timing(loss_only, &n, &loss);
+        calls_rev = calls_for_min_timing(gradient_reverse_mode, &n, g_rev);
+        calls_fwd = calls_for_min_timing(gradient_forward_mode, &n, g_fwd);
+        t_loss[s] = t_rev[s] = t_fwd[s] = 1e300;
+        for (round = 0; round < ROUNDS; round++) {
+            double t;
+            t = seconds_per_call(loss_only, &n, &loss, calls_loss);
+            if (t < t_loss[s]) t_loss[s] = t;
+            t = seconds_per_call(gradient_reverse_mode, &n, g_rev, calls_rev);
+            if (t < t_rev[s]) t_rev[s] = t;
+            if (round > 0 && t_fwd[s] >= SLOW_CALL) continue;
+            t = seconds_per_call(gradient_forward_mode, &n, g_fwd, calls_fwd);
+            if (t < t_fwd[s]) t_fwd[s] = t;
+        }
+        P[s] = n.P;
+        ratio[s] = t_fwd[s] / t_rev[s];
+        printf("  %3d  %5d  %8.2f us %8.2f us %11.1f us  %7.1f  %9.2f    %12.1e%s\n", hidden_widths[s], n.P,
+               1e6 * t_loss[s], 1e6 * t_rev[s], 1e6 * t_fwd[s], ratio[s], ratio[s] / n.P, max_diff,
+               max_diff <= AGREE_TOL ? "" : "  DISAGREE");
+        free(g_rev);
+        free(g_fwd);
+        mlp_free(&n);
+    }
+
+    slope = loglog_slope(P, ratio, NSIZES);
+    printf("\nslope of log(fwd/rev) against log(P): %.2f  (1: forward mode's extra cost is proportional to P)\n",
+           slope);
+    printf("at P = %d: reverse mode costs %.1f loss evaluations, forward mode %.0f\n", (int)P[NSIZES - 1],
+           t_rev[NSIZES - 1] / t_loss[NSIZES - 1], t_fwd[NSIZES - 1] / t_loss[NSIZES - 1]);
+    if (!(slope >= 0.5 && ratio[NSIZES - 1] > 4 * ratio[0])) {
+        printf(
+            "the cost ratio does not grow with P as expected (slope %.2f, ratio %.1f at P = %d, %.1f at P = %d)\n",
+            slope, ratio[0], (int)P[0], ratio[NSIZES - 1], (int)P[NSIZES - 1]);
+        ok = 0;
+    }
+
+    sprintf(path, "%.1000s/forward_vs_reverse.svg", dir);
+    if (write_chart(path, P, t_loss, t_rev, t_fwd, ratio, NSIZES) == 0)
+        printf("chart: %s\n", path);
+    else
+        printf("(could not write the chart %s)\n", path);
+
+    if (ok)
+        printf(
+            "OK: forward and reverse mode agree to %.1e; at P = %d forward mode takes %.0fx reverse mode's time "
+            "(%.2f P), log-log slope %.2f\n",
+            worst_diff, (int)P[NSIZES - 1], ratio[NSIZES - 1], ratio[NSIZES - 1] / P[NSIZES - 1], slope);
+    else
+        printf("FAILED: max rel. diff %.1e (limit %.0e), log-log slope of the cost ratio %.2f (needs >= 0.5)\n",
+               worst_diff, AGREE_TOL, slope);
+    return ok ? 0 : 1;
+}
