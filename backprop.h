@@ -678,7 +678,7 @@ static void bp__pack_b(bp_real *BP__RESTRICT Bp, const bp_tensor *B, int trans, 
             for (; p + 8 <= kc; p += 8) {
                 const bp_real *src = B->data + (size_t)(n0 + j0) * ldb + (size_t)(k0 + p);
                 for (j = 0; j < BP__NR; j++)
-                    for (q = 0; q < 8; q++) panel[(size_t)(p + q) * BP__NR + j] = src[(size_t)j * ldb + q];
+                    for (q = 0; q < 8; q++) panel[(size_t)(p + q) * BP__NR + (size_t)j] = src[(size_t)j * ldb + (size_t)q];
             }
         for (; p < kc; p++) {
             bp_real *dst = panel + (size_t)p * BP__NR;
@@ -710,7 +710,7 @@ static void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, 
             for (; p + 8 <= kc; p += 8) {
                 const bp_real *src = A->data + (size_t)(m0 + i0) * lda + (size_t)(k0 + p);
                 for (i = 0; i < BP__MR; i++)
-                    for (q = 0; q < 8; q++) panel[(size_t)(p + q) * BP__MR + i] = src[(size_t)i * lda + q];
+                    for (q = 0; q < 8; q++) panel[(size_t)(p + q) * BP__MR + (size_t)i] = src[(size_t)i * lda + (size_t)q];
             }
         for (; p < kc; p++) {
             bp_real *dst = panel + (size_t)p * BP__MR;
@@ -1138,9 +1138,9 @@ BPDEF bp_real bp_softmax_xent_forward(const bp_tensor *logits, const int *labels
     for (r = 0; r < logits->rows; r++) {
         const bp_real *l = logits->data + (size_t)r * (size_t)logits->cols;
         bp_real *p = probs->data + (size_t)r * (size_t)probs->cols;
-        double m = l[0], sum = 0, label_logit = l[labels[r]];
+        double m = (double)l[0], sum = 0, label_logit = (double)l[labels[r]];
         for (j = 1; j < logits->cols; j++)
-            if (l[j] > m) m = l[j];
+            if ((double)l[j] > m) m = (double)l[j];
         for (j = 0; j < logits->cols; j++) sum += exp((double)l[j] - m);
         total += log(sum) - (label_logit - m); /* read before p overwrites l (in place) */
         for (j = 0; j < logits->cols; j++) p[j] = (bp_real)(exp((double)l[j] - m) / sum);
@@ -1307,7 +1307,7 @@ static double bp__decode(const unsigned char *bytes, int size, int big_endian)
         uint32_t bits32 = (uint32_t)bits;
         float f;
         memcpy(&f, &bits32, 4);
-        return f;
+        return (double)f;
     } else {
         double d;
         memcpy(&d, &bits, 8);

@@ -171,6 +171,18 @@ else
     else
         skip "exported-symbol check (nm not installed)"
     fi
+    # the implementation under the warnings a strict project turns on beyond -Wall -Wextra -Wpedantic
+    EXTRA="-Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes -Wdouble-promotion -Wformat=2 -Wundef -Wvla -Wconversion -Wsign-conversion"
+    for cc in "$CC" clang; do
+        if ! have "$cc"; then continue; fi
+        for prec in "" "-DBACKPROP_DOUBLE"; do
+            if $cc $STRICT $EXTRA -O2 $prec -c tests/dropin/impl.c -o "$B/impl_extra.o"; then
+                ok "no warnings with $cc -Wconversion -Wshadow -Wdouble-promotion ... $prec"
+            else
+                bad "warnings with $cc $EXTRA $prec"
+            fi
+        done
+    done
     if $CC $STRICT -O2 tests/dropin/twice.c -o "$B/twice" -lm && "$B/twice"; then
         ok "including the header several times, with and without the implementation"
     else
