@@ -30,10 +30,11 @@
                                        bp_matmul's packing buffers take (KC*NC + MC*KC) * sizeof(bp_real)
                                        bytes of stack (NC and MC rounded up to whole register tiles): 320 KB
                                        for float, 384 KB for double by default, plus MC*KC per extra OpenMP
-                                       thread on that thread's stack.  Threads with small stacks (macOS's
-                                       512 KB default for secondary threads) want smaller values, e.g.
-                                       -DBP_MATMUL_KC=128 -DBP_MATMUL_NC=128 -DBP_MATMUL_MC=32 (100 KB, ~10%
-                                       slower).
+                                       thread on that thread's stack.  Threads with small stacks want
+                                       smaller values: for macOS's 512 KB secondary threads e.g.
+                                       -DBP_MATMUL_KC=128 -DBP_MATMUL_NC=128 -DBP_MATMUL_MC=32 (100 KB, ~9%
+                                       slower); for musl's (Alpine's) 128 KB default, KC=64 NC=128 MC=32
+                                       (40 KB, ~15% slower).
 
    OPENMP: compile with -fopenmp (and link with it) and bp_matmul shares large products among threads
    (OMP_NUM_THREADS).  The results are bit-identical for any number of threads.  Without -fopenmp there
