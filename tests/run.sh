@@ -6,7 +6,8 @@
 #
 # Compilers: CC (default cc) and CXX (default c++); clang and tcc are used too when installed, and are
 # reported as skipped when not.  Every check counts; the last line is `N passed, M failed`, where a suite
-# run adds the number of its own assertions.  Exits non-zero if anything failed.
+# run adds the number of its own assertions.  Exits non-zero if anything failed.  The suite builds run
+# JOBS at a time (default: the number of CPUs); JOBS=1 runs them one after another.
 
 CC=${CC:-cc}
 CXX=${CXX:-c++}
@@ -25,28 +26,61 @@ bad() { failed=$((failed + 1)); echo "FAIL  $1"; }
 skip() { skipped=$((skipped + 1)); echo "skip  $1"; }
 have() { command -v "$1" >/dev/null 2>&1; }
 
-# suite NAME COMPILER FLAGS... : build tests/test_backprop.c, run it, add its counts.
+# suite NAME COMPILER FLAGS... : build tests/test_backprop.c, run it, add its counts.  Suites run JOBS at a
+# time (default: the number of CPUs), each in its own folder (the suite writes scratch files into
+# build/test/ below the folder it runs in); finish_suites waits for them and reports in the order started.
+ROOT=$(pwd)
+JOBS=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
+started=0
+running=0
+pending=""
 suite() {
-    name=$1
+    started=$((started + 1))
+    echo "$1" >"$B/suite$started.name"
     shift
-    if ! "$@" tests/test_backprop.c -o "$B/suite" -lm >"$B/build.log" 2>&1; then
-        cat "$B/build.log"
-        bad "suite [$name]: does not compile ($*)"
+    echo "$*" >"$B/suite$started.command"
+    run_suite "$started" "$@" &
+    pending="$pending $started"
+    running=$((running + 1))
+    if [ "$running" -ge "$JOBS" ]; then finish_suites; fi
+}
+# run_suite ID COMPILER FLAGS... : in the background; leaves suiteID.{build,log,status}
+run_suite() {
+    id=$1
+    shift
+    if ! "$@" tests/test_backprop.c -o "$B/suite$id" -lm >"$B/suite$id.build" 2>&1; then
+        echo build >"$B/suite$id.status"
         return
     fi
-    "$B/suite" tests/fixtures >"$B/suite.log" 2>&1
-    status=$?
-    last=$(tail -n 1 "$B/suite.log")
+    mkdir -p "$B/run$id/build/test"
+    (cd "$B/run$id" && "$ROOT/$B/suite$id" "$ROOT/tests/fixtures") >"$B/suite$id.log" 2>&1
+    echo $? >"$B/suite$id.status"
+}
+finish_suites() {
+    wait
+    for id in $pending; do report_suite "$id"; done
+    pending=""
+    running=0
+}
+report_suite() {
+    name=$(cat "$B/suite$1.name")
+    status=$(cat "$B/suite$1.status")
+    if [ "$status" = build ]; then
+        cat "$B/suite$1.build"
+        bad "suite [$name]: does not compile ($(cat "$B/suite$1.command"))"
+        return
+    fi
+    last=$(tail -n 1 "$B/suite$1.log")
     n=$(echo "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\1/p')
     m=$(echo "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\2/p')
     if [ -z "$n" ] || [ "$status" -ne 0 ] || [ "$m" -ne 0 ]; then
-        cat "$B/suite.log"
+        cat "$B/suite$1.log"
         bad "suite [$name]: exit status $status, last line: $last"
         [ -n "$n" ] && passed=$((passed + n)) && failed=$((failed + m))
         return
     fi
     passed=$((passed + n))
-    echo "ok    suite [$name]: $n passed   ($(head -n 1 "$B/suite.log" | sed 's/^backprop.h tests: //'))"
+    echo "ok    suite [$name]: $n passed   ($(head -n 1 "$B/suite$1.log" | sed 's/^backprop.h tests: //'))"
 }
 
 # example NAME COMPILER FLAGS... : build examples/NAME.c and run it; it must exit 0.
@@ -93,6 +127,7 @@ if [ "$MODE" = sanitize ]; then
     else
         skip "clang sanitized (clang not installed)"
     fi
+    finish_suites
     example walkthrough $CC $STRICT $SAN
     example train_xor $CC $STRICT $SAN
     example vanishing_gradients $CC $STRICT $SAN
@@ -138,6 +173,7 @@ else
     else
         skip "suite under tcc (tcc not installed: apt-get install -y tcc)"
     fi
+    finish_suites
 
     # --- drop-in: how a project uses the header ---
     if $CC $STRICT -O2 -c tests/dropin/impl.c -o "$B/impl.o" && $CC $STRICT -O2 -c tests/dropin/user.c -o "$B/user.o" &&

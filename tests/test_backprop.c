@@ -344,58 +344,106 @@ static void test_rng(void)
 
 /* ---- matmul ------------------------------------------------------------------------------------- */
 
-/* op(X)(i, j) for a stored tensor */
-static double op_at(const bp_tensor *X, int trans, int i, int j)
+/* One shape of product, set up once for all eight forms: random A (M x K) and B (K x N), their stored
+   transposes (what bp_matmul reads under BP_TRANS_A / BP_TRANS_B), and the reference ref = A.B summed in
+   long double with mag = sum_k |a_ik b_kj| for the error bound. */
+typedef struct {
+    int M, N, K;
+    bp_tensor A, B, At, Bt;
+    long double *ref;
+    double *mag;
+} matmul_problem;
+
+static bp_tensor transposed(const bp_tensor *X)
 {
-    return trans ? (double)X->data[j * X->cols + i] : (double)X->data[i * X->cols + j];
+    bp_tensor T = bp_tensor_new(X->cols, X->rows);
+    int r, c;
+    for (r = 0; r < X->rows; r++)
+        for (c = 0; c < X->cols; c++) T.data[c * X->rows + r] = X->data[r * X->cols + c];
+    return T;
 }
 
-/* Compares C (computed by bp_matmul from C0) with a long double triple loop.  The bound is the classic
-   one for a dot product of length K: |error| <= K u sum_k |a_ik b_kj| (u = unit roundoff), doubled for
-   the reference's own rounding where long double is no wider than bp_real. */
-static int matmul_matches(const bp_tensor *C, const bp_tensor *C0, const bp_tensor *A, const bp_tensor *B,
-                          int flags)
+static matmul_problem matmul_problem_new(bp_rng *rng, int M, int N, int K)
 {
-    int ta = (flags & BP_TRANS_A) != 0, tb = (flags & BP_TRANS_B) != 0;
-    int M = C->rows, N = C->cols, K = ta ? A->rows : A->cols, i, j, k;
+    matmul_problem pb;
+    int i, j, k;
+    pb.M = M, pb.N = N, pb.K = K;
+    pb.A = bp_tensor_new(M, K);
+    pb.B = bp_tensor_new(K, N);
+    randomize(&pb.A, rng);
+    randomize(&pb.B, rng);
+    pb.At = transposed(&pb.A);
+    pb.Bt = transposed(&pb.B);
+    pb.ref = (long double *)malloc((size_t)M * (size_t)N * sizeof *pb.ref);
+    pb.mag = (double *)malloc((size_t)M * (size_t)N * sizeof *pb.mag);
+    if (!pb.ref || !pb.mag) {
+        printf("out of memory in the matmul test\n");
+        exit(1);
+    }
     for (i = 0; i < M; i++)
         for (j = 0; j < N; j++) {
-            long double ref = (flags & BP_ACCUMULATE) ? (long double)C0->data[i * N + j] : 0;
-            double mag = (flags & BP_ACCUMULATE) ? fabs((double)C0->data[i * N + j]) : 0, got, tol;
+            long double ref = 0;
+            double mag = 0;
             for (k = 0; k < K; k++) {
-                double a = op_at(A, ta, i, k), b = op_at(B, tb, k, j);
+                double a = (double)pb.A.data[i * K + k], b = (double)pb.B.data[k * N + j];
                 ref += (long double)a * (long double)b;
                 mag += fabs(a * b);
             }
-            got = (double)C->data[i * N + j];
-            tol = 2.0 * (K + 2) * (REAL_EPS / 2) * mag + DBL_MIN;
-            if (!(fabs(got - (double)ref) <= tol)) {
-                printf("  C(%d,%d) of %dx%dx%d flags %d: %.17g, expected %.17Lg\n", i, j, M, N, K, flags, got, ref);
-                return 0;
-            }
+            pb.ref[i * N + j] = ref;
+            pb.mag[i * N + j] = mag;
         }
-    return 1;
+    return pb;
 }
 
-static int matmul_case(bp_rng *rng, int M, int N, int K, int flags)
+static void matmul_problem_free(matmul_problem *pb)
 {
-    int ta = (flags & BP_TRANS_A) != 0, tb = (flags & BP_TRANS_B) != 0, ok;
-    bp_tensor A = bp_tensor_new(ta ? K : M, ta ? M : K);
-    bp_tensor B = bp_tensor_new(tb ? N : K, tb ? K : N);
+    bp_tensor_free(&pb->A);
+    bp_tensor_free(&pb->B);
+    bp_tensor_free(&pb->At);
+    bp_tensor_free(&pb->Bt);
+    free(pb->ref);
+    free(pb->mag);
+}
+
+/* Runs one form (BP_TRANS_A | BP_TRANS_B | BP_ACCUMULATE) of the problem through bp_matmul and compares it
+   with the reference (plus the start value C0 when accumulating).  The bound is the classic one for a dot
+   product of length K: |error| <= K u sum_k |a_ik b_kj| (u = unit roundoff), doubled for the reference's
+   own rounding where long double is no wider than bp_real. */
+static int matmul_case(const matmul_problem *pb, bp_rng *rng, int flags)
+{
+    int M = pb->M, N = pb->N, K = pb->K, i, ok;
+    const bp_tensor *A = flags & BP_TRANS_A ? &pb->At : &pb->A, *B = flags & BP_TRANS_B ? &pb->Bt : &pb->B;
     bp_tensor C = bp_tensor_new(M, N), C0 = bp_tensor_new(M, N);
     long mallocs;
-    randomize(&A, rng);
-    randomize(&B, rng);
     randomize(&C, rng); /* garbage to be overwritten, or the start value to accumulate on */
     if (bp__count(&C)) memcpy(C0.data, C.data, bp__count(&C) * sizeof(bp_real));
     mallocs = test_mallocs;
-    bp_matmul(&C, &A, &B, flags);
-    ok = errors_seen == 0 && test_mallocs == mallocs && matmul_matches(&C, &C0, &A, &B, flags);
+    bp_matmul(&C, A, B, flags);
+    ok = errors_seen == 0 && test_mallocs == mallocs;
+    for (i = 0; ok && i < M * N; i++) {
+        int acc = (flags & BP_ACCUMULATE) != 0;
+        long double ref = (acc ? (long double)C0.data[i] : 0) + pb->ref[i];
+        double mag = (acc ? fabs((double)C0.data[i]) : 0) + pb->mag[i], got = (double)C.data[i];
+        double tol = 2.0 * (K + 2) * (REAL_EPS / 2) * mag + DBL_MIN;
+        if (!(fabs(got - (double)ref) <= tol)) {
+            printf("  C(%d,%d) of %dx%dx%d flags %d: %.17g, expected %.17Lg\n", i / N, i % N, M, N, K, flags, got,
+                   ref);
+            ok = 0;
+        }
+    }
     if (!ok) printf("  matmul %dx%dx%d flags %d failed\n", M, N, K, flags);
-    bp_tensor_free(&A);
-    bp_tensor_free(&B);
     bp_tensor_free(&C);
     bp_tensor_free(&C0);
+    return ok;
+}
+
+/* All eight forms of one shape. */
+static int matmul_shape(bp_rng *rng, int M, int N, int K, int *cases)
+{
+    matmul_problem pb = matmul_problem_new(rng, M, N, K);
+    int form, ok = 1;
+    for (form = 0; form < 8; form++, (*cases)++) ok &= matmul_case(&pb, rng, form);
+    matmul_problem_free(&pb);
     return ok;
 }
 
@@ -416,17 +464,15 @@ static void test_matmul(void)
                              /* big enough for the OpenMP path (several row blocks, >= 4e6 multiply-adds) */
                              {2 * BP_MATMUL_MC + 1, 130, BP_MATMUL_KC + 1}};
     bp_rng rng;
-    int form, a, b, c, ok = 1, cases = 0;
+    int a, b, c, ok = 1, cases = 0;
     bp_rng_seed(&rng, 2024);
     current_test = "matmul vs naive";
-    for (form = 0; form < 8; form++) { /* BP_TRANS_A | BP_TRANS_B | BP_ACCUMULATE */
-        for (a = 0; a < (int)(sizeof Ms / sizeof *Ms); a++)
-            for (b = 0; b < (int)(sizeof Ns / sizeof *Ns); b++)
-                for (c = 0; c < (int)(sizeof Ks / sizeof *Ks); c++, cases++)
-                    if (Ms[a] > 0 && Ns[b] > 0) ok &= matmul_case(&rng, Ms[a], Ns[b], Ks[c], form);
-        for (a = 0; a < (int)(sizeof shapes / sizeof *shapes); a++, cases++)
-            ok &= matmul_case(&rng, shapes[a][0], shapes[a][1], shapes[a][2], form);
-    }
+    for (a = 0; a < (int)(sizeof Ms / sizeof *Ms); a++)
+        for (b = 0; b < (int)(sizeof Ns / sizeof *Ns); b++)
+            for (c = 0; c < (int)(sizeof Ks / sizeof *Ks); c++)
+                if (Ms[a] > 0 && Ns[b] > 0) ok &= matmul_shape(&rng, Ms[a], Ns[b], Ks[c], &cases);
+    for (a = 0; a < (int)(sizeof shapes / sizeof *shapes); a++)
+        ok &= matmul_shape(&rng, shapes[a][0], shapes[a][1], shapes[a][2], &cases);
     CHECK(ok);
     CHECK(cases > 1000);
 
