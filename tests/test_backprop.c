@@ -953,70 +953,78 @@ static int all_finite(const bp_tensor *t)
     return 1;
 }
 
-static void test_sigmoid(void)
+/* One activation, its forward and backward (which takes the forward's OUTPUT a), checked against values
+   worked out by hand on a 2x3 tensor.  Elements 0, 3 and 4 are exact (0 and +-1000 in z). */
+typedef struct {
+    const char *name, *forward_name, *backward_name;
+    void (*forward)(const bp_tensor *z, bp_tensor *a);
+    void (*backward)(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz);
+    double z[6], a[6], da[6], dz[6];
+} activation_case;
+
+static void test_activation(const activation_case *c)
 {
-    /* a = 1/(1 + e^-z): sigmoid(0) = 1/2, sigmoid(1) = 0.7310585786300049, sigmoid(-1) = 1 - sigmoid(1),
-       sigmoid(2.5) = 0.9241418199787566; at +-1000 exactly 1 and 0 (e^1000 would overflow) */
-    const double z_[] = {0, 1, -1, 1000, -1000, 2.5};
-    const double a_[] = {0.5, 0.7310585786300049, 0.2689414213699951, 1, 0, 0.9241418199787566};
-    /* dz = da * a(1 - a): 0.25*1; 2*0.19661193324148185; -0.19661193324148185; 0 at the flat ends */
-    const double da_[] = {1, 2, -1, 5, -5, 0.5};
-    const double dz_[] = {0.25, 0.3932238664829637, -0.19661193324148185, 0, 0, 0.03505185827255403};
-    bp_tensor z = make(2, 3, z_), a = bp_tensor_new(2, 3), da = make(2, 3, da_), dz = bp_tensor_new(2, 3);
-    bp_tensor a_hand = make(2, 3, a_), copy = bp_tensor_new(2, 3), wrong = bp_tensor_new(3, 2);
+    bp_tensor z = make(2, 3, c->z), a = bp_tensor_new(2, 3), da = make(2, 3, c->da), dz = bp_tensor_new(2, 3);
+    bp_tensor a_hand = make(2, 3, c->a), copy = bp_tensor_new(2, 3), wrong = bp_tensor_new(3, 2);
     const double tol = 4 * REAL_EPS;
-    current_test = "sigmoid";
-    bp_sigmoid_forward(&z, &a);
-    CHECK(close_to(&a, a_, tol));
-    CHECK(a.data[0] == (bp_real)0.5 && a.data[3] == 1 && a.data[4] == 0 && all_finite(&a));
-    bp_sigmoid_backward(&a_hand, &da, &dz); /* from the exact a, so only the backward's rounding counts */
-    CHECK(close_to(&dz, dz_, tol));
-    bp_sigmoid_backward(&a, &da, &dz);
-    CHECK(close_to(&dz, dz_, tol) && all_finite(&dz));
+    current_test = c->name;
+    c->forward(&z, &a);
+    CHECK(close_to(&a, c->a, tol));
+    CHECK(a.data[0] == (bp_real)c->a[0] && a.data[3] == (bp_real)c->a[3] && a.data[4] == (bp_real)c->a[4] &&
+          all_finite(&a));
+    c->backward(&a_hand, &da, &dz); /* from the exact a, so only the backward's rounding counts */
+    CHECK(close_to(&dz, c->dz, tol));
+    c->backward(&a, &da, &dz);
+    CHECK(close_to(&dz, c->dz, tol) && all_finite(&dz));
 
     /* in place: the same bits as out of place */
     memcpy(copy.data, z.data, 6 * sizeof(bp_real));
-    bp_sigmoid_forward(&copy, &copy);
+    c->forward(&copy, &copy);
     CHECK(same_bits(&copy, &a));
     memcpy(copy.data, da.data, 6 * sizeof(bp_real));
-    bp_sigmoid_backward(&a, &copy, &copy); /* dz == da */
+    c->backward(&a, &copy, &copy); /* dz == da */
     CHECK(same_bits(&copy, &dz));
     memcpy(copy.data, a.data, 6 * sizeof(bp_real));
-    bp_sigmoid_backward(&copy, &da, &copy); /* dz == a */
+    c->backward(&copy, &da, &copy); /* dz == a */
     CHECK(same_bits(&copy, &dz));
     EXPECT_NO_ERROR();
 
-    current_test = "sigmoid errors";
+    /* argument checks: one message naming the shapes, no output written */
     fill(&a, 5);
     fill(&dz, 5);
-    bp_sigmoid_forward(NULL, &a);
-    EXPECT_ERROR("bp_sigmoid_forward", "z is NULL");
-    bp_sigmoid_forward(&z, NULL);
-    EXPECT_ERROR("bp_sigmoid_forward", "a is NULL");
-    bp_sigmoid_forward(&z, &wrong);
-    EXPECT_ERROR("bp_sigmoid_forward", "z is 2x3 but a is 3x2");
-    bp_sigmoid_backward(NULL, &da, &dz);
-    EXPECT_ERROR("bp_sigmoid_backward", "a is NULL");
-    bp_sigmoid_backward(&a, NULL, &dz);
-    EXPECT_ERROR("bp_sigmoid_backward", "da is NULL");
-    bp_sigmoid_backward(&a, &da, NULL);
-    EXPECT_ERROR("bp_sigmoid_backward", "dz is NULL");
-    bp_sigmoid_backward(&a, &wrong, &dz);
-    EXPECT_ERROR("bp_sigmoid_backward", "a is 2x3 but da is 3x2");
-    bp_sigmoid_backward(&a, &da, &wrong);
-    EXPECT_ERROR("bp_sigmoid_backward", "a is 2x3 but dz is 3x2");
+    c->forward(NULL, &a);
+    EXPECT_ERROR(c->forward_name, "z is NULL");
+    c->forward(&z, NULL);
+    EXPECT_ERROR(c->forward_name, "a is NULL");
+    c->forward(&z, &wrong);
+    EXPECT_ERROR(c->forward_name, "z is 2x3 but a is 3x2");
+    c->backward(NULL, &da, &dz);
+    EXPECT_ERROR(c->backward_name, "a is NULL");
+    c->backward(&a, NULL, &dz);
+    EXPECT_ERROR(c->backward_name, "da is NULL");
+    c->backward(&a, &da, NULL);
+    EXPECT_ERROR(c->backward_name, "dz is NULL");
+    c->backward(&a, &wrong, &dz);
+    EXPECT_ERROR(c->backward_name, "a is 2x3 but da is 3x2");
+    c->backward(&a, &da, &wrong);
+    EXPECT_ERROR(c->backward_name, "a is 2x3 but dz is 3x2");
     {
         bp_tensor big = bp_tensor_new(1, 8), lo = {1, 6, big.data}, hi = {1, 6, big.data + 1};
-        bp_tensor unallocated = {2, 3, NULL};
+        bp_tensor da16 = bp_tensor_new(1, 6), unallocated = {2, 3, NULL};
         fill(&big, 3);
-        bp_sigmoid_forward(&lo, &hi);
-        EXPECT_ERROR("bp_sigmoid_forward", "a (1x6) shares memory with z (1x6)", "only exactly in place");
-        bp_sigmoid_backward(&lo, &lo, &hi);
-        EXPECT_ERROR("bp_sigmoid_backward", "dz (1x6) shares memory with da (1x6)");
+        c->forward(&lo, &hi);
+        EXPECT_ERROR(c->forward_name, "a (1x6) shares memory with z (1x6)", "only exactly in place");
+        c->backward(&lo, &da, &hi);
+        EXPECT_ERROR(c->backward_name, "a is 1x6 but da is 2x3");
+        c->backward(&lo, &lo, &hi);
+        EXPECT_ERROR(c->backward_name, "dz (1x6) shares memory with da (1x6)");
+        c->backward(&lo, &da16, &hi);
+        EXPECT_ERROR(c->backward_name, "dz (1x6) shares memory with a (1x6)");
         CHECK(all_equal(&big, 3));
-        bp_sigmoid_forward(&unallocated, &a);
-        EXPECT_ERROR("bp_sigmoid_forward", "z is 2x3", "NULL");
+        c->forward(&unallocated, &a);
+        EXPECT_ERROR(c->forward_name, "z is 2x3", "NULL");
         bp_tensor_free(&big);
+        bp_tensor_free(&da16);
     }
     CHECK(all_equal(&a, 5) && all_equal(&dz, 5));
     bp_tensor_free(&z);
@@ -1028,79 +1036,28 @@ static void test_sigmoid(void)
     bp_tensor_free(&wrong);
 }
 
-static void test_tanh(void)
+static void test_sigmoid_tanh(void)
 {
-    /* tanh(0) = 0, tanh(+-1) = +-0.7615941559557649, tanh(0.5) = 0.46211715726000974, tanh(+-1000) = +-1 */
-    const double z_[] = {0, 1, -1, 1000, -1000, 0.5};
-    const double a_[] = {0, 0.7615941559557649, -0.7615941559557649, 1, -1, 0.46211715726000974};
-    /* dz = da * (1 - a^2): 1*1; 2*0.41997434161402614; -0.41997434161402614; 0 at +-1000; 0.5*0.7864477329659274 */
-    const double da_[] = {1, 2, -1, 5, -5, 0.5};
-    const double dz_[] = {1, 0.8399486832280523, -0.41997434161402614, 0, 0, 0.3932238664829637};
-    bp_tensor z = make(3, 2, z_), a = bp_tensor_new(3, 2), da = make(3, 2, da_), dz = bp_tensor_new(3, 2);
-    bp_tensor a_hand = make(3, 2, a_), copy = bp_tensor_new(3, 2), wrong = bp_tensor_new(2, 3);
-    const double tol = 4 * REAL_EPS;
-    current_test = "tanh";
-    bp_tanh_forward(&z, &a);
-    CHECK(close_to(&a, a_, tol));
-    CHECK(a.data[0] == 0 && a.data[3] == 1 && a.data[4] == -1 && all_finite(&a));
-    bp_tanh_backward(&a_hand, &da, &dz);
-    CHECK(close_to(&dz, dz_, tol));
-    bp_tanh_backward(&a, &da, &dz);
-    CHECK(close_to(&dz, dz_, tol) && all_finite(&dz));
-    memcpy(copy.data, z.data, 6 * sizeof(bp_real));
-    bp_tanh_forward(&copy, &copy);
-    CHECK(same_bits(&copy, &a));
-    memcpy(copy.data, da.data, 6 * sizeof(bp_real));
-    bp_tanh_backward(&a, &copy, &copy);
-    CHECK(same_bits(&copy, &dz));
-    memcpy(copy.data, a.data, 6 * sizeof(bp_real));
-    bp_tanh_backward(&copy, &da, &copy);
-    CHECK(same_bits(&copy, &dz));
-    EXPECT_NO_ERROR();
-
-    current_test = "tanh errors";
-    fill(&a, 5);
-    fill(&dz, 5);
-    bp_tanh_forward(NULL, &a);
-    EXPECT_ERROR("bp_tanh_forward", "z is NULL");
-    bp_tanh_forward(&z, NULL);
-    EXPECT_ERROR("bp_tanh_forward", "a is NULL");
-    bp_tanh_forward(&z, &wrong);
-    EXPECT_ERROR("bp_tanh_forward", "z is 3x2 but a is 2x3");
-    bp_tanh_backward(NULL, &da, &dz);
-    EXPECT_ERROR("bp_tanh_backward", "a is NULL");
-    bp_tanh_backward(&a, NULL, &dz);
-    EXPECT_ERROR("bp_tanh_backward", "da is NULL");
-    bp_tanh_backward(&a, &da, NULL);
-    EXPECT_ERROR("bp_tanh_backward", "dz is NULL");
-    bp_tanh_backward(&a, &wrong, &dz);
-    EXPECT_ERROR("bp_tanh_backward", "a is 3x2 but da is 2x3");
-    bp_tanh_backward(&a, &da, &wrong);
-    EXPECT_ERROR("bp_tanh_backward", "a is 3x2 but dz is 2x3");
-    {
-        bp_tensor big = bp_tensor_new(1, 8), lo = {1, 6, big.data}, hi = {1, 6, big.data + 2};
-        fill(&big, 3);
-        bp_tanh_forward(&lo, &hi);
-        EXPECT_ERROR("bp_tanh_forward", "a (1x6) shares memory with z (1x6)");
-        bp_tanh_backward(&lo, &da, &hi);
-        EXPECT_ERROR("bp_tanh_backward", "a is 1x6 but da is 3x2");
-        {
-            bp_tensor da16 = bp_tensor_new(1, 6);
-            bp_tanh_backward(&lo, &da16, &hi);
-            EXPECT_ERROR("bp_tanh_backward", "dz (1x6) shares memory with a (1x6)");
-            bp_tensor_free(&da16);
-        }
-        CHECK(all_equal(&big, 3));
-        bp_tensor_free(&big);
-    }
-    CHECK(all_equal(&a, 5) && all_equal(&dz, 5));
-    bp_tensor_free(&z);
-    bp_tensor_free(&a);
-    bp_tensor_free(&da);
-    bp_tensor_free(&dz);
-    bp_tensor_free(&a_hand);
-    bp_tensor_free(&copy);
-    bp_tensor_free(&wrong);
+    static const activation_case cases[] = {
+        /* a = 1/(1 + e^-z): sigmoid(0) = 1/2, sigmoid(1) = 0.7310585786300049, sigmoid(-1) = 1 - sigmoid(1),
+           sigmoid(2.5) = 0.9241418199787566; at +-1000 exactly 1 and 0 (e^1000 would overflow).
+           dz = da * a(1 - a): 0.25*1; 2*0.19661193324148185; -0.19661193324148185; 0 at the flat ends */
+        {"sigmoid", "bp_sigmoid_forward", "bp_sigmoid_backward", bp_sigmoid_forward, bp_sigmoid_backward,
+         {0, 1, -1, 1000, -1000, 2.5},
+         {0.5, 0.7310585786300049, 0.2689414213699951, 1, 0, 0.9241418199787566},
+         {1, 2, -1, 5, -5, 0.5},
+         {0.25, 0.3932238664829637, -0.19661193324148185, 0, 0, 0.03505185827255403}},
+        /* tanh(0) = 0, tanh(+-1) = +-0.7615941559557649, tanh(0.5) = 0.46211715726000974, tanh(+-1000) = +-1.
+           dz = da * (1 - a^2): 1*1; 2*0.41997434161402614; -0.41997434161402614; 0 at +-1000;
+           0.5*0.7864477329659274 */
+        {"tanh", "bp_tanh_forward", "bp_tanh_backward", bp_tanh_forward, bp_tanh_backward,
+         {0, 1, -1, 1000, -1000, 0.5},
+         {0, 0.7615941559557649, -0.7615941559557649, 1, -1, 0.46211715726000974},
+         {1, 2, -1, 5, -5, 0.5},
+         {1, 0.8399486832280523, -0.41997434161402614, 0, 0, 0.3932238664829637}},
+    };
+    test_activation(&cases[0]);
+    test_activation(&cases[1]);
 }
 
 /* ---- softmax + cross-entropy --------------------------------------------------------------------- */
@@ -2424,8 +2381,7 @@ int main(int argc, char **argv)
     test_sgd();
     test_init();
     test_norm();
-    test_sigmoid();
-    test_tanh();
+    test_sigmoid_tanh();
     test_softmax_xent();
     test_momentum();
     test_adam();
