@@ -88,18 +88,18 @@ build/bench_double: tests/bench.c backprop.h | build
 build/bench_omp: tests/bench.c backprop.h | build
 	-$(CC) $(WARN) $(CFLAGS) -fopenmp $< -o $@ $(LDLIBS)
 
-# PyTorch's time for the same training step, when Debian's python3-torch is installed
-TORCH := $(shell /usr/bin/python3 -c 'import torch' >/dev/null 2>&1 && echo yes)
-
 # OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, if the environment sets them, pin OpenBLAS to an older kernel:
 # unset them so the comparison is against its best.  The OpenMP table runs twice: OMP_WAIT_POLICY=active
 # (idle threads spin: fastest on an otherwise idle machine) and passive (they sleep: costs a wake-up per
 # parallel block, but spinning threads on a busy machine can slow everything down many times).
 bench: build/bench build/bench_double build/bench_omp
 	@if [ "$(OPENBLAS)" != yes ]; then echo "(OpenBLAS not installed: apt-get install -y libopenblas-dev to compare)"; fi
-	@if [ "$(TORCH)" = yes ]; then OMP_NUM_THREADS=1 /usr/bin/python3 tests/bench_torch.py > build/torch.txt; \
+	@# PyTorch's time for the same training step, when Debian's python3-torch is installed (checked here,
+	@# not when the Makefile is read: importing torch takes a second)
+	@if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
+	OMP_NUM_THREADS=1 /usr/bin/python3 tests/bench_torch.py > build/torch.txt; \
 	else echo "(PyTorch not installed: apt-get install -y python3-torch to compare)"; rm -f build/torch.txt; fi
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench $(if $(filter yes,$(TORCH)),--torch build/torch.txt)
+	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench $$([ -s build/torch.txt ] && echo --torch build/torch.txt)
 	./build/bench --train-only
 	@if [ -x build/bench_omp ]; then echo "== OMP_WAIT_POLICY=active"; OMP_WAIT_POLICY=active ./build/bench_omp --threads-only; \
 	echo "== OMP_WAIT_POLICY=passive"; OMP_WAIT_POLICY=passive ./build/bench_omp --threads-only | tail -n 6; \
