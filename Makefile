@@ -10,6 +10,9 @@
 #   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual stacks; clipping
 #   make modes      the full gradient by reverse mode (backprop) vs forward mode (JVPs): the cost ratio
 #   make checkpoint gradient checkpointing: activation memory vs recomputation
+#   make fuzz       libFuzzer on the .npy and IDX readers, FUZZ_SECONDS each (default 60; needs clang)
+#   make coverage   the suite under gcov: lines and branches of backprop.h executed (targets 95% / 85%)
+#   make valgrind   the suite (float and double) and the quick examples under valgrind's memcheck
 #   make clean
 #
 # CC and CFLAGS are honoured: `make CC=clang`, `make CFLAGS=-O2`.  The default CFLAGS are the fast ones:
@@ -78,6 +81,16 @@ test:
 sanitize:
 	CC="$(CC)" CXX="$(CXX)" sh tests/run.sh sanitize
 
+valgrind:
+	CC="$(CC)" CXX="$(CXX)" sh tests/run.sh valgrind
+
+FUZZ_SECONDS ?= 60
+fuzz:
+	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
+
+coverage:
+	sh tests/coverage.sh
+
 build/bench: tests/bench.c backprop.h | build
 	$(CC) $(WARN) $(CFLAGS) $(BENCH_BLAS) $< -o $@ $(BENCH_BLAS_LIBS) $(LDLIBS)
 
@@ -109,4 +122,4 @@ bench: build/bench build/bench_double build/bench_omp
 clean:
 	rm -rf build
 
-.PHONY: all run test sanitize bench clean fashion vanishing modes checkpoint
+.PHONY: all run test sanitize valgrind fuzz coverage bench clean fashion vanishing modes checkpoint

@@ -2,8 +2,8 @@
 
    A dense tensor, a cache-blocked matmul, hand-written forward and backward passes for a Linear layer,
    ReLU, sigmoid and tanh, the mean squared error and a fused softmax + cross-entropy; SGD, momentum and
-   Adam; He and Xavier initialisation, gradient clipping, .npy save/load, and a finite-difference
-   gradient checker.
+   Adam; He and Xavier initialisation, gradient clipping, .npy save/load, an IDX (MNIST) reader, and a
+   finite-difference gradient checker.
    Every backward function carries the chain-rule step it implements in a comment above it.
    No dependencies beyond libc and libm.
 
@@ -63,7 +63,7 @@
        plain struct; you may point one at your own buffer (bp_tensor t = {rows, cols, buf}), but then
        never pass it to bp_tensor_free.  Tensors with 0 rows or 0 columns are allowed everywhere (their
        data may be NULL) and the functions do the mathematically consistent thing with them.
-     - The caller owns every buffer.  Only bp_tensor_new and the .npy functions allocate; no forward,
+     - The caller owns every buffer.  Only bp_tensor_new and the file functions allocate; no forward,
        backward, loss, optimizer or matmul function touches the heap.
      - Gradients OVERWRITE their outputs; they never accumulate.  To accumulate (e.g. over micro-batches),
        compute into a scratch tensor and add, or use bp_matmul with BP_ACCUMULATE.
@@ -74,9 +74,13 @@
            bp_linear_forward: x is 8x4 but W is 3x2 (x.cols must equal W.rows)
        The default handler prints that line to stderr and calls abort().  If you install a handler that
        returns, the function returns at once WITHOUT writing any output; functions that return a number
-       then return NaN (losses) or +infinity (bp_gradcheck).
-     - A bad FILE is not a programming error: the .npy functions return -1 and bp_failure_reason() says
-       why; they never call the error handler for a file's contents.
+       then return NaN (losses, bp_tensor_norm, bp_clip_grad_norm), 0 (bp_tensor_all_finite), -1 (the
+       file functions) or +infinity (bp_gradcheck).
+     - A bad FILE is not a programming error: the file functions (.npy, IDX) return -1 and
+       bp_failure_reason() says why; they never call the error handler for a file's contents, and no
+       file, however made, can make them crash, leak, or allocate room for more values than it holds
+       (fuzzed: tests/fuzz/).  An allocation that fails is reported the same way (bp_tensor_new: through
+       the handler; the file functions: -1), with nothing leaked and the caller's tensors left valid.
      - The error handler, and bp_failure_reason's text, are the only global state.  Set the handler once
        at start-up, before starting threads.  Everything else is reentrant: the random generator is a
        struct the caller owns.
@@ -157,6 +161,10 @@ BPDEF void bp_init_xavier(bp_tensor *W, bp_rng *rng);
 
 /* sqrt(sum of squares) of all elements, summed in double.  0 for an empty tensor. */
 BPDEF bp_real bp_tensor_norm(const bp_tensor *t);
+
+/* 1 if every element of t is finite, 0 if any is NaN or +-infinity (1 for an empty tensor).  A training
+   loop checks its loss or gradients with it and stops with a message, instead of training on garbage. */
+BPDEF int bp_tensor_all_finite(const bp_tensor *t);
 
 /* ---------------------------------------------------------------------------------------------------
    Matrix multiply:  C = op(A) . op(B)   or, with BP_ACCUMULATE,  C += op(A) . op(B)
@@ -243,11 +251,12 @@ BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tens
 
 /* Gradient clipping for exploding gradients, as PyTorch's clip_grad_norm_: if the norm of all count
    gradients taken together, sqrt(sum of every element squared), exceeds max_norm, scales them all by
-   max_norm / (norm + 1e-6).  Returns the norm before clipping. */
+   max_norm / (norm + 1e-6).  Returns the norm before clipping.  The gradients must not share memory. */
 BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_norm);
 
 /* ---------------------------------------------------------------------------------------------------
-   Saving and loading tensors as numpy .npy files (np.save / np.load read and write the same files)
+   Files: tensors as numpy .npy files (np.save / np.load read and write the same files), and data sets
+   in the IDX format.
    A bad FILE is not a programming error: these functions never call the error handler for one.  They
    return 0 on success; on failure they return -1, leave nothing behind (no leak; t->data == NULL and
    t is 0x0 after a failed load; no partial file after a failed save, and the file that was there is
@@ -265,6 +274,25 @@ BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path);
    else: other dtypes, 0-D or 3-D and higher, more than INT_MAX elements, a size that disagrees with the
    file's length. */
 BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path);
+
+/* An IDX file, the format of MNIST and Fashion-MNIST: unsigned bytes in 1 to 3 dimensions, row-major.
+   The images of Fashion-MNIST's training set are 60000 x 28 x 28 (ndim 3), its labels 60000 (ndim 1). */
+typedef struct bp_idx {
+    int ndim;            /* 1, 2 or 3 */
+    int dims[3];         /* dims[0 .. ndim-1]; the rest are 1 */
+    unsigned char *data; /* dims[0] * dims[1] * dims[2] bytes; NULL if that is 0 */
+} bp_idx;
+
+/* Reads the IDX file at path into *idx, allocating idx->data with BP_MALLOC (free it with bp_idx_free).
+   The same rules as the .npy functions: 0 on success; on a bad file -1, *idx left {0, {0,0,0}, NULL},
+   nothing leaked, and bp_failure_reason() says what was wrong.  Refused: a wrong magic number (a gzipped
+   file is named as such: gunzip it first), a type other than unsigned byte (0x08), more than 3 sizes, a
+   size or product of sizes above INT_MAX, a file shorter than the header says, and bytes after the data.
+   The file's length is compared with the header's sizes before anything is allocated. */
+BPDEF int bp_idx_load(bp_idx *idx, const char *path);
+
+/* Frees idx->data (BP_FREE) and sets it to NULL.  Safe to call twice; idx may be NULL. */
+BPDEF void bp_idx_free(bp_idx *idx);
 
 /* After a file function returned non-zero: one line saying what was wrong, e.g.
        bp_tensor_load_npy: w.npy: truncated: the header says 784x256 float32 (802816 bytes of data) but ...
@@ -606,6 +634,16 @@ BPDEF bp_real bp_tensor_norm(const bp_tensor *t)
     return (bp_real)sqrt(bp__sum_of_squares(t));
 }
 
+BPDEF int bp_tensor_all_finite(const bp_tensor *t)
+{
+    size_t i, n;
+    if (bp__bad_tensor("bp_tensor_all_finite", "t", t)) return 0;
+    n = bp__count(t);
+    for (i = 0; i < n; i++)
+        if (!isfinite(t->data[i])) return 0;
+    return 1;
+}
+
 /* ---- matmul ----------------------------------------------------------------------------------------
    C = op(A).op(B) costs 2*M*N*K flops on M*K + K*N inputs: each input element is used M or N times.  The
    naive loops fetch it from memory each time; a blocked kernel fetches it once into a small, fast place
@@ -927,7 +965,7 @@ BPDEF void bp_linear_forward(const bp_tensor *x, const bp_tensor *W, const bp_te
     if (b && bp__bad_overlap(fn, "z", z, "b", b, 0)) return;
 
     bp_matmul(z, x, W, 0); /* z = x.W */
-    if (b)
+    if (b && z->cols > 0) /* (with 0 columns, z->data may be NULL: no row pointers into it) */
         for (r = 0; r < z->rows; r++) {
             bp_real *z_row = z->data + (size_t)r * (size_t)z->cols;
             for (j = 0; j < z->cols; j++) z_row[j] += b->data[j]; /* z += b, on every row */
@@ -978,7 +1016,7 @@ BPDEF void bp_linear_backward(const bp_tensor *x, const bp_tensor *W, const bp_t
         return;
 
     bp_matmul(dW, x, dz, BP_TRANS_A); /* dW = x^T.dz */
-    if (db) {                         /* db = sum over rows of dz: the bias was added to every row */
+    if (db && db->cols > 0) {         /* db = sum over rows of dz: the bias was added to every row */
         for (j = 0; j < db->cols; j++) db->data[j] = 0;
         for (r = 0; r < dz->rows; r++) {
             const bp_real *dz_row = dz->data + (size_t)r * (size_t)dz->cols;
@@ -1259,9 +1297,14 @@ BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_
         return (bp_real)NAN;
     }
     for (g = 0; g < count; g++) {
-        char name[32];
+        char name[32], other[32];
+        int h;
         snprintf(name, sizeof name, "grads[%d]", g);
         if (bp__bad_tensor(fn, name, grads[g])) return (bp_real)NAN;
+        for (h = 0; h < g; h++) { /* shared elements would be counted, and scaled, twice */
+            snprintf(other, sizeof other, "grads[%d]", h);
+            if (bp__bad_overlap(fn, name, grads[g], other, grads[h], 0)) return (bp_real)NAN;
+        }
     }
     if (!(max_norm >= 0)) {
         bp__fail("%s: max_norm is %g (it must be >= 0)", fn, (double)max_norm);
@@ -1296,10 +1339,14 @@ __attribute__((format(printf, 1, 2)))
 #endif
 static void bp__file_fail(const char *format, ...)
 {
+    char *c;
     va_list args;
     va_start(args, format);
     vsnprintf(bp__failure, sizeof bp__failure, format, args);
     va_end(args);
+    /* the text quotes the file (a key, a dtype): its control characters must not break the one line */
+    for (c = bp__failure; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
 }
 
 /* The IEEE-754 float (size 4) or double (size 8) stored in bytes, little- or big-endian, as a double. */
@@ -1696,6 +1743,121 @@ fail:
     if (result.data) BP_FREE(result.data);
     fclose(f);
     return -1;
+}
+
+/* ---- IDX files ---------------------------------------------------------------------------------------
+   The format (LeCun's MNIST page): 2 zero bytes, a type byte (0x08: unsigned bytes), a byte N saying how
+   many sizes follow, N sizes as big-endian 32-bit numbers, then the values, row-major, one byte each.
+   Nothing in the file is trusted until checked: each size and their product must fit an int, and the
+   file's length must match before the values are allocated. */
+
+static unsigned long bp__big_endian_u32(const unsigned char *p)
+{
+    return ((unsigned long)p[0] << 24) | ((unsigned long)p[1] << 16) | ((unsigned long)p[2] << 8) | p[3];
+}
+
+BPDEF int bp_idx_load(bp_idx *idx, const char *path)
+{
+    const char *fn = "bp_idx_load";
+    unsigned char header[4 + 4 * 3];
+    bp_idx result = {0, {1, 1, 1}, NULL};
+    size_t total = 1, got;
+    long header_bytes, file_bytes;
+    int i;
+    FILE *f;
+    if (!idx) {
+        bp__fail("%s: idx is NULL", fn);
+        return -1;
+    }
+    memset(idx, 0, sizeof *idx);
+    if (!path) {
+        bp__fail("%s: path is NULL", fn);
+        return -1;
+    }
+    f = fopen(path, "rb");
+    if (!f) {
+        bp__file_fail("%s: %s: cannot open: %s", fn, path, strerror(errno));
+        return -1;
+    }
+    got = fread(header, 1, 4, f);
+    if (got >= 2 && header[0] == 0x1f && header[1] == 0x8b) {
+        bp__file_fail("%s: %s: is gzip-compressed: unpack it first (gunzip -k FILE.gz)", fn, path);
+        goto fail;
+    }
+    if (got < 4) {
+        bp__file_fail("%s: %s: truncated: %d bytes, not even the 4-byte magic number of an IDX file", fn, path,
+                      (int)got);
+        goto fail;
+    }
+    if (header[0] != 0 || header[1] != 0) {
+        bp__file_fail("%s: %s: not an IDX file (it starts 0x%02x%02x, not 0x0000)", fn, path, header[0], header[1]);
+        goto fail;
+    }
+    if (header[2] != 0x08) {
+        bp__file_fail("%s: %s: IDX type 0x%02x, not 0x08 (unsigned bytes, the only type read)", fn, path,
+                      header[2]);
+        goto fail;
+    }
+    result.ndim = header[3];
+    if (result.ndim < 1 || result.ndim > 3) {
+        bp__file_fail("%s: %s: %d sizes in the header (1 to 3 can be read)", fn, path, result.ndim);
+        goto fail;
+    }
+    header_bytes = 4 + 4 * result.ndim;
+    got = fread(header + 4, 1, (size_t)(4 * result.ndim), f);
+    if (got < (size_t)(4 * result.ndim)) {
+        bp__file_fail("%s: %s: truncated in the header (%d of its %d size bytes are missing)", fn, path,
+                      4 * result.ndim - (int)got, 4 * result.ndim);
+        goto fail;
+    }
+    /* each size, and their product, must fit an int: checked BEFORE the product is formed */
+    for (i = 0; i < result.ndim; i++) {
+        unsigned long size = bp__big_endian_u32(header + 4 + 4 * i);
+        if (size > (unsigned long)INT_MAX || (size != 0 && total > (size_t)INT_MAX / size)) {
+            bp__file_fail("%s: %s: size %d in the header is %lu: more than INT_MAX values", fn, path, i + 1, size);
+            goto fail;
+        }
+        result.dims[i] = (int)size;
+        total *= size;
+    }
+    /* before allocating: does the file hold exactly as many bytes as the header promises? */
+    if (fseek(f, 0, SEEK_END) != 0 || (file_bytes = ftell(f)) < 0 || fseek(f, header_bytes, SEEK_SET) != 0) {
+        bp__file_fail("%s: %s: cannot seek in the file: %s", fn, path, strerror(errno));
+        goto fail;
+    }
+    if (file_bytes - header_bytes != (long)total) {
+        bp__file_fail("%s: %s: %s: the header promises %lu bytes of data but the file has %ld", fn, path,
+                      file_bytes - header_bytes < (long)total ? "truncated" : "more bytes than the header says",
+                      (unsigned long)total, file_bytes - header_bytes);
+        goto fail;
+    }
+    if (total > 0) {
+        result.data = (unsigned char *)BP_MALLOC(total);
+        if (!result.data) {
+            bp__file_fail("%s: %s: out of memory for %lu bytes", fn, path, (unsigned long)total);
+            goto fail;
+        }
+        if (fread(result.data, 1, total, f) != total) {
+            bp__file_fail("%s: %s: read error: %s", fn, path, strerror(errno));
+            goto fail;
+        }
+    }
+    fclose(f);
+    *idx = result;
+    bp__failure[0] = 0;
+    return 0;
+
+fail:
+    if (result.data) BP_FREE(result.data);
+    fclose(f);
+    return -1;
+}
+
+BPDEF void bp_idx_free(bp_idx *idx)
+{
+    if (!idx) return;
+    if (idx->data) BP_FREE(idx->data);
+    idx->data = 0;
 }
 
 /* ---- gradient check -------------------------------------------------------------------------------

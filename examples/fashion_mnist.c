@@ -8,7 +8,7 @@
    file format and sizes, but a shirt and a pullover look far more alike than a 1 and a 7.
 
    What the program shows:
-     - reading the data set's IDX files safely (every size checked before it is trusted: read_idx below),
+     - reading the data set's IDX files safely (bp_idx_load: every size checked before it is trusted),
      - the training loop every network uses, with the things people skip when they copy one: mini-batches,
        a fresh shuffle every epoch, He initialisation, Adam, and a test set the network never trains on,
      - a learning rate that starts at Adam's usual 1e-3 and falls along a half cosine to nearly 0 at the
@@ -21,13 +21,17 @@
        the reloaded network gives the same test accuracy.
 
    Build and run:  make fashion      (the data: apt-get install -y dataset-fashion-mnist; make unpacks it)
-             or:   ./build/fashion_mnist [DATA_DIR [EPOCHS [OUT_DIR]]]
+             or:   ./build/fashion_mnist [DATA_DIR [EPOCHS [OUT_DIR [LEARNING_RATE]]]]
                    DATA_DIR  a folder with train-images-idx3-ubyte, train-labels-idx1-ubyte,
                              t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (unzipped),
                              default examples/data/fashion-mnist; the original MNIST works as well
                    EPOCHS    default 20
                    OUT_DIR   an existing folder for the weights (fashion_W1.npy ...) and the chart
                              fashion_mnist.svg, default build
+                   LEARNING_RATE  Adam's starting rate, default 1e-3.  A rate far too high drives the
+                             loss to NaN or infinity; the program then stops at that step and says so
+                             (exit status 1) instead of training on garbage.  Adam moves a weight by at
+                             most about the rate per step, so it takes an absurd one: try 1e20.
    One line per epoch goes to stdout, progress dots within an epoch to stderr.  A run that finishes ends
    stdout with the line "test accuracy: 0.XXXX".  Exit status 0 if the test accuracy is at least 0.89;
    1 if it is below, or if a file could not be read or written (one line on stderr says which and why).
@@ -66,193 +70,72 @@ static const char *const class_names[CLASSES] = {"T-shirt/top", "Trouser", "Pull
 
 /* ---- reading the data: the IDX format -------------------------------------------------------------------
 
-   An IDX file is a 4-byte magic number 00 00 08 N (08: the values are unsigned bytes; N: how many sizes
-   follow), then N sizes as big-endian 32-bit numbers, then the values, row-major, one byte each.
-       images: magic 0x00000803, sizes count, rows, cols;   labels: magic 0x00000801, size count.
-   A file is outside data: nothing in it is trusted until checked, and a bad one gives one line saying
-   which file and what is wrong, never a crash. */
-
-#define IDX_IMAGES 0x00000803u
-#define IDX_LABELS 0x00000801u
-
-static unsigned long big_endian_u32(const unsigned char *p)
-{
-    return ((unsigned long)p[0] << 24) | ((unsigned long)p[1] << 16) | ((unsigned long)p[2] << 8) | p[3];
-}
-
-/* Reads the IDX file at path, which must have the magic number want_magic (IDX_IMAGES or IDX_LABELS).
-   On success returns 0, puts the N = (want_magic & 0xff) sizes (at most 3) in sizes[0..N-1] and the values
-   in *values, allocated with malloc: the caller frees it.
-   On failure returns -1, writes one line "path: what is wrong" into err (err_size bytes), sets *values to
-   NULL, and has freed and closed everything.  Refused: a file that cannot be opened or read, a wrong magic
-   number (a gzipped file is named as such), a size above INT_MAX or a product of sizes above INT_MAX, a
-   file shorter than its header says (truncated), and bytes after the data.  No global state. */
-static int read_idx(const char *path, unsigned long want_magic, int sizes[3], unsigned char **values, char *err,
-                    size_t err_size)
-{
-    unsigned char header[4 + 4 * 3];
-    const int ndims = (int)(want_magic & 0xff);
-    const long header_bytes = 4 + 4 * ndims;
-    unsigned long magic;
-    size_t total = 1, got;
-    long file_bytes;
-    int i;
-    FILE *f;
-
-    *values = NULL;
-    if (ndims < 1 || ndims > 3) {
-        snprintf(err, err_size, "%s: read_idx can read 1 to 3 sizes, not %d", path, ndims);
-        return -1;
-    }
-    f = fopen(path, "rb");
-    if (!f) {
-        snprintf(err, err_size, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    got = fread(header, 1, 4, f);
-    if (got >= 2 && header[0] == 0x1f && header[1] == 0x8b) {
-        snprintf(err, err_size, "%s: is gzip-compressed: unpack it first (gunzip -k FILE.gz; make fashion does this)",
-                 path);
-        goto fail;
-    }
-    if (got < 4) {
-        if (ferror(f))
-            snprintf(err, err_size, "%s: cannot read: %s", path, strerror(errno));
-        else
-            snprintf(err, err_size, "%s: truncated: %d byte%s, not even the 4-byte magic number of an IDX file",
-                     path, (int)got, got == 1 ? "" : "s");
-        goto fail;
-    }
-    magic = big_endian_u32(header);
-    if (magic != want_magic) {
-        const char *hint = magic == IDX_IMAGES   ? " (that is an image file: file names swapped?)"
-                           : magic == IDX_LABELS ? " (that is a label file: file names swapped?)"
-                                                 : " (not an IDX file of unsigned bytes)";
-        snprintf(err, err_size, "%s: magic number is 0x%08lx, expected 0x%08lx for IDX %s%s", path, magic, want_magic,
-                 want_magic == IDX_IMAGES ? "images" : "labels", hint);
-        goto fail;
-    }
-    got = fread(header + 4, 1, (size_t)(4 * ndims), f);
-    if (got < (size_t)(4 * ndims)) {
-        snprintf(err, err_size, "%s: truncated in the header: %d of its %d size bytes are missing", path,
-                 4 * ndims - (int)got, 4 * ndims);
-        goto fail;
-    }
-    /* The sizes: each, and their product, must fit an int (and so a bp_tensor).  The product is checked
-       BEFORE it is formed, so it cannot overflow. */
-    for (i = 0; i < ndims; i++) {
-        unsigned long size = big_endian_u32(header + 4 + 4 * i);
-        if (size > (unsigned long)INT_MAX || (size != 0 && total > (size_t)INT_MAX / size)) {
-            snprintf(err, err_size, "%s: size %d of the header is %lu, too large (the values would be more than %d "
-                     "bytes)", path, i + 1, size, INT_MAX);
-            goto fail;
-        }
-        sizes[i] = (int)size;
-        total *= size;
-    }
-    /* Compare the file's length with what the header promises before allocating anything, so that a
-       corrupt header cannot make us allocate 2 GB.  (If the stream cannot tell its length, the fread and
-       the end-of-file check below still catch a wrong length.) */
-    if (fseek(f, 0, SEEK_END) == 0 && (file_bytes = ftell(f)) >= 0) {
-        long data_bytes = file_bytes - header_bytes;
-        if (data_bytes < 0 || (size_t)data_bytes < total) {
-            snprintf(err, err_size, "%s: truncated: the header promises %lu bytes of data but the file has only %ld",
-                     path, (unsigned long)total, data_bytes < 0 ? 0L : data_bytes);
-            goto fail;
-        }
-        if ((size_t)data_bytes > total) {
-            snprintf(err, err_size, "%s: %ld extra byte%s after the %lu bytes of data the header promises", path,
-                     data_bytes - (long)total, data_bytes - (long)total == 1 ? "" : "s", (unsigned long)total);
-            goto fail;
-        }
-        if (fseek(f, header_bytes, SEEK_SET) != 0) {
-            snprintf(err, err_size, "%s: cannot seek back to the data: %s", path, strerror(errno));
-            goto fail;
-        }
-    }
-    *values = (unsigned char *)malloc(total > 0 ? total : 1);
-    if (!*values) {
-        snprintf(err, err_size, "%s: out of memory for %lu bytes", path, (unsigned long)total);
-        goto fail;
-    }
-    got = fread(*values, 1, total, f);
-    if (got < total) {
-        if (ferror(f))
-            snprintf(err, err_size, "%s: read error after %lu bytes of data: %s", path, (unsigned long)got,
-                     strerror(errno));
-        else
-            snprintf(err, err_size, "%s: truncated: the header promises %lu bytes of data but the file has only %lu",
-                     path, (unsigned long)total, (unsigned long)got);
-        goto fail;
-    }
-    if (fgetc(f) != EOF) {
-        snprintf(err, err_size, "%s: extra bytes after the %lu bytes of data the header promises", path,
-                 (unsigned long)total);
-        goto fail;
-    }
-    fclose(f);
-    return 0;
-
-fail:
-    free(*values);
-    *values = NULL;
-    fclose(f);
-    return -1;
-}
+   The files are in the IDX format, which bp_idx_load reads (backprop.h says how): the images file holds
+   count x 28 x 28 bytes, the labels file count bytes.  A file is outside data: bp_idx_load checks every
+   size before trusting it, and a bad file gives one line saying which file and what is wrong, never a
+   crash.  What is checked here is that the two files belong together. */
 
 /* One split of the data set: count images of rows x cols pixels (0 = black .. 255 = white, one byte each,
    image i at pixels[i*rows*cols]) and their labels (0 .. CLASSES-1). */
 typedef struct dataset {
     int count, rows, cols;
-    unsigned char *pixels;
-    unsigned char *labels;
+    bp_idx images, labels;
+    const unsigned char *pixels; /* images.data */
+    const unsigned char *label;  /* labels.data */
 } dataset;
 
 static void dataset_free(dataset *ds)
 {
-    free(ds->pixels);
-    free(ds->labels);
-    ds->pixels = ds->labels = NULL;
+    bp_idx_free(&ds->images);
+    bp_idx_free(&ds->labels);
+    ds->pixels = ds->label = NULL;
 }
 
-/* Reads an image file and its label file into ds and checks that they belong together: as many labels as
-   images, at least one image, every label below classes.  0 on success; -1 with one line in err, and
-   nothing left allocated, on failure. */
+/* Reads an image file and its label file into ds and checks that they belong together: 3 sizes in the
+   image file and 1 in the label file (else the names are probably swapped), as many labels as images, at
+   least one pixel, every label below classes.  0 on success; -1 with one line in err, and nothing left
+   allocated, on failure. */
 static int read_dataset(const char *images_path, const char *labels_path, int classes, dataset *ds, char *err,
                         size_t err_size)
 {
-    int image_sizes[3], label_sizes[3], i;
-
-    ds->count = ds->rows = ds->cols = 0;
-    ds->pixels = ds->labels = NULL;
-    if (read_idx(images_path, IDX_IMAGES, image_sizes, &ds->pixels, err, err_size) != 0) return -1;
-    if (read_idx(labels_path, IDX_LABELS, label_sizes, &ds->labels, err, err_size) != 0) {
+    int i;
+    memset(ds, 0, sizeof *ds);
+    if (bp_idx_load(&ds->images, images_path) != 0 || bp_idx_load(&ds->labels, labels_path) != 0) {
+        snprintf(err, err_size, "%s", bp_failure_reason());
         dataset_free(ds);
         return -1;
     }
-    if (image_sizes[0] != label_sizes[0]) {
+    if (ds->images.ndim != 3 || ds->labels.ndim != 1) {
+        snprintf(err, err_size, "%s has %d sizes and %s has %d: expected 3 (images) and 1 (labels); names swapped?",
+                 images_path, ds->images.ndim, labels_path, ds->labels.ndim);
+        dataset_free(ds);
+        return -1;
+    }
+    if (ds->images.dims[0] != ds->labels.dims[0]) {
         snprintf(err, err_size, "%s has %d images but %s has %d labels (they must match one to one)", images_path,
-                 image_sizes[0], labels_path, label_sizes[0]);
+                 ds->images.dims[0], labels_path, ds->labels.dims[0]);
         dataset_free(ds);
         return -1;
     }
-    if (image_sizes[0] == 0 || image_sizes[1] == 0 || image_sizes[2] == 0) {
-        snprintf(err, err_size, "%s: has no pixels (%d images of %dx%d)", images_path, image_sizes[0], image_sizes[1],
-                 image_sizes[2]);
+    if (!ds->images.data) {
+        snprintf(err, err_size, "%s: has no pixels (%d images of %dx%d)", images_path, ds->images.dims[0],
+                 ds->images.dims[1], ds->images.dims[2]);
         dataset_free(ds);
         return -1;
     }
-    for (i = 0; i < label_sizes[0]; i++) {
-        if (ds->labels[i] >= classes) {
-            snprintf(err, err_size, "%s: label %d (of image %d) is not a class 0..%d", labels_path, ds->labels[i], i,
-                     classes - 1);
+    for (i = 0; i < ds->labels.dims[0]; i++) {
+        if (ds->labels.data[i] >= classes) {
+            snprintf(err, err_size, "%s: label %d (of image %d) is not a class 0..%d", labels_path,
+                     ds->labels.data[i], i, classes - 1);
             dataset_free(ds);
             return -1;
         }
     }
-    ds->count = image_sizes[0];
-    ds->rows = image_sizes[1];
-    ds->cols = image_sizes[2];
+    ds->count = ds->images.dims[0];
+    ds->rows = ds->images.dims[1];
+    ds->cols = ds->images.dims[2];
+    ds->pixels = ds->images.data;
+    ds->label = ds->labels.data;
     return 0;
 }
 
@@ -294,7 +177,7 @@ static void load_batch(const dataset *ds, const int *order, int n, workspace *ws
         const unsigned char *image = ds->pixels + (size_t)order[r] * INPUTS;
         bp_real *row = ws->x.data + (size_t)r * INPUTS;
         for (j = 0; j < INPUTS; j++) row[j] = (bp_real)image[j] * (bp_real)(1.0 / 255.0);
-        ws->labels[r] = ds->labels[order[r]];
+        ws->labels[r] = ds->label[order[r]];
     }
 }
 
@@ -501,7 +384,7 @@ int main(int argc, char **argv)
     const char *out_dir = argc > 3 ? argv[3] : "build";
     const int fan_in[NPARAMS] = {INPUTS, 1, HIDDEN1, 1, HIDDEN2, 1};
     const int fan_out[NPARAMS] = {HIDDEN1, HIDDEN1, HIDDEN2, HIDDEN2, CLASSES, CLASSES};
-    const bp_real lr = 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+    const bp_real lr = argc > 4 ? (bp_real)atof(argv[4]) : 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
     int epochs = DEFAULT_EPOCHS;
     char path[4][1024], err[1200];
     dataset train, test;
@@ -518,8 +401,8 @@ int main(int argc, char **argv)
     if (argc > 2) {
         char *end;
         long n = strtol(argv[2], &end, 10);
-        if (end == argv[2] || *end != '\0' || n < 1 || n > 1000) {
-            fprintf(stderr, "usage: %s [DATA_DIR [EPOCHS (1..1000) [OUT_DIR]]]\n", argv[0]);
+        if (end == argv[2] || *end != '\0' || n < 1 || n > 1000 || !(lr > 0)) {
+            fprintf(stderr, "usage: %s [DATA_DIR [EPOCHS (1..1000) [OUT_DIR [LEARNING_RATE > 0]]]]\n", argv[0]);
             return 2;
         }
         epochs = (int)n;
@@ -615,10 +498,25 @@ int main(int argc, char **argv)
         for (batch = 0; batch < batches; batch++) {
             int start = batch * BATCH, n = train.count - start < BATCH ? train.count - start : BATCH, r;
 
+            bp_real batch_loss;
+
             load_batch(&train, order + start, n, &ws);
-            loss_sum += (double)forward(p, &ws, n) * n;
+            batch_loss = forward(p, &ws, n);
             for (r = 0; r < n; r++) correct += predicted_class(&ws, r) == ws.labels[r];
             backward(p, g, &ws, n);
+            /* A NaN or infinity spreads to every weight within a step or two, and from then on the numbers
+               mean nothing: stop, and say where and the likely cause. */
+            for (k = 0; k < NPARAMS && isfinite(batch_loss); k++)
+                if (!bp_tensor_all_finite(g[k])) break;
+            if (!isfinite(batch_loss) || k < NPARAMS) {
+                fprintf(stderr, "\nfashion_mnist: %s at step %d (epoch %d): learning rate %g too high?\n",
+                        isnan(batch_loss)   ? "loss became NaN"
+                        : isinf(batch_loss) ? "loss became infinite"
+                                            : "a gradient became NaN or infinite",
+                        step + 1, epoch, (double)lr_now);
+                goto cleanup;
+            }
+            loss_sum += (double)batch_loss * n;
             step++; /* Adam counts its steps from 1 */
             for (k = 0; k < NPARAMS; k++)
                 bp_adam_step(p[k], g[k], &adam_m[k], &adam_v[k], step, lr_now, beta1, beta2, eps);

@@ -10,17 +10,20 @@
        backward (the chain rule, from the loss back to every weight)
        update   (w -= lr * dw)
 
-   Build and run:  make && ./build/train_xor   (exits non-zero if it failed to learn XOR) */
+   Build and run:  make && ./build/train_xor [LEARNING_RATE]   (default 0.1; exits non-zero if it failed
+   to learn XOR).  Try ./build/train_xor 50: each step overshoots further, the loss grows to
+   infinity, and the program stops at that step and says so instead of printing garbage. */
 
 #define BACKPROP_IMPLEMENTATION
 #include "../backprop.h"
 
 #include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 #define HIDDEN 8
 
-int main(void)
+int main(int argc, char **argv)
 {
     /* the four XOR cases, one per row */
     bp_real x_data[4 * 2] = {0, 0, 0, 1, 1, 0, 1, 1};
@@ -36,11 +39,16 @@ int main(void)
     bp_tensor z1 = bp_tensor_new(4, HIDDEN), a1 = bp_tensor_new(4, HIDDEN), yhat = bp_tensor_new(4, 1);
     bp_tensor dyhat = bp_tensor_new(4, 1), da1 = bp_tensor_new(4, HIDDEN);
 
-    const bp_real lr = 0.1f;
+    const bp_real lr = argc > 1 ? (bp_real)atof(argv[1]) : 0.1f;
     const int steps = 300;
     bp_rng rng;
     bp_real loss = 0;
     int step, i, correct = 0;
+
+    if (!(lr > 0)) {
+        fprintf(stderr, "usage: %s [LEARNING_RATE > 0]\n", argv[0]);
+        return 2;
+    }
 
     /* He initialisation for ReLU layers: std = sqrt(2 / fan_in) keeps the activations' scale steady */
     bp_rng_seed(&rng, 1);
@@ -54,6 +62,15 @@ int main(void)
         bp_relu_forward(&z1, &a1);             /* a1 = max(0, z1)      (4x8) */
         bp_linear_forward(&a1, &W2, &b2, &yhat); /* yhat = a1 W2 + b2  (4x1) */
         loss = bp_mse_forward(&yhat, &y);
+
+        /* A NaN or infinity spreads to every weight within a step or two, and from then on the numbers
+           mean nothing: stop, and say where and the likely cause. */
+        if (!isfinite(loss) || !bp_tensor_all_finite(&W1) || !bp_tensor_all_finite(&W2)) {
+            fprintf(stderr, "train_xor: %s at step %d: learning rate %g too high?\n",
+                    isnan(loss) ? "loss became NaN" : isinf(loss) ? "loss became infinite" : "a weight became NaN or infinite",
+                    step, (double)lr);
+            break;
+        }
 
         /* backward: each call turns dL/d(its output) into dL/d(its inputs) */
         bp_mse_backward(&yhat, &y, &dyhat);                  /* dL/dyhat = 2/N (yhat - y)          */
@@ -71,6 +88,7 @@ int main(void)
             printf("step %3d  loss %.3e\n", step, (double)loss); /* the loss before this step's update */
     }
 
+    if (step <= steps) goto done; /* stopped early */
     printf("\n x1 x2 | target | prediction\n");
     for (i = 0; i < 4; i++) {
         int predicted = yhat.data[i] > 0.5f;
@@ -80,6 +98,7 @@ int main(void)
     }
     printf("%d of 4 correct, final loss %.3e\n", correct, (double)loss);
 
+done:
     bp_tensor_free(&W1);
     bp_tensor_free(&b1);
     bp_tensor_free(&W2);

@@ -3,6 +3,7 @@
 #
 #     sh tests/run.sh            the suite in every build we promise, the drop-in checks, the examples
 #     sh tests/run.sh sanitize   the suite and examples under AddressSanitizer + UndefinedBehaviorSanitizer
+#     sh tests/run.sh valgrind   the suite and examples under valgrind's memcheck
 #
 # Compilers: CC (default cc) and CXX (default c++); clang and tcc are used too when installed, and are
 # reported as skipped when not.  Every check counts; the last line is `N passed, M failed`, where a suite
@@ -30,6 +31,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # time (default: the number of CPUs), each in its own folder (the suite writes scratch files into
 # build/test/ below the folder it runs in); finish_suites waits for them and reports in the order started.
 ROOT=$(pwd)
+RUNNER="" # what runs each suite and example: nothing, or valgrind
 JOBS=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
 started=0
 running=0
@@ -53,7 +55,7 @@ run_suite() {
         return
     fi
     mkdir -p "$B/run$id/build/test"
-    (cd "$B/run$id" && "$ROOT/$B/suite$id" "$ROOT/tests/fixtures") >"$B/suite$id.log" 2>&1
+    (cd "$B/run$id" && $RUNNER "$ROOT/$B/suite$id" "$ROOT/tests/fixtures") >"$B/suite$id.log" 2>&1
     echo $? >"$B/suite$id.status"
 }
 finish_suites() {
@@ -92,7 +94,7 @@ example() {
         bad "example $name: does not compile ($*)"
         return 1
     fi
-    if ! "$B/$name" >"$B/$name.log" 2>&1; then
+    if ! $RUNNER "$B/$name" >"$B/$name.log" 2>&1; then
         cat "$B/$name.log"
         bad "example $name: exit status non-zero"
         return 1
@@ -113,7 +115,24 @@ walkthrough_matches_numpy() {
     if [ "$missing" -eq 0 ]; then ok "walkthrough prints numpy's loss, dW, db and dx digit for digit"; else bad "walkthrough differs from numpy in $missing lines"; fi
 }
 
-if [ "$MODE" = sanitize ]; then
+if [ "$MODE" = valgrind ]; then
+    # memcheck: reads of uninitialised memory, bad frees, leaks (any leak is an error here).  Plain -O2
+    # builds without -march=native: valgrind does not emulate AVX-512.
+    if have valgrind; then
+        RUNNER="valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all"
+        suite "valgrind, $CC -O2, float" $CC $STRICT -O2 -g
+        suite "valgrind, $CC -O2, double" $CC $STRICT -O2 -g -DBACKPROP_DOUBLE
+        suite "valgrind, $CC tiny matmul blocks" $CC $STRICT -O2 -g -DBP_MATMUL_KC=5 -DBP_MATMUL_NC=7 -DBP_MATMUL_MC=3
+        finish_suites
+        example walkthrough $CC $STRICT -O2 -g
+        example train_xor $CC $STRICT -O2 -g
+        example vanishing_gradients $CC $STRICT -O2 -g
+        example forward_vs_reverse $CC $STRICT -O2 -g
+        example checkpointing $CC $STRICT -O2 -g
+    else
+        skip "valgrind (not installed: apt-get install -y valgrind)"
+    fi
+elif [ "$MODE" = sanitize ]; then
     SAN="-g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
     export ASAN_OPTIONS=detect_leaks=1:abort_on_error=1
     export UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
@@ -128,6 +147,19 @@ if [ "$MODE" = sanitize ]; then
         skip "clang sanitized (clang not installed)"
     fi
     finish_suites
+    # the fuzz harnesses, without libFuzzer, over their seeds and every input that ever broke a promise
+    # (tests/fuzz/regressions/): those bugs stay fixed even where clang's libFuzzer is missing
+    for kind in npy idx; do
+        if [ $kind = npy ]; then set -- tests/fixtures/npy; else set -- tests/fuzz/seeds/idx; fi
+        [ -d tests/fuzz/regressions/$kind ] && set -- "$@" tests/fuzz/regressions/$kind
+        if $CC $STRICT $SAN tests/fuzz/fuzz_$kind.c tests/fuzz/replay.c -o "$B/replay_$kind" -lm &&
+            "$B/replay_$kind" "$@" >"$B/replay_$kind.log" 2>&1; then
+            ok "fuzz_$kind replays its seeds and regressions ($(cat "$B/replay_$kind.log"))"
+        else
+            cat "$B/replay_$kind.log"
+            bad "fuzz_$kind replay"
+        fi
+    done
     example walkthrough $CC $STRICT $SAN
     example train_xor $CC $STRICT $SAN
     example vanishing_gradients $CC $STRICT $SAN
@@ -257,6 +289,15 @@ else
     # --- the examples ---
     example walkthrough $CC $STRICT -O2 && walkthrough_matches_numpy
     example train_xor $CC $STRICT -O2
+    # far too high a learning rate: the example must stop with one clear line, not print garbage
+    if "$B/train_xor" 50 >"$B/train_xor_nan.log" 2>&1; then
+        bad "train_xor 50: exit status 0 (the loss should blow up)"
+    elif grep -q "^train_xor: loss became \(NaN\|infinite\) at step [0-9]*: learning rate 50 too high?$" "$B/train_xor_nan.log"; then
+        ok "train_xor with learning rate 50 stops: $(grep '^train_xor:' "$B/train_xor_nan.log")"
+    else
+        cat "$B/train_xor_nan.log"
+        bad "train_xor 50: no clear message"
+    fi
     # each checks its own claim and exits non-zero if it does not hold (Fashion-MNIST needs its data set
     # and minutes: run it with make fashion)
     example vanishing_gradients $CC $STRICT -O2

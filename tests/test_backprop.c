@@ -29,6 +29,7 @@
 
 #include <float.h>
 #include <math.h>
+#include <stdint.h> /* SIZE_MAX */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,10 +40,16 @@
 /* A counting allocator, so the tests can prove which functions allocate (only bp_tensor_new may),
    and fail on demand to test the out-of-memory path. */
 static long test_mallocs, test_frees;
-static int test_fail_malloc;
+static int test_fail_malloc;    /* while set, every allocation fails */
+static long test_fail_countdown; /* if > 0: counts allocations down, and the one that reaches 0 fails */
+static int test_failed_one;      /* set when the countdown made an allocation fail */
 static void *test_malloc(size_t n)
 {
     if (test_fail_malloc) return NULL;
+    if (test_fail_countdown > 0 && --test_fail_countdown == 0) {
+        test_failed_one = 1;
+        return NULL;
+    }
     test_mallocs++;
     return malloc(n);
 }
@@ -204,6 +211,12 @@ static void test_tensor(void)
     CHECK(t.data == NULL && test_mallocs == mallocs);
     t = bp_tensor_new(46341, 46341); /* 46341^2 just exceeds INT_MAX */
     EXPECT_ERROR("bp_tensor_new", "46341x46341");
+#if SIZE_MAX <= 0xffffffffu
+    /* 32-bit size_t: fewer than INT_MAX elements, but more bytes than size_t counts (2^32) */
+    t = bp_tensor_new(40000, 40000);
+    EXPECT_ERROR("bp_tensor_new", "40000x40000", "size_t");
+    CHECK(t.data == NULL && test_mallocs == mallocs);
+#endif
 
     /* allocation failure goes through the handler too */
     test_fail_malloc = 1;
@@ -2109,7 +2122,11 @@ static void test_npy_load_bad(const char *dir)
         {"3d.npy", "3-D"},                          /* shape (2, 2, 2) */
         {"0d.npy", "0-D"},                          /* np.save(np.float64(3.0)): shape () */
         {"huge_shape.npy", "INT_MAX"},              /* claims (100000, 100000) */
+#if SIZE_MAX > 0xffffffffu
         {"big_shape_no_data.npy", "truncated"},     /* claims (40000, 40000): refused before allocating */
+#else /* 32-bit size_t: 40000 x 40000 elements are more bytes than it can count, refused even earlier */
+        {"big_shape_no_data.npy", "size_t"},
+#endif
         {"trailing.npy", "more bytes"},             /* 8 bytes after the data (the only one found after reading) */
         {"bad_dict.npy", "malformed"},              /* a comma missing in the header dict */
         {"not_dict.npy", "not a dict"},             /* descr=<f8 shape=3x4 */
@@ -2160,6 +2177,106 @@ static void test_npy_load_bad(const char *dir)
         EXPECT_ERROR("bp_tensor_load_npy", "path is NULL");
         CHECK(t.rows == 0 && t.cols == 0 && t.data == NULL);
     }
+}
+
+/* Writes a .npy file by hand: magic, version major.0, the header length (2 bytes for 1.0, else 4), the
+   header text as given (not padded: the loader does not insist on numpy's alignment), data_bytes bytes. */
+static void write_npy(const char *path, int major, const char *header, size_t data_bytes)
+{
+    FILE *f = fopen(path, "wb");
+    size_t n = strlen(header), i;
+    if (!f) return;
+    fwrite("\x93NUMPY", 1, 6, f);
+    fputc(major, f);
+    fputc(0, f);
+    fputc((int)(n & 0xff), f);
+    fputc((int)(n >> 8 & 0xff), f);
+    if (major > 1) {
+        fputc((int)(n >> 16 & 0xff), f);
+        fputc((int)(n >> 24 & 0xff), f);
+    }
+    fwrite(header, 1, n, f);
+    for (i = 0; i < data_bytes; i++) fputc(0x3f, f); /* float32 bytes 3f3f3f3f = 0.747..., float64 also finite */
+    fclose(f);
+}
+
+/* The header parser, one rule at a time: headers numpy would not write but might (other quotes, no trailing
+   comma, any whitespace) load; each kind of malformed header is refused with its own reason. */
+static void test_npy_headers(void)
+{
+    static const struct {
+        const char *header;
+        int major;
+        size_t data_bytes;
+        const char *reason; /* NULL: must load, as rows x cols */
+        int rows, cols;
+    } cases[] = {
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2, 3)}", 1, 24, NULL, 2, 3}, /* no trailing comma */
+        {"{\"descr\": \"<f8\", \"fortran_order\": False, \"shape\": (3,), }\n", 1, 24, NULL, 1, 3},
+        {"{ 'shape' :\t( 2 ,\n1 ) ,'fortran_order':True,'descr':'>f4' }", 3, 8, NULL, 2, 1},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (0,), }", 1, 0, NULL, 1, 0},
+        {"{'descr': '<f8', 'fortran_order': False, 'shape': (3, 0), }", 2, 0, NULL, 3, 0},
+        {"{'descr': 5, 'fortran_order': False, 'shape': (2,), }", 1, 8, "descr is not a short string", 0, 0},
+        {"{'descr': '<f4f4f4f4f4f4f4f4f4', 'fortran_order': False, 'shape': (2,), }", 1, 8, "descr is not", 0, 0},
+        {"{'descr': '<f4", 1, 0, "descr is not a short string", 0, 0},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': [2, 3], }", 1, 24, "not a tuple", 0, 0},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2 3), }", 1, 24, "shape tuple is malformed", 0, 0},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (,), }", 1, 0, "sizes from 0", 0, 0},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (99999999999999999999,), }", 1, 0, "sizes from 0", 0, 0},
+        {"{'descr': '<f4', 'descr': '<f4', 'fortran_order': False, 'shape': (2,), }", 1, 8, "appears twice", 0, 0},
+        {"{'descr' '<f4', 'fortran_order': False, 'shape': (2,), }", 1, 8, "dict is malformed", 0, 0},
+        {"{'descr': '<f4' 'fortran_order': False, 'shape': (2,), }", 1, 8, "dict is malformed", 0, 0},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), } x", 1, 8, "unexpected text after", 0, 0},
+        {"{'descr': '<f4', 'fortran_order': False, }", 1, 8, "lacks 'shape'", 0, 0},
+        {"{'fortran_order': False, 'shape': (2,), }", 1, 8, "lacks 'descr'", 0, 0},
+        {"{'descr': '<f4', 'shape': (2,), }", 1, 8, "lacks 'fortran_order'", 0, 0},
+        {"{'descr': '<f4', 'fortran_order': False, 'shape': (2,), '\x7f\x01': 1}", 1, 8, "key '?" "?'", 0, 0}, /* control characters shown as ? */
+    };
+    const char *path = SCRATCH "/header.npy";
+    int k;
+    current_test = "npy header parser";
+    for (k = 0; k < (int)(sizeof cases / sizeof *cases); k++) {
+        bp_tensor t = {0, 0, NULL};
+        long mallocs = test_mallocs, frees = test_frees;
+        int rc, ok;
+        write_npy(path, cases[k].major, cases[k].header, cases[k].data_bytes);
+        rc = bp_tensor_load_npy(&t, path);
+        if (cases[k].reason)
+            ok = rc == -1 && strstr(bp_failure_reason(), cases[k].reason) != NULL &&
+                 !strchr(bp_failure_reason(), '\n') && t.data == NULL && t.rows == 0;
+        else
+            ok = rc == 0 && t.rows == cases[k].rows && t.cols == cases[k].cols;
+        if (!ok)
+            printf("  header %s: returned %d, %dx%d, \"%s\" (wanted %s)\n", cases[k].header, rc, t.rows, t.cols,
+                   bp_failure_reason(), cases[k].reason ? cases[k].reason : "success");
+        CHECK(ok);
+        bp_tensor_free(&t);
+        CHECK(test_mallocs - mallocs == test_frees - frees);
+    }
+    /* the fixed part of the file */
+    {
+        FILE *f = fopen(path, "wb");
+        bp_tensor t = {0, 0, NULL};
+        if (f) {
+            fwrite("\x93NUMPY\x02\x00\x10\x00\x00", 1, 11, f); /* 2.0 needs 4 length bytes: only 3 */
+            fclose(f);
+        }
+        CHECK(bp_tensor_load_npy(&t, path) == -1 && strstr(bp_failure_reason(), "truncated in the header"));
+        f = fopen(path, "wb");
+        if (f) {
+            fwrite("\x93NUMPY\x02\x00\x71\x11\x01\x00", 1, 12, f); /* a header of 70001 bytes */
+            fclose(f);
+        }
+        CHECK(bp_tensor_load_npy(&t, path) == -1 && strstr(bp_failure_reason(), "more than 65536"));
+        f = fopen(path, "wb");
+        if (f) {
+            fwrite("\x93NUMPY\x01\x01\x10\x00", 1, 10, f); /* version 1.1 does not exist */
+            fclose(f);
+        }
+        CHECK(bp_tensor_load_npy(&t, path) == -1 && strstr(bp_failure_reason(), "version 1.1"));
+    }
+    EXPECT_NO_ERROR();
+    remove(path);
 }
 
 /* Is there no file at path? */
@@ -2257,6 +2374,9 @@ static void test_npy_save(const char *dir)
         CHECK(strncmp(bp_failure_reason(), "bp_tensor_save_npy: ", 20) == 0 &&
               strstr(bp_failure_reason(), unwritable) != NULL && strstr(bp_failure_reason(), "cannot open") != NULL);
         CHECK(fopen_fails(unwritable));
+        /* the rename fails: the path is a folder (build/test itself); the .part file is removed again */
+        CHECK(bp_tensor_save_npy(&t, SCRATCH) == -1 && strstr(bp_failure_reason(), "cannot rename") != NULL);
+        CHECK(errors_seen == 0 && fopen_fails(SCRATCH ".part"));
         CHECK(bp_tensor_save_npy(NULL, roundtrip) == -1);
         EXPECT_ERROR("bp_tensor_save_npy", "t is NULL");
         CHECK(bp_tensor_save_npy(&t, NULL) == -1);
@@ -2273,6 +2393,285 @@ static void test_npy_save(const char *dir)
         CHECK(bp_tensor_load_npy(&t, path) == 0 && bp_failure_reason()[0] == 0);
         bp_tensor_free(&t);
     }
+}
+
+/* ---- IDX files ------------------------------------------------------------------------------------ */
+
+/* Writes an IDX file: the 4-byte magic 00 00 type ndim, the sizes big-endian, then extra bytes (if any). */
+static void write_idx(const char *path, int type, int ndim, const unsigned long *sizes, const unsigned char *extra,
+                      size_t extra_size)
+{
+    FILE *f = fopen(path, "wb");
+    int i;
+    if (!f) return;
+    fputc(0, f);
+    fputc(0, f);
+    fputc(type, f);
+    fputc(ndim, f);
+    for (i = 0; i < ndim; i++) {
+        fputc((int)(sizes[i] >> 24 & 0xff), f);
+        fputc((int)(sizes[i] >> 16 & 0xff), f);
+        fputc((int)(sizes[i] >> 8 & 0xff), f);
+        fputc((int)(sizes[i] & 0xff), f);
+    }
+    if (extra_size) fwrite(extra, 1, extra_size, f);
+    fclose(f);
+}
+
+static void test_idx(void)
+{
+    const char *path = SCRATCH "/test.idx";
+    unsigned char bytes[64];
+    bp_idx idx;
+    int i;
+    current_test = "idx load";
+    for (i = 0; i < 64; i++) bytes[i] = (unsigned char)(i * 37 + 1);
+
+    /* good files: 3-D images, 1-D labels, 2-D, and an empty one */
+    {
+        const unsigned long images[] = {2, 3, 4}, labels[] = {5}, matrix[] = {3, 7}, empty[] = {0, 28, 28};
+        long mallocs = test_mallocs;
+        write_idx(path, 0x08, 3, images, bytes, 24);
+        CHECK(bp_idx_load(&idx, path) == 0 && bp_failure_reason()[0] == 0);
+        CHECK(idx.ndim == 3 && idx.dims[0] == 2 && idx.dims[1] == 3 && idx.dims[2] == 4);
+        CHECK(idx.data && memcmp(idx.data, bytes, 24) == 0); /* row-major, byte for byte */
+        CHECK(test_mallocs - mallocs == 1);
+        bp_idx_free(&idx);
+        CHECK(idx.data == NULL);
+        bp_idx_free(&idx); /* twice is harmless */
+        bp_idx_free(NULL);
+        write_idx(path, 0x08, 1, labels, bytes, 5);
+        CHECK(bp_idx_load(&idx, path) == 0 && idx.ndim == 1 && idx.dims[0] == 5 && idx.dims[1] == 1 &&
+              idx.dims[2] == 1 && memcmp(idx.data, bytes, 5) == 0);
+        bp_idx_free(&idx);
+        write_idx(path, 0x08, 2, matrix, bytes, 21);
+        CHECK(bp_idx_load(&idx, path) == 0 && idx.ndim == 2 && idx.dims[0] == 3 && idx.dims[1] == 7 &&
+              idx.dims[2] == 1 && memcmp(idx.data, bytes, 21) == 0);
+        bp_idx_free(&idx);
+        mallocs = test_mallocs;
+        write_idx(path, 0x08, 3, empty, NULL, 0);
+        CHECK(bp_idx_load(&idx, path) == 0 && idx.ndim == 3 && idx.dims[0] == 0 && idx.dims[1] == 28 &&
+              idx.data == NULL && test_mallocs == mallocs); /* nothing to allocate */
+        bp_idx_free(&idx);
+        EXPECT_NO_ERROR();
+    }
+
+    /* bad files: -1, idx zeroed, one line naming the function, the file and the problem; no handler call,
+       nothing leaked, nothing allocated before the sizes are known to match the file */
+    current_test = "idx load refuses malformed files";
+    {
+        static const unsigned long big[] = {2147483648UL}, product[] = {65536, 65536, 1}, mnist[] = {60000, 28, 28},
+                                   two[] = {2, 3}, five[] = {5}, four[] = {1, 1, 1, 1};
+        static const struct {
+            const char *what, *reason;
+            int type, ndim, raw_size;          /* raw_size >= 0: write only the first raw_size bytes of raw */
+            const unsigned long *sizes;
+            size_t data;                       /* data bytes after the header */
+            unsigned char raw[8];
+        } bad[] = {
+            {"empty file", "truncated", 0, 0, 0, NULL, 0, {0}},
+            {"3 bytes", "truncated", 0, 0, 3, NULL, 0, {0, 0, 8}},
+            {"gzip", "gzip", 0, 0, 8, NULL, 0, {0x1f, 0x8b, 8, 0, 0, 0, 0, 0}},
+            {"not IDX (text)", "not an IDX file", 0, 0, 8, NULL, 0, {'h', 'e', 'l', 'l', 'o', '!', '\n', 0}},
+            {"int32 values", "type 0x0c", 0x0c, 1, -1, five, 20, {0}},
+            {"float values", "type 0x0d", 0x0d, 1, -1, five, 20, {0}},
+            {"no sizes", "0 sizes", 0x08, 0, -1, NULL, 4, {0}},
+            {"4 sizes", "4 sizes", 0x08, 4, -1, four, 1, {0}},
+            {"header cut short", "truncated in the header", 0, 0, 7, NULL, 0, {0, 0, 8, 2, 0, 0, 0}},
+            {"size above INT_MAX", "INT_MAX", 0x08, 1, -1, big, 0, {0}},
+            {"product above INT_MAX", "INT_MAX", 0x08, 3, -1, product, 0, {0}},
+            {"MNIST's header, no data", "truncated", 0x08, 3, -1, mnist, 50, {0}},
+            {"data cut short", "truncated", 0x08, 2, -1, two, 5, {0}},
+            {"bytes after the data", "more bytes", 0x08, 2, -1, two, 7, {0}},
+        };
+        int k;
+        for (k = 0; k < (int)(sizeof bad / sizeof *bad); k++) {
+            long mallocs = test_mallocs;
+            const char *reason;
+            int rc, ok;
+            if (bad[k].raw_size >= 0) {
+                FILE *f = fopen(path, "wb");
+                if (f) {
+                    fwrite(bad[k].raw, 1, (size_t)bad[k].raw_size, f);
+                    fclose(f);
+                }
+            } else {
+                write_idx(path, bad[k].type, bad[k].ndim, bad[k].sizes, bytes, bad[k].data);
+            }
+            idx.ndim = 3; /* garbage: overwritten */
+            idx.data = bytes;
+            rc = bp_idx_load(&idx, path);
+            reason = bp_failure_reason();
+            ok = rc == -1 && idx.ndim == 0 && idx.dims[0] == 0 && idx.data == NULL && errors_seen == 0;
+            ok &= test_mallocs == mallocs; /* refused before allocating */
+            ok &= strncmp(reason, "bp_idx_load: ", 13) == 0 && strstr(reason, path) != NULL &&
+                  strstr(reason, bad[k].reason) != NULL && !strchr(reason, '\n');
+            if (!ok)
+                printf("  %s: returned %d, ndim %d, %d handler calls, reason \"%s\" (wanted \"%s\")\n", bad[k].what,
+                       rc, idx.ndim, errors_seen, reason, bad[k].reason);
+            CHECK(ok);
+            errors_seen = 0;
+        }
+        CHECK(bp_idx_load(&idx, SCRATCH "/no_such_file.idx") == -1 && strstr(bp_failure_reason(), "cannot open"));
+        CHECK(errors_seen == 0);
+    }
+
+    /* bad arguments are programming errors: the handler */
+    current_test = "idx load arguments";
+    CHECK(bp_idx_load(NULL, path) == -1);
+    EXPECT_ERROR("bp_idx_load", "idx is NULL");
+    idx.ndim = 2;
+    CHECK(bp_idx_load(&idx, NULL) == -1);
+    EXPECT_ERROR("bp_idx_load", "path is NULL");
+    CHECK(idx.ndim == 0 && idx.data == NULL);
+    remove(path);
+}
+
+/* ---- non-finite values ----------------------------------------------------------------------------- */
+
+static void test_all_finite(void)
+{
+    bp_tensor t = bp_tensor_new(3, 4), empty = {0, 5, NULL}, unallocated = {2, 2, NULL};
+    current_test = "all finite";
+    CHECK(bp_tensor_all_finite(&t) == 1);
+    t.data[11] = sizeof(bp_real) == 8 ? (bp_real)DBL_MAX : (bp_real)FLT_MAX; /* huge is still finite */
+    t.data[0] = -(bp_real)0.0;
+    CHECK(bp_tensor_all_finite(&t) == 1);
+    t.data[7] = (bp_real)NAN;
+    CHECK(bp_tensor_all_finite(&t) == 0);
+    t.data[7] = (bp_real)HUGE_VAL;
+    CHECK(bp_tensor_all_finite(&t) == 0);
+    t.data[7] = -(bp_real)HUGE_VAL;
+    CHECK(bp_tensor_all_finite(&t) == 0);
+    t.data[7] = 0;
+    t.data[11] = t.data[11] * 2; /* overflows to infinity */
+    CHECK(bp_tensor_all_finite(&t) == 0);
+    CHECK(bp_tensor_all_finite(&empty) == 1);
+    EXPECT_NO_ERROR();
+    CHECK(bp_tensor_all_finite(NULL) == 0);
+    EXPECT_ERROR("bp_tensor_all_finite", "t is NULL");
+    CHECK(bp_tensor_all_finite(&unallocated) == 0);
+    EXPECT_ERROR("bp_tensor_all_finite", "2x2", "NULL");
+    bp_tensor_free(&t);
+}
+
+/* ---- allocation failure ----------------------------------------------------------------------------
+   Every function that allocates, run again and again with its 1st, 2nd, ... allocation failing, until a
+   run makes no allocation fail.  Each failing run must report (the handler for bp_tensor_new, the failure
+   reason for the file functions), return its error, leave the caller's tensors as the contract says and
+   leak nothing (counted here; LeakSanitizer watches too under make sanitize). */
+
+/* One call of an allocating function; returns its result (0 success, -1 failure).  rc_ok says whether the
+   call's other promises held. */
+typedef int (*alloc_case_fn)(const char *dir, int *promises_kept);
+
+static int alloc_case_tensor_new(const char *dir, int *kept)
+{
+    bp_tensor t = bp_tensor_new(30, 40);
+    (void)dir;
+    if (!t.data) {
+        *kept = errors_seen == 1 && strstr(last_error, "bp_tensor_new: out of memory") && t.rows == 0 && t.cols == 0;
+        errors_seen = 0;
+        return -1;
+    }
+    *kept = errors_seen == 0 && t.rows == 30 && all_equal(&t, 0);
+    bp_tensor_free(&t);
+    return 0;
+}
+
+static int alloc_case_load_npy(const char *dir, int *kept)
+{
+    static const char *const files[] = {"f4_c.npy", "f8_fortran.npy", "f8_v2.npy"};
+    char path[512];
+    int k, rc = 0;
+    *kept = 1;
+    for (k = 0; k < 3 && rc == 0; k++) {
+        bp_tensor t = {9, 9, NULL};
+        snprintf(path, sizeof path, "%s/npy/%s", dir, files[k]);
+        rc = bp_tensor_load_npy(&t, path);
+        if (rc != 0)
+            *kept &= t.rows == 0 && t.cols == 0 && t.data == NULL && errors_seen == 0 &&
+                     strstr(bp_failure_reason(), "out of memory") != NULL;
+        else
+            *kept &= t.rows > 0 && t.data != NULL;
+        bp_tensor_free(&t);
+    }
+    return rc;
+}
+
+static int alloc_case_save_npy(const char *dir, int *kept)
+{
+    const char *path = SCRATCH "/alloc_sweep.npy";
+    bp_tensor t = {2, 3, NULL}, back = {0, 0, NULL};
+    bp_real data[6] = {1, 2, 3, 4, 5, 6};
+    int rc;
+    (void)dir;
+    t.data = data;
+    rc = bp_tensor_save_npy(&t, path);
+    *kept = errors_seen == 0 && data[5] == 6 && (rc == 0 || strstr(bp_failure_reason(), "out of memory"));
+    if (rc != 0) return rc;
+    test_fail_countdown = 0; /* the check below is not part of the sweep */
+    *kept &= bp_tensor_load_npy(&back, path) == 0 && back.rows == 2 && back.cols == 3 && back.data[5] == 6;
+    bp_tensor_free(&back);
+    remove(path);
+    return 0;
+}
+
+static int alloc_case_idx(const char *dir, int *kept)
+{
+    const char *path = SCRATCH "/alloc_sweep.idx";
+    static const unsigned long sizes[] = {4, 5};
+    unsigned char bytes[20] = {1, 2, 3};
+    bp_idx idx;
+    int rc;
+    (void)dir;
+    write_idx(path, 0x08, 2, sizes, bytes, 20);
+    rc = bp_idx_load(&idx, path);
+    if (rc != 0)
+        *kept = idx.ndim == 0 && idx.data == NULL && errors_seen == 0 &&
+                strstr(bp_failure_reason(), "out of memory") != NULL;
+    else
+        *kept = idx.dims[0] == 4 && idx.data[2] == 3;
+    bp_idx_free(&idx);
+    remove(path);
+    return rc;
+}
+
+static void test_allocation_failure(const char *dir)
+{
+    static const struct {
+        const char *name;
+        alloc_case_fn run;
+        int allocations; /* how many each makes: the sweep must find exactly these */
+    } cases[] = {
+        {"bp_tensor_new", alloc_case_tensor_new, 1},
+        {"bp_tensor_load_npy (3 files)", alloc_case_load_npy, 6}, /* header and data, per file */
+        {"bp_tensor_save_npy", alloc_case_save_npy, 1},           /* the name of path.part */
+        {"bp_idx_load", alloc_case_idx, 1},
+    };
+    int k;
+    current_test = "allocation failure sweep";
+    for (k = 0; k < (int)(sizeof cases / sizeof *cases); k++) {
+        long n;
+        for (n = 1; n < 100; n++) {
+            long live = test_mallocs - test_frees;
+            int kept = 0, rc;
+            test_failed_one = 0;
+            test_fail_countdown = n;
+            rc = cases[k].run(dir, &kept);
+            test_fail_countdown = 0;
+            if (!(kept && test_mallocs - test_frees == live && (rc == 0) == !test_failed_one)) {
+                printf("  %s with allocation %ld failing: returned %d, promises %s, %ld leaked\n", cases[k].name, n,
+                       rc, kept ? "kept" : "BROKEN", test_mallocs - test_frees - live);
+                CHECK(0);
+                break;
+            }
+            if (!test_failed_one) break; /* fewer than n allocations: every one has been failed */
+        }
+        if (n - 1 != cases[k].allocations) printf("  %s: %ld allocations swept\n", cases[k].name, n - 1);
+        CHECK(n - 1 == cases[k].allocations);
+    }
+    EXPECT_NO_ERROR();
 }
 
 /* ---- no hidden allocation ------------------------------------------------------------------------ */
@@ -2346,6 +2745,300 @@ static void test_no_allocation_new(void)
     bp_tensor_free(&s2);
 }
 
+/* ---- every tensor argument check of every function --------------------------------------------------
+   A table of the functions that take tensors: each argument's name, its shape in a valid call, and its
+   role.  For each function the sweep makes a valid call (no error), then breaks one argument at a time:
+   NULL, data NULL, a negative size, more than INT_MAX elements, one row or column too many (where shapes
+   are tied), and every output pointed at every other argument's memory, exactly and shifted by one
+   element.  Each broken call must call the handler exactly once with "fn: " and the argument's name,
+   write nothing anywhere (every buffer compared before and after), and return its error value. */
+
+enum { ARG_IN, ARG_OUT, ARG_OPT_IN, ARG_OPT_OUT }; /* OPT: may be NULL */
+#define SWEEP_ARGS 6
+#define SWEEP_SLACK 64 /* elements per buffer: room for any shape below, and for shifted aliases */
+
+typedef struct sweep_arg {
+    const char *name;
+    int rows, cols, role;
+} sweep_arg;
+
+typedef struct sweep_fn {
+    const char *fn;
+    double (*call)(bp_tensor *const *t); /* calls fn with t[0..] in order; returns its result (0 if void) */
+    double on_error;                     /* what it returns after an error (NaN: NaN) */
+    int free_shape;                      /* 1: no shape ties another argument's */
+    int no_empty_size;                   /* a size that cannot be 0 alone (classes: then no label fits) */
+    const char *in_place;                /* "out=in ..." pairs allowed exactly in place */
+    sweep_arg args[SWEEP_ARGS];
+} sweep_fn;
+
+static const int sweep_labels[] = {0, 3, 1, 2};
+static bp_tensor *sweep_param; /* bp_gradcheck's parameter, for its loss */
+static bp_real sweep_loss(void *ctx)
+{
+    (void)ctx;
+    return bp_tensor_norm(sweep_param);
+}
+
+static double call_norm(bp_tensor *const *t) { return (double)bp_tensor_norm(t[0]); }
+static double call_all_finite(bp_tensor *const *t) { return bp_tensor_all_finite(t[0]); }
+static double call_randn(bp_tensor *const *t)
+{
+    bp_rng rng;
+    bp_rng_seed(&rng, 1);
+    bp_tensor_randn(t[0], &rng, 1);
+    return 0;
+}
+static double call_he(bp_tensor *const *t)
+{
+    bp_rng rng;
+    bp_rng_seed(&rng, 1);
+    bp_init_he(t[0], &rng);
+    return 0;
+}
+static double call_xavier(bp_tensor *const *t)
+{
+    bp_rng rng;
+    bp_rng_seed(&rng, 1);
+    bp_init_xavier(t[0], &rng);
+    return 0;
+}
+static double call_matmul(bp_tensor *const *t) { bp_matmul(t[0], t[1], t[2], 0); return 0; }
+static double call_matmul_ta(bp_tensor *const *t) { bp_matmul(t[0], t[1], t[2], BP_TRANS_A); return 0; }
+static double call_matmul_tb(bp_tensor *const *t) { bp_matmul(t[0], t[1], t[2], BP_TRANS_B | BP_ACCUMULATE); return 0; }
+static double call_matmul_tab(bp_tensor *const *t) { bp_matmul(t[0], t[1], t[2], BP_TRANS_A | BP_TRANS_B); return 0; }
+static double call_linear_forward(bp_tensor *const *t) { bp_linear_forward(t[0], t[1], t[2], t[3]); return 0; }
+static double call_linear_backward(bp_tensor *const *t)
+{
+    bp_linear_backward(t[0], t[1], t[2], t[3], t[4], t[5]);
+    return 0;
+}
+static double call_relu_forward(bp_tensor *const *t) { bp_relu_forward(t[0], t[1]); return 0; }
+static double call_relu_backward(bp_tensor *const *t) { bp_relu_backward(t[0], t[1], t[2]); return 0; }
+static double call_sigmoid_forward(bp_tensor *const *t) { bp_sigmoid_forward(t[0], t[1]); return 0; }
+static double call_sigmoid_backward(bp_tensor *const *t) { bp_sigmoid_backward(t[0], t[1], t[2]); return 0; }
+static double call_tanh_forward(bp_tensor *const *t) { bp_tanh_forward(t[0], t[1]); return 0; }
+static double call_tanh_backward(bp_tensor *const *t) { bp_tanh_backward(t[0], t[1], t[2]); return 0; }
+static double call_mse_forward(bp_tensor *const *t) { return (double)bp_mse_forward(t[0], t[1]); }
+static double call_mse_backward(bp_tensor *const *t) { bp_mse_backward(t[0], t[1], t[2]); return 0; }
+static double call_xent_forward(bp_tensor *const *t)
+{
+    return (double)bp_softmax_xent_forward(t[0], sweep_labels, t[1]);
+}
+static double call_xent_backward(bp_tensor *const *t)
+{
+    bp_softmax_xent_backward(t[0], sweep_labels, t[1]);
+    return 0;
+}
+static double call_sgd(bp_tensor *const *t) { bp_sgd_step(t[0], t[1], (bp_real)0.1); return 0; }
+static double call_momentum(bp_tensor *const *t)
+{
+    bp_momentum_step(t[0], t[1], t[2], (bp_real)0.1, (bp_real)0.9);
+    return 0;
+}
+static double call_adam(bp_tensor *const *t)
+{
+    bp_adam_step(t[0], t[1], t[2], t[3], 1, (bp_real)1e-3, (bp_real)0.9, (bp_real)0.999, (bp_real)1e-8);
+    return 0;
+}
+static double call_clip(bp_tensor *const *t)
+{
+    bp_tensor *grads[2];
+    grads[0] = t[0];
+    grads[1] = t[1];
+    return (double)bp_clip_grad_norm(grads, 2, (bp_real)0.5);
+}
+static double call_gradcheck(bp_tensor *const *t)
+{
+    sweep_param = t[0];
+    return (double)bp_gradcheck(sweep_loss, NULL, t[0], t[1], (bp_real)1e-2);
+}
+static double call_save_npy(bp_tensor *const *t) { return bp_tensor_save_npy(t[0], SCRATCH "/sweep.npy"); }
+
+static const sweep_fn sweep_fns[] = {
+    {"bp_tensor_norm", call_norm, NAN, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
+    {"bp_tensor_all_finite", call_all_finite, 0, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
+    {"bp_tensor_randn", call_randn, 0, 1, 0, "", {{"t", 3, 4, ARG_OUT}}},
+    {"bp_init_he", call_he, 0, 1, 0, "", {{"W", 3, 4, ARG_OUT}}},
+    {"bp_init_xavier", call_xavier, 0, 1, 0, "", {{"W", 3, 4, ARG_OUT}}},
+    {"bp_matmul", call_matmul, 0, 0, 0, "", {{"C", 2, 4, ARG_OUT}, {"A", 2, 3, ARG_IN}, {"B", 3, 4, ARG_IN}}},
+    {"bp_matmul", call_matmul_ta, 0, 0, 0, "", {{"C", 2, 4, ARG_OUT}, {"A", 3, 2, ARG_IN}, {"B", 3, 4, ARG_IN}}},
+    {"bp_matmul", call_matmul_tb, 0, 0, 0, "", {{"C", 2, 4, ARG_OUT}, {"A", 2, 3, ARG_IN}, {"B", 4, 3, ARG_IN}}},
+    {"bp_matmul", call_matmul_tab, 0, 0, 0, "", {{"C", 2, 4, ARG_OUT}, {"A", 3, 2, ARG_IN}, {"B", 4, 3, ARG_IN}}},
+    {"bp_linear_forward", call_linear_forward, 0, 0, 0, "",
+     {{"x", 4, 3, ARG_IN}, {"W", 3, 2, ARG_IN}, {"b", 1, 2, ARG_OPT_IN}, {"z", 4, 2, ARG_OUT}}},
+    {"bp_linear_backward", call_linear_backward, 0, 0, 0, "",
+     {{"x", 4, 3, ARG_IN}, {"W", 3, 2, ARG_IN}, {"dz", 4, 2, ARG_IN}, {"dx", 4, 3, ARG_OPT_OUT},
+      {"dW", 3, 2, ARG_OUT}, {"db", 1, 2, ARG_OPT_OUT}}},
+    {"bp_relu_forward", call_relu_forward, 0, 0, 0, "a=z", {{"z", 3, 4, ARG_IN}, {"a", 3, 4, ARG_OUT}}},
+    {"bp_relu_backward", call_relu_backward, 0, 0, 0, "dz=z dz=da",
+     {{"z", 3, 4, ARG_IN}, {"da", 3, 4, ARG_IN}, {"dz", 3, 4, ARG_OUT}}},
+    {"bp_sigmoid_forward", call_sigmoid_forward, 0, 0, 0, "a=z", {{"z", 3, 4, ARG_IN}, {"a", 3, 4, ARG_OUT}}},
+    {"bp_sigmoid_backward", call_sigmoid_backward, 0, 0, 0, "dz=a dz=da",
+     {{"a", 3, 4, ARG_IN}, {"da", 3, 4, ARG_IN}, {"dz", 3, 4, ARG_OUT}}},
+    {"bp_tanh_forward", call_tanh_forward, 0, 0, 0, "a=z", {{"z", 3, 4, ARG_IN}, {"a", 3, 4, ARG_OUT}}},
+    {"bp_tanh_backward", call_tanh_backward, 0, 0, 0, "dz=a dz=da",
+     {{"a", 3, 4, ARG_IN}, {"da", 3, 4, ARG_IN}, {"dz", 3, 4, ARG_OUT}}},
+    {"bp_mse_forward", call_mse_forward, NAN, 0, 0, "", {{"yhat", 3, 4, ARG_IN}, {"y", 3, 4, ARG_IN}}},
+    {"bp_mse_backward", call_mse_backward, 0, 0, 0, "dyhat=yhat dyhat=y",
+     {{"yhat", 3, 4, ARG_IN}, {"y", 3, 4, ARG_IN}, {"dyhat", 3, 4, ARG_OUT}}},
+    {"bp_softmax_xent_forward", call_xent_forward, NAN, 0, 5, "probs=logits",
+     {{"logits", 4, 5, ARG_IN}, {"probs", 4, 5, ARG_OUT}}},
+    {"bp_softmax_xent_backward", call_xent_backward, 0, 0, 5, "dlogits=probs",
+     {{"probs", 4, 5, ARG_IN}, {"dlogits", 4, 5, ARG_OUT}}},
+    {"bp_sgd_step", call_sgd, 0, 0, 0, "", {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}}},
+    {"bp_momentum_step", call_momentum, 0, 0, 0, "",
+     {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"vel", 3, 4, ARG_OUT}}},
+    {"bp_adam_step", call_adam, 0, 0, 0, "",
+     {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"m", 3, 4, ARG_OUT}, {"v", 3, 4, ARG_OUT}}},
+    {"bp_clip_grad_norm", call_clip, NAN, 1, 0, "", {{"grads[0]", 3, 4, ARG_OUT}, {"grads[1]", 2, 5, ARG_OUT}}},
+    {"bp_gradcheck", call_gradcheck, HUGE_VAL, 0, 0, "", {{"param", 3, 4, ARG_OUT}, {"grad", 3, 4, ARG_IN}}},
+    {"bp_tensor_save_npy", call_save_npy, -1, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
+};
+
+static bp_real sweep_buf[SWEEP_ARGS][SWEEP_SLACK], sweep_before[SWEEP_ARGS][SWEEP_SLACK];
+
+/* every argument valid: small values (the softmax labels fit), outputs filled with 7 */
+static void sweep_reset(const sweep_fn *f, bp_tensor *t, bp_tensor **p)
+{
+    int i, k;
+    for (i = 0; i < SWEEP_ARGS; i++) {
+        for (k = 0; k < SWEEP_SLACK; k++) sweep_buf[i][k] = (bp_real)(0.25 + 0.01 * (i * SWEEP_SLACK + k));
+        t[i].rows = f->args[i].rows;
+        t[i].cols = f->args[i].cols;
+        t[i].data = sweep_buf[i];
+        p[i] = f->args[i].name ? &t[i] : NULL;
+    }
+}
+
+/* Runs one broken call: one handler call naming fn and `name`, nothing written, the error value. */
+static void sweep_expect_error(const sweep_fn *f, bp_tensor *const *p, const char *name, const char *how)
+{
+    double result;
+    int ok;
+    memcpy(sweep_before, sweep_buf, sizeof sweep_buf);
+    result = f->call(p);
+    ok = errors_seen == 1 && strncmp(last_error, f->fn, strlen(f->fn)) == 0 && last_error[strlen(f->fn)] == ':' &&
+         strstr(last_error, name) != NULL && !strchr(last_error, '\n');
+    ok &= memcmp(sweep_before, sweep_buf, sizeof sweep_buf) == 0;
+    ok &= isnan(f->on_error) ? isnan(result) : result == f->on_error;
+    if (!ok)
+        printf("  %s, %s %s: %d handler calls (\"%s\"), returned %g, buffers %s\n", f->fn, name, how, errors_seen,
+               last_error, result, memcmp(sweep_before, sweep_buf, sizeof sweep_buf) ? "WRITTEN" : "untouched");
+    CHECK(ok);
+    errors_seen = 0;
+    last_error[0] = 0;
+}
+
+static int sweep_in_place_ok(const sweep_fn *f, const char *out, const char *in)
+{
+    char pair[64];
+    const char *at;
+    size_t n;
+    snprintf(pair, sizeof pair, "%s=%s", out, in);
+    n = strlen(pair);
+    for (at = strstr(f->in_place, pair); at; at = strstr(at + 1, pair))
+        if ((at == f->in_place || at[-1] == ' ') && (at[n] == ' ' || at[n] == 0)) return 1;
+    return 0;
+}
+
+static void sweep_function(const sweep_fn *f)
+{
+    bp_tensor t[SWEEP_ARGS], *p[SWEEP_ARGS];
+    int i, j, nargs = 0;
+    char how[96];
+    while (nargs < SWEEP_ARGS && f->args[nargs].name) nargs++;
+
+    sweep_reset(f, t, p); /* the valid call */
+    f->call(p);
+    if (errors_seen) printf("  %s: the valid call failed: %s\n", f->fn, last_error);
+    EXPECT_NO_ERROR();
+
+    /* Empty tensors are valid everywhere: each size (other than 1) set to 0 in every argument that has
+       it (the table's sizes are distinct per dimension, so the shapes still fit), data NULL where empty.
+       REGRESSION: bp_linear_forward and bp_linear_backward formed row pointers into the NULL data of a
+       0-column z or dz (NULL + 0 is undefined behaviour; clang's UBSan stopped on it). */
+    for (i = 0; i < nargs; i++) {
+        int sizes[2], d;
+        sizes[0] = f->args[i].rows;
+        sizes[1] = f->args[i].cols;
+        for (d = 0; d < 2; d++) {
+            if (sizes[d] == 1) continue;
+            sweep_reset(f, t, p);
+            for (j = 0; j < nargs; j++) {
+                if (t[j].rows == sizes[d]) t[j].rows = 0;
+                if (t[j].cols == sizes[d]) t[j].cols = 0;
+                if (t[j].rows == 0 || t[j].cols == 0) t[j].data = NULL;
+            }
+            if (sizes[d] == f->no_empty_size) {
+                sweep_expect_error(f, p, "labels", "0 classes");
+                continue;
+            }
+            f->call(p);
+            if (errors_seen) printf("  %s with size %d set to 0: %s\n", f->fn, sizes[d], last_error);
+            EXPECT_NO_ERROR();
+        }
+    }
+
+    for (i = 0; i < nargs; i++) {
+        const sweep_arg *a = &f->args[i];
+        sweep_reset(f, t, p); /* NULL: an error, unless the argument is optional */
+        p[i] = NULL;
+        if (a->role == ARG_OPT_IN || a->role == ARG_OPT_OUT) {
+            f->call(p);
+            EXPECT_NO_ERROR();
+        } else if (strchr(a->name, '[') == NULL) { /* (a NULL grads[k] is not expressible in the table) */
+            sweep_expect_error(f, p, a->name, "NULL");
+        }
+        sweep_reset(f, t, p);
+        t[i].data = NULL;
+        sweep_expect_error(f, p, a->name, "data NULL");
+        sweep_reset(f, t, p);
+        t[i].rows = -1;
+        sweep_expect_error(f, p, a->name, "rows -1");
+        sweep_reset(f, t, p);
+        t[i].cols = -2;
+        sweep_expect_error(f, p, a->name, "cols -2");
+        sweep_reset(f, t, p);
+        t[i].rows = t[i].cols = 1 << 16;
+        sweep_expect_error(f, p, a->name, "65536x65536 (> INT_MAX elements)");
+        if (!f->free_shape) {
+            sweep_reset(f, t, p);
+            t[i].rows++;
+            sweep_expect_error(f, p, "", "one row too many");
+            sweep_reset(f, t, p);
+            t[i].cols++;
+            sweep_expect_error(f, p, "", "one column too many");
+        }
+        if (a->role != ARG_OUT && a->role != ARG_OPT_OUT) continue;
+        /* an output sharing memory with any other argument */
+        for (j = 0; j < nargs; j++) {
+            if (j == i) continue;
+            sweep_reset(f, t, p);
+            t[i].data = t[j].data; /* exactly on it */
+            snprintf(how, sizeof how, "on %s", f->args[j].name);
+            if (sweep_in_place_ok(f, a->name, f->args[j].name)) {
+                f->call(p);
+                EXPECT_NO_ERROR();
+            } else {
+                sweep_expect_error(f, p, a->name, how);
+            }
+            sweep_reset(f, t, p);
+            t[i].data = t[j].data + 1; /* shifted by one element: never allowed */
+            snprintf(how, sizeof how, "on %s shifted by one", f->args[j].name);
+            sweep_expect_error(f, p, a->name, how);
+        }
+    }
+}
+
+static void test_argument_sweep(void)
+{
+    int k;
+    current_test = "argument sweep";
+    for (k = 0; k < (int)(sizeof sweep_fns / sizeof *sweep_fns); k++) sweep_function(&sweep_fns[k]);
+    remove(SCRATCH "/sweep.npy");
+}
+
 /* ---- the error handler itself ------------------------------------------------------------------- */
 
 static void other_handler(const char *message) { (void)message; }
@@ -2392,9 +3085,14 @@ int main(int argc, char **argv)
     test_numpy_fixture(fixtures);
     test_npy_load_good(fixtures);
     test_npy_load_bad(fixtures);
+    test_npy_headers();
     test_npy_save(fixtures);
+    test_idx();
+    test_all_finite();
+    test_allocation_failure(fixtures);
     test_no_allocation();
     test_no_allocation_new();
+    test_argument_sweep();
     test_error_handler();
     current_test = "no leaks";
     CHECK(test_mallocs == test_frees);
