@@ -338,6 +338,8 @@ static void test_rng(void)
     EXPECT_ERROR("bp_tensor_randn", "4x5", "std");
     bp_tensor_randn(&t, &a, (bp_real)NAN);
     EXPECT_ERROR("bp_tensor_randn", "4x5");
+    bp_tensor_randn(&t, &a, (bp_real)HUGE_VAL);
+    EXPECT_ERROR("bp_tensor_randn", "4x5", "std");
     bp_tensor_randn(&t, NULL, 1);
     EXPECT_ERROR("bp_tensor_randn", "rng is NULL");
     bp_tensor_randn(NULL, &a, 1);
@@ -890,6 +892,11 @@ static void test_init(void)
     bp_init_he(&empty2, &rng);
     bp_init_xavier(&empty, &rng);
     bp_init_xavier(&empty2, &rng);
+    {
+        bp_tensor none = {0, 0, NULL}; /* 0x0: fan_in + fan_out = 0, nothing to draw, no division by 0 */
+        bp_init_he(&none, &rng);
+        bp_init_xavier(&none, &rng);
+    }
     EXPECT_NO_ERROR();
 
     current_test = "init errors";
