@@ -1665,15 +1665,20 @@ BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path)
         goto fail;
     }
     { /* before allocating: does the file hold as many bytes as the header claims? */
+#ifdef _WIN32 /* long is 32 bits there: ftell fails past 2 GiB, and the check would be skipped */
+        long long here = _ftelli64(f), size = -1;
+        if (here >= 0 && _fseeki64(f, 0, SEEK_END) == 0) size = _ftelli64(f);
+#else
         long here = ftell(f), size = -1;
         if (here >= 0 && fseek(f, 0, SEEK_END) == 0) size = ftell(f);
+#endif
         if (size >= 0 && (double)(size - here) < (double)bp__count(&result) * h.item_size) {
-            bp__file_fail("%s: %s: truncated: the header says %dx%d float%d (%.0f bytes of data) but %ld follow",
+            bp__file_fail("%s: %s: truncated: the header says %dx%d float%d (%.0f bytes of data) but %.0f follow",
                           fn, path, result.rows, result.cols, h.item_size * 8,
-                          (double)bp__count(&result) * h.item_size, size - here);
+                          (double)bp__count(&result) * h.item_size, (double)(size - here));
             goto fail;
         }
-        if (here < 0 || fseek(f, here, SEEK_SET) != 0) {
+        if (here < 0 || fseek(f, (long)here, SEEK_SET) != 0) { /* here: the header's end, a few bytes */
             bp__file_fail("%s: %s: cannot seek in the file", fn, path);
             goto fail;
         }
