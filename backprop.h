@@ -778,7 +778,10 @@ static void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, const bp_real *BP
     for (i = 0; i < mr; i++)
         for (j = 0; j < nr; j++) {
             bp_real *c = C + (size_t)i * rs + (size_t)j * cs;
-            *c = add ? *c + acc[i][j] : acc[i][j];
+            /* if/else, not ?: -- where float sums are done in double (FLT_EVAL_METHOD 1, s390x), gcc's
+               -Wdouble-promotion flags the conversion of the ?:'s other arm */
+            if (add) *c += acc[i][j];
+            else *c = acc[i][j];
         }
 }
 
@@ -1741,7 +1744,9 @@ BPDEF bp_real bp_gradcheck(bp_real (*loss)(void *ctx), void *ctx, bp_tensor *par
         denom = fabs(numeric) > fabs(analytic) ? fabs(numeric) : fabs(analytic);
         if (denom < 1e-8) denom = 1e-8;
         err = fabs(numeric - analytic) / denom;
-        if (err > worst || isnan(err)) worst = err; /* a NaN stays: the result is NaN, never a pass */
+        /* a NaN stays: the result is NaN, never a pass.  (err != err, not isnan: mingw-w64's isnan
+           converts a double to float in one branch, which -Wconversion flags) */
+        if (err > worst || err != err) worst = err;
     }
     return (bp_real)worst;
 }

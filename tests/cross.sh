@@ -64,6 +64,21 @@ usable() {
     return 0
 }
 
+# no_extra_warnings : the implementation compiles for the current target without a warning under the
+# extra set tests/run.sh checks on this machine (the target's types and libc headers differ: s390x does
+# float sums in double, mingw-w64's isnan is a macro with a float branch)
+EXTRA="-Wshadow -Wcast-qual -Wstrict-prototypes -Wmissing-prototypes -Wdouble-promotion -Wformat=2 -Wundef -Wvla -Wconversion -Wsign-conversion"
+no_extra_warnings() {
+    for prec in "" "-DBACKPROP_DOUBLE"; do
+        if $CCMD $STRICT $EXTRA $prec -c tests/dropin/impl.c -o "$B/impl_$TARGET.o" >"$B/extra.log" 2>&1; then
+            ok "$TARGET: no warnings with -Wconversion -Wshadow -Wdouble-promotion ... $prec"
+        else
+            cat "$B/extra.log"
+            bad "$TARGET: warnings with $CCMD $STRICT $EXTRA $prec"
+        fi
+    done
+}
+
 # start WHAT LABEL FLAGS [EXPECT] : in the background, build WHAT (suite, or an example's name) for the
 # current target (CCMD, RUNNER, EXE) and run it; leaves jobID/{target,label,kind,status,seconds,log,...}
 # and jobID/done.  EXPECT: words the suite's first line must contain (which matmul tile it uses).
@@ -173,6 +188,7 @@ if usable; then
     start suite "big-endian, double" "-DBACKPROP_DOUBLE" "tile 4x4"
     start forward_vs_reverse
     start vanishing_gradients
+    no_extra_warnings
     s390x=yes
 fi
 
@@ -186,6 +202,7 @@ if usable; then
     start suite "NEON tile, double" "-DBACKPROP_DOUBLE" "tile 8x4"
     start forward_vs_reverse
     start vanishing_gradients
+    no_extra_warnings
     aarch64=yes
 fi
 
@@ -205,6 +222,7 @@ if usable; then
     start suite "32-bit, -msse2 -mfpmath=sse, double" "-msse2 -mfpmath=sse -DBACKPROP_DOUBLE" "tile 4x4"
     start forward_vs_reverse
     start vanishing_gradients
+    no_extra_warnings
 fi
 
 TARGET=windows
@@ -220,6 +238,7 @@ if usable; then
     start checkpointing
     start forward_vs_reverse
     start vanishing_gradients
+    no_extra_warnings
 fi
 finish_jobs
 
