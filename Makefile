@@ -4,6 +4,8 @@
 #   make run        build and run the walkthrough (the textbook example, checked against finite differences)
 #   make test       the test suite in every build we promise (C99, C++, float/double, gcc/clang/tcc, ...)
 #   make sanitize   the test suite and examples under AddressSanitizer + UndefinedBehaviorSanitizer
+#   make cross-test the suite and quick examples on aarch64 (NEON) and big-endian s390x under qemu, 32-bit
+#                   x86 and Windows (mingw-w64 + wine); a target whose toolchain is missing is skipped
 #   make bench      matmul GFLOP/s (naive loops, bp_matmul, OpenBLAS if installed) and training-step times
 #   make fashion    train an MLP on Fashion-MNIST (apt-get install -y dataset-fashion-mnist; or DATA=dir
 #                   of MNIST-format IDX files, gzipped or not)
@@ -91,6 +93,9 @@ fuzz:
 coverage:
 	sh tests/coverage.sh
 
+cross-test:
+	sh tests/cross.sh
+
 build/bench: tests/bench.c backprop.h | build
 	$(CC) $(WARN) $(CFLAGS) $(BENCH_BLAS) $< -o $@ $(BENCH_BLAS_LIBS) $(LDLIBS)
 
@@ -122,4 +127,4 @@ bench: build/bench build/bench_double build/bench_omp
 clean:
 	rm -rf build
 
-.PHONY: all run test sanitize valgrind fuzz coverage bench clean fashion vanishing modes checkpoint
+.PHONY: all run test sanitize valgrind fuzz coverage cross-test bench clean fashion vanishing modes checkpoint

@@ -272,7 +272,7 @@ BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path);
    *t held before is overwritten, not freed.  Accepts float32 or float64 in either byte order, C or
    Fortran order, 2-D (rows x cols) or 1-D (read as 1 x n), converting to bp_real.  Refuses anything
    else: other dtypes, 0-D or 3-D and higher, more than INT_MAX elements, a size that disagrees with the
-   file's length. */
+   file's length.  The file must be seekable (a regular file, not a pipe): its length is checked first. */
 BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path);
 
 /* An IDX file, the format of MNIST and Fashion-MNIST: unsigned bytes in 1 to 3 dimensions, row-major.
@@ -816,7 +816,10 @@ static void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, const bp_real *BP
     for (i = 0; i < mr; i++)
         for (j = 0; j < nr; j++) {
             bp_real *c = C + (size_t)i * rs + (size_t)j * cs;
-            *c = add ? *c + acc[i][j] : acc[i][j];
+            /* if/else, not ?: -- where float sums are done in double (FLT_EVAL_METHOD 1, s390x), gcc's
+               -Wdouble-promotion flags the conversion of the ?:'s other arm */
+            if (add) *c += acc[i][j];
+            else *c = acc[i][j];
         }
 }
 
@@ -1349,6 +1352,25 @@ static void bp__file_fail(const char *format, ...)
         if ((unsigned char)*c < 0x20 || *c == 0x7f) *c = '?';
 }
 
+/* The number of bytes from f's position to its end, the position left where it was; -1 if the stream
+   cannot tell (a pipe).  A double: exact far past any file size.  On Windows long, ftell's type, is 32
+   bits and ftell fails past 2 GiB, so the 64-bit calls are used there. */
+static double bp__bytes_left(FILE *f)
+{
+#ifdef _WIN32
+    long long here = _ftelli64(f), end;
+    if (here < 0 || _fseeki64(f, 0, SEEK_END) != 0) return -1;
+    end = _ftelli64(f);
+    if (_fseeki64(f, here, SEEK_SET) != 0 || end < here) return -1;
+#else
+    long here = ftell(f), end;
+    if (here < 0 || fseek(f, 0, SEEK_END) != 0) return -1;
+    end = ftell(f);
+    if (fseek(f, here, SEEK_SET) != 0 || end < here) return -1;
+#endif
+    return (double)(end - here);
+}
+
 /* The IEEE-754 float (size 4) or double (size 8) stored in bytes, little- or big-endian, as a double. */
 static double bp__decode(const unsigned char *bytes, int size, int big_endian)
 {
@@ -1645,6 +1667,7 @@ BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path)
     unsigned char start[12];
     char *text = NULL;
     size_t header_len;
+    double left;
     bp__npy_header h;
     bp_tensor result = {0, 0, NULL};
     FILE *f;
@@ -1711,19 +1734,16 @@ BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path)
                       result.cols);
         goto fail;
     }
-    { /* before allocating: does the file hold as many bytes as the header claims? */
-        long here = ftell(f), size = -1;
-        if (here >= 0 && fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-        if (size >= 0 && (double)(size - here) < (double)bp__count(&result) * h.item_size) {
-            bp__file_fail("%s: %s: truncated: the header says %dx%d float%d (%.0f bytes of data) but %ld follow",
-                          fn, path, result.rows, result.cols, h.item_size * 8,
-                          (double)bp__count(&result) * h.item_size, size - here);
-            goto fail;
-        }
-        if (here < 0 || fseek(f, here, SEEK_SET) != 0) {
-            bp__file_fail("%s: %s: cannot seek in the file", fn, path);
-            goto fail;
-        }
+    left = bp__bytes_left(f); /* before allocating: does the file hold as many bytes as the header claims? */
+    if (left < 0) {
+        bp__file_fail("%s: %s: cannot seek in the file (it must be a regular file)", fn, path);
+        goto fail;
+    }
+    if (left < (double)bp__count(&result) * h.item_size) {
+        bp__file_fail("%s: %s: truncated: the header says %dx%d float%d (%.0f bytes of data) but %.0f follow", fn,
+                      path, result.rows, result.cols, h.item_size * 8, (double)bp__count(&result) * h.item_size,
+                      left);
+        goto fail;
     }
     if (bp__count(&result) > 0) {
         result.data = (bp_real *)BP_MALLOC(bp__count(&result) * sizeof(bp_real));
@@ -1762,7 +1782,7 @@ BPDEF int bp_idx_load(bp_idx *idx, const char *path)
     unsigned char header[4 + 4 * 3];
     bp_idx result = {0, {1, 1, 1}, NULL};
     size_t total = 1, got;
-    long header_bytes, file_bytes;
+    double left;
     int i;
     FILE *f;
     if (!idx) {
@@ -1803,7 +1823,6 @@ BPDEF int bp_idx_load(bp_idx *idx, const char *path)
         bp__file_fail("%s: %s: %d sizes in the header (1 to 3 can be read)", fn, path, result.ndim);
         goto fail;
     }
-    header_bytes = 4 + 4 * result.ndim;
     got = fread(header + 4, 1, (size_t)(4 * result.ndim), f);
     if (got < (size_t)(4 * result.ndim)) {
         bp__file_fail("%s: %s: truncated in the header (%d of its %d size bytes are missing)", fn, path,
@@ -1820,15 +1839,15 @@ BPDEF int bp_idx_load(bp_idx *idx, const char *path)
         result.dims[i] = (int)size;
         total *= size;
     }
-    /* before allocating: does the file hold exactly as many bytes as the header promises? */
-    if (fseek(f, 0, SEEK_END) != 0 || (file_bytes = ftell(f)) < 0 || fseek(f, header_bytes, SEEK_SET) != 0) {
-        bp__file_fail("%s: %s: cannot seek in the file: %s", fn, path, strerror(errno));
+    left = bp__bytes_left(f); /* before allocating: exactly as many bytes as the header promises? */
+    if (left < 0) {
+        bp__file_fail("%s: %s: cannot seek in the file (it must be a regular file)", fn, path);
         goto fail;
     }
-    if (file_bytes - header_bytes != (long)total) {
-        bp__file_fail("%s: %s: %s: the header promises %lu bytes of data but the file has %ld", fn, path,
-                      file_bytes - header_bytes < (long)total ? "truncated" : "more bytes than the header says",
-                      (unsigned long)total, file_bytes - header_bytes);
+    if (left != (double)total) {
+        bp__file_fail("%s: %s: %s: the header promises %lu bytes of data but %.0f follow", fn, path,
+                      left < (double)total ? "truncated" : "more bytes than the header says", (unsigned long)total,
+                      left);
         goto fail;
     }
     if (total > 0) {
@@ -1898,7 +1917,9 @@ BPDEF bp_real bp_gradcheck(bp_real (*loss)(void *ctx), void *ctx, bp_tensor *par
         denom = fabs(numeric) > fabs(analytic) ? fabs(numeric) : fabs(analytic);
         if (denom < 1e-8) denom = 1e-8;
         err = fabs(numeric - analytic) / denom;
-        if (err > worst || isnan(err)) worst = err; /* a NaN stays: the result is NaN, never a pass */
+        /* a NaN stays: the result is NaN, never a pass.  (err != err, not isnan: mingw-w64's isnan
+           converts a double to float in one branch, which -Wconversion flags) */
+        if (err > worst || err != err) worst = err;
     }
     return (bp_real)worst;
 }
