@@ -18,7 +18,7 @@ if ! $GCC -std=c99 -O0 -g --coverage tests/test_backprop.c -o "$B/suite" -lm; th
 fi
 (cd "$B" && ./suite ../../tests/fixtures >suite.log 2>&1)
 status=$?
-tail -n 1 "$B/suite.log"
+echo "the suite: $(tail -n 1 "$B/suite.log")"
 # gcov writes a summary per source file; keep backprop.h's
 # (run from the root, where the compile ran, so gcov finds the sources; its .gcov files are moved into $B)
 gcov -b -o "$B" "$B/suite-test_backprop.gcda" >"$B/gcov.log" 2>&1
