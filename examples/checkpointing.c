@@ -34,9 +34,10 @@
    gradients, and the weights after all steps, which every step's gradients went into) and exits non-zero
    if anything differs.
    It prints the activation bytes each plan allocated and its time per training step, and writes the chart
-   checkpointing.svg.
+   checkpointing.svg (a chart it cannot write makes the exit status non-zero too; stderr says why).
 
-   Build and run:  make checkpoint    (the chart goes to build/; ./build/checkpointing DIR puts it in DIR)
+   Build and run:  make checkpoint    (or ./build/checkpointing [OUT_DIR], from any folder)
+   OUT_DIR: where the chart goes, default build (created if missing).
    Timing: C's clock(): processor time on Linux and macOS (a busy shared machine disturbs it less than a
    wall clock), wall time on Windows.  Each plan trains ROUNDS times from the same start, the plans taking
    turns; its time is its fastest step. */
@@ -44,8 +45,9 @@
 #define BACKPROP_IMPLEMENTATION
 #include "../backprop.h"
 
+#include "chart.h"
+
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -337,181 +339,171 @@ static double forward_seconds(net *n, const bp_tensor *input)
     return best;
 }
 
-/* ---- the chart: per plan, two bars -- activation memory and step time, as % of plan A (plain SVG 1.1) ---- */
+/* ---- every plan, in turns ---- */
 
-static void svg_line(FILE *f, double x1, double y1, double x2, double y2, const char *color)
-{
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x1, y1, x2, y2, color);
-}
+/* What the plans did.  Plan 0 is plan A, plan p >= 1 plan B with k = segment_lengths[p - 1]. */
+typedef struct comparison {
+    outcome result[NPLANS];                              /* each plan's fastest round */
+    int identical[NPLANS];                               /* plan B matched plan A bit for bit, every round */
+    double F;                                            /* seconds: the fastest forward pass alone */
+    char name[NPLANS][32];                               /* "cache all", "k = 1", ... */
+    double memory_percent[NPLANS], time_percent[NPLANS]; /* of plan A's */
+} comparison;
 
-static void svg_rect(FILE *f, double x, double y, double width, double height, const char *fill)
-{
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"%s\"", x, y, width, height,
-            fill);
-    fprintf(f, strcmp(fill, "none") == 0 ? " stroke=\"#000\"/>\n" : "/>\n");
-}
+static int plan_k(int plan) { return plan == 0 ? 0 : segment_lengths[plan - 1]; }
 
-/* anchor: "start", "middle" or "end"; rotate: degrees about (x, y) */
-static void svg_text(FILE *f, double x, double y, const char *anchor, int size, int rotate, const char *text)
+/* Copies the weights and gradients of from into to. */
+static void copy_net(net *to, const net *from)
 {
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"", x, y, anchor, size);
-    if (rotate) fprintf(f, " transform=\"rotate(%d %.1f %.1f)\"", rotate, x, y);
-    fprintf(f, ">%s</text>\n", text);
-}
-
-static int write_chart(const char *path, const double *memory, const double *time, char labels[][32], int n)
-{
-    const double left = 70, top = 80, width = 620, height = 300, ymax = 140; /* y: percent of plan A */
-    const double group = width / n, bar = group * 0.34;
-    char text[100];
-    int i, v;
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-#define SY(v) (top + height - (v) / ymax * height)
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"720\" height=\"450\" "
-               "viewBox=\"0 0 720 450\" font-family=\"sans-serif\">\n");
-    svg_rect(f, 0, 0, 720, 450, "#fff");
-    sprintf(text, "Gradient checkpointing: %d layers of %dx%d, batch %d", DEPTH, WIDTH, WIDTH, BATCH);
-    fprintf(f, "<g font-weight=\"bold\">");
-    svg_text(f, left + width / 2, 26, "middle", 15, 0, text);
-    fprintf(f, "</g>\n");
-    for (v = 0; v <= ymax; v += 20) { /* y: grid line, tick, label */
-        svg_line(f, left, SY(v), left + width, SY(v), v == 100 ? "#888" : "#ddd");
-        svg_line(f, left - 6, SY(v), left, SY(v), "#000");
-        sprintf(text, "%d%%", v);
-        svg_text(f, left - 9, SY(v) + 4, "end", 12, 0, text);
+    int l;
+    for (l = 0; l < DEPTH; l++) {
+        copy_tensor(&to->W[l], &from->W[l]);
+        copy_tensor(&to->b[l], &from->b[l]);
+        copy_tensor(&to->dW[l], &from->dW[l]);
+        copy_tensor(&to->db[l], &from->db[l]);
     }
-    for (i = 0; i < n; i++) { /* per plan: two bars, their values, the plan's name */
-        double x = left + group * i + group / 2;
-        double m = memory[i] < ymax ? memory[i] : ymax, t = time[i] < ymax ? time[i] : ymax;
-        svg_rect(f, x - bar, SY(m), bar, SY(0) - SY(m), "#1f77b4");
-        svg_rect(f, x, SY(t), bar, SY(0) - SY(t), "#ff7f0e");
-        sprintf(text, "%.0f", memory[i]);
-        svg_text(f, x - bar / 2, SY(m) - 4, "middle", 10, 0, text);
-        sprintf(text, "%.0f", time[i]);
-        svg_text(f, x + bar / 2, SY(t) - 4, "middle", 10, 0, text);
-        svg_text(f, x, top + height + 20, "middle", 12, 0, labels[i]);
+}
+
+/* Plan B must match plan A bit for bit: every loss, the final weights, the last gradients. */
+static int same_as_plan_A(const outcome *o, const net *n, const outcome *A, const net *after_A)
+{
+    int l, same = memcmp(o->losses, A->losses, sizeof o->losses) == 0;
+    for (l = 0; l < DEPTH; l++)
+        same &= same_bits(&n->W[l], &after_A->W[l]) && same_bits(&n->b[l], &after_A->b[l]) &&
+                same_bits(&n->dW[l], &after_A->dW[l]) && same_bits(&n->db[l], &after_A->db[l]);
+    return same;
+}
+
+/* ROUNDS rounds, the plans taking turns in each, so that a slow spell of a shared machine hits them alike;
+   every round retrains from the same start, and every plan B is checked against plan A in every round. */
+static void compare_plans(const net *start, const bp_tensor *input, const bp_tensor *y, comparison *c)
+{
+    bp_tensor g = bp_tensor_new(BATCH, WIDTH), gx = bp_tensor_new(BATCH, WIDTH); /* gradients, both plans */
+    net n, after_A; /* the trained network; plan A's final weights and gradients, the reference */
+    int plan, round;
+    net_new(&n, 1);
+    net_new(&after_A, 1);
+    for (plan = 0; plan < NPLANS; plan++) c->identical[plan] = 1;
+    for (round = 0; round < ROUNDS; round++)
+        for (plan = 0; plan < NPLANS; plan++) {
+            outcome o = train(plan_k(plan), &n, start, input, y, &g, &gx);
+            if (round == 0 || o.seconds < c->result[plan].seconds) c->result[plan] = o;
+            if (plan == 0) {
+                double t = forward_seconds(&n, input);
+                if (round == 0 || t < c->F) c->F = t;
+                if (round == 0) copy_net(&after_A, &n); /* plan A's result is the reference */
+            } else if (!same_as_plan_A(&o, &n, &c->result[0], &after_A)) {
+                c->identical[plan] = 0;
+            }
+        }
+    for (plan = 0; plan < NPLANS; plan++) {
+        int k = plan_k(plan);
+        if (plan == 0)
+            sprintf(c->name[plan], "cache all");
+        else
+            sprintf(c->name[plan], k * k == DEPTH ? "k = %d = sqrt %d" : "k = %d", k, DEPTH);
+        c->memory_percent[plan] = 100.0 * (double)c->result[plan].bytes / (double)c->result[0].bytes;
+        c->time_percent[plan] = 100.0 * c->result[plan].seconds / c->result[0].seconds;
     }
-    svg_rect(f, left, top, width, height, "none");
-    svg_text(f, left + width / 2, top + height + 44, "middle", 13, 0,
-             "plan A (cache all), then plan B with a checkpoint every k layers");
-    svg_text(f, left - 48, top + height / 2, "middle", 13, -90, "% of plan A");
-    svg_rect(f, left, 44, 14, 14, "#1f77b4"); /* the legend */
-    svg_text(f, left + 20, 56, "start", 12, 0, "activation memory kept for backward");
-    svg_rect(f, left + 300, 44, 14, 14, "#ff7f0e");
-    svg_text(f, left + 320, 56, "start", 12, 0, "time per training step");
-    fprintf(f, "</svg>\n");
-#undef SY
-    return fclose(f) == 0 ? 0 : -1;
+    net_free(&n);
+    net_free(&after_A);
+    bp_tensor_free(&g);
+    bp_tensor_free(&gx);
+}
+
+/* ---- what they cost ---- */
+
+/* The table, one row per plan, and plan A's losses. */
+static void print_plans(const comparison *c)
+{
+    const outcome *A = &c->result[0];
+    int plan, step;
+    printf("  %-16s %11s %8s %4s %6s   %-16s  %9s  %6s  %-11s  %8s\n", "plan", "checkpoints", "buffers", "out",
+           "total", "activation bytes", "step time", "vs A", "run twice", "expected");
+    for (plan = 0; plan < NPLANS; plan++) {
+        const outcome *o = &c->result[plan];
+        double expected = 1 + o->rerun * (c->F / DEPTH) / A->seconds; /* plan A's step + the rerun layers */
+        printf("  %-16s %11d %8d %4d %6d   %9lu (%3.0f%%)  %6.1f ms  %5.2fx  %2d = %.2f F  %7.2fx   %s\n",
+               plan == 0 ? "A: cache all" : c->name[plan], o->checkpoints, o->buffers, 1,
+               o->checkpoints + o->buffers + 1, (unsigned long)o->bytes, c->memory_percent[plan], 1e3 * o->seconds,
+               c->time_percent[plan] / 100, o->rerun, (double)o->rerun / DEPTH, expected,
+               plan == 0             ? "(the reference)"
+               : c->identical[plan] ? "gradients bit-identical"
+                                    : "gradients DIFFER");
+    }
+    printf("\ncheckpoints, buffers, out: the %dx%d activation tensors a plan keeps (plan B's buffers: k z's\n",
+           BATCH, WIDTH);
+    printf("and k - 1 x's).  run twice: the layers whose forward runs again during backward, as a fraction of\n");
+    printf("one forward pass F = %.1f ms (%.0f%% of plan A's step); expected = 1 + (run twice) x F / (A's step).\n",
+           1e3 * c->F, 100 * c->F / A->seconds);
+    printf("plan A's loss per step:");
+    for (step = 0; step < STEPS; step++) printf(" %.6f", (double)A->losses[step]);
+}
+
+/* Per plan, activation memory and step time as % of plan A's. */
+static int write_chart(const char *out_dir, const comparison *c)
+{
+    double plan[NPLANS], hundred[NPLANS]; /* x = 1 .. NPLANS; plan A's 100% */
+    const char *names[NPLANS];
+    char title[100];
+    const chart_line lines[3] = {
+        {"activation memory kept for backward", "#1f77b4", plan, c->memory_percent, NPLANS, 0},
+        {"time per training step", "#ff7f0e", plan, c->time_percent, NPLANS, 0},
+        {"plan A = 100%", "#888888", plan, hundred, NPLANS, 1},
+    };
+    const chart_panel panel = {title, "plan A (cache all), then plan B with a checkpoint every k layers",
+                               "% of plan A", 0, 0, names, lines, 3};
+    int i;
+    for (i = 0; i < NPLANS; i++) {
+        plan[i] = i + 1;
+        hundred[i] = 100;
+        names[i] = c->name[i];
+    }
+    sprintf(title, "Gradient checkpointing: %d layers of %dx%d, batch %d", DEPTH, WIDTH, WIDTH, BATCH);
+    return chart_save("checkpointing", out_dir, "checkpointing.svg", NULL, &panel, 1);
 }
 
 int main(int argc, char **argv)
 {
-    const char *dir = argc > 1 ? argv[1] : "build";
-    char path[1024], labels[NPLANS][32];
+    const char *out_dir = argc > 1 ? argv[1] : "build";
     bp_tensor input = bp_tensor_new(BATCH, WIDTH), y = bp_tensor_new(BATCH, WIDTH);
-    bp_tensor g = bp_tensor_new(BATCH, WIDTH), gx = bp_tensor_new(BATCH, WIDTH); /* gradients, both plans */
-    outcome result[NPLANS];
-    double memory_percent[NPLANS], time_percent[NPLANS], F = 0;
-    net n, start, after_A; /* the trained network; the starting weights; plan A's final weights and gradients */
+    static comparison c; /* static: ~1 KB, kept off the stack by habit */
+    net start;           /* the weights every plan starts from */
     bp_rng rng;
-    int identical[NPLANS], plan, round, step, l, all_identical = 1, sqrt_plan = 0;
+    int plan, l, all_identical = 1, sqrt_plan = 0, chart_written;
 
     bp_rng_seed(&rng, 3);
     bp_tensor_randn(&input, &rng, 1);
     bp_tensor_randn(&y, &rng, 1);
-    net_new(&n, 1);
     net_new(&start, 0);
-    net_new(&after_A, 1);
     for (l = 0; l < DEPTH; l++) bp_init_he(&start.W[l], &rng); /* biases start at 0 */
-    for (plan = 0; plan < NPLANS; plan++) identical[plan] = 1;
 
     printf("%d layers Linear(%d->%d) + ReLU, batch %d, %s; %d SGD steps per plan, from the same start.\n", DEPTH,
            WIDTH, WIDTH, BATCH, sizeof(bp_real) == 4 ? "float" : "double", STEPS);
     printf("Backward needs, per layer, the Linear's input x (for dW = x^T dz) and the ReLU's input z (for the\n");
     printf("mask 1[z > 0]).  Activation tensors are %dx%d, %lu bytes each.  Step time: fastest of %d.\n\n", BATCH,
            WIDTH, (unsigned long)((size_t)BATCH * WIDTH * sizeof(bp_real)), ROUNDS * STEPS);
-    printf("  %-16s %11s %8s %4s %6s   %-16s  %9s  %6s  %-11s  %8s\n", "plan", "checkpoints", "buffers", "out",
-           "total", "activation bytes", "step time", "vs A", "run twice", "expected");
-
-    /* ROUNDS rounds, the plans taking turns in each, so that a slow spell of a shared machine hits them alike;
-       every round retrains from the same start, and every plan B is checked against plan A in every round */
-    for (round = 0; round < ROUNDS; round++)
-        for (plan = 0; plan < NPLANS; plan++) {
-            int k = plan == 0 ? 0 : segment_lengths[plan - 1];
-            outcome o = train(k, &n, &start, &input, &y, &g, &gx);
-            if (round == 0 || o.seconds < result[plan].seconds) result[plan] = o;
-            if (plan == 0) {
-                double t = forward_seconds(&n, &input);
-                if (round == 0 || t < F) F = t;
-                if (round > 0) continue;
-                for (l = 0; l < DEPTH; l++) { /* plan A's result is the reference */
-                    copy_tensor(&after_A.W[l], &n.W[l]);
-                    copy_tensor(&after_A.b[l], &n.b[l]);
-                    copy_tensor(&after_A.dW[l], &n.dW[l]);
-                    copy_tensor(&after_A.db[l], &n.db[l]);
-                }
-            } else { /* plan B must match it bit for bit: every loss, the final weights, the last gradients */
-                int same = memcmp(o.losses, result[0].losses, sizeof o.losses) == 0;
-                for (l = 0; l < DEPTH; l++)
-                    same &= same_bits(&n.W[l], &after_A.W[l]) && same_bits(&n.b[l], &after_A.b[l]) &&
-                            same_bits(&n.dW[l], &after_A.dW[l]) && same_bits(&n.db[l], &after_A.db[l]);
-                if (!same) identical[plan] = 0;
-            }
-        }
-
+    compare_plans(&start, &input, &y, &c);
+    print_plans(&c);
     for (plan = 0; plan < NPLANS; plan++) {
-        int k = plan == 0 ? 0 : segment_lengths[plan - 1];
-        const outcome *o = &result[plan];
-        double expected = 1 + o->rerun * (F / DEPTH) / result[0].seconds; /* plan A's step + the rerun layers */
-        if (plan == 0)
-            sprintf(labels[plan], "cache all");
-        else
-            sprintf(labels[plan], k * k == DEPTH ? "k = %d = sqrt %d" : "k = %d", k, DEPTH);
-        if (k * k == DEPTH) sqrt_plan = plan;
-        all_identical &= identical[plan];
-        memory_percent[plan] = 100.0 * (double)o->bytes / (double)result[0].bytes;
-        time_percent[plan] = 100.0 * o->seconds / result[0].seconds;
-        printf("  %-16s %11d %8d %4d %6d   %9lu (%3.0f%%)  %6.1f ms  %5.2fx  %2d = %.2f F  %7.2fx   %s\n",
-               plan == 0 ? "A: cache all" : labels[plan], o->checkpoints, o->buffers, 1,
-               o->checkpoints + o->buffers + 1, (unsigned long)o->bytes, memory_percent[plan], 1e3 * o->seconds,
-               time_percent[plan] / 100, o->rerun, (double)o->rerun / DEPTH, expected,
-               plan == 0         ? "(the reference)"
-               : identical[plan] ? "gradients bit-identical"
-                                 : "gradients DIFFER");
+        all_identical &= c.identical[plan];
+        if (plan_k(plan) * plan_k(plan) == DEPTH) sqrt_plan = plan;
     }
-
-    printf("\ncheckpoints, buffers, out: the %dx%d activation tensors a plan keeps (plan B's buffers: k z's\n",
-           BATCH, WIDTH);
-    printf("and k - 1 x's).  run twice: the layers whose forward runs again during backward, as a fraction of\n");
-    printf(
-        "one forward pass F = %.1f ms (%.0f%% of plan A's step); expected = 1 + (run twice) x F / (A's step).\n",
-        1e3 * F, 100 * F / result[0].seconds);
-    printf("plan A's loss per step:");
-    for (step = 0; step < STEPS; step++) printf(" %.6f", (double)result[0].losses[step]);
     printf(all_identical ? "; every plan B: the same bits, and the same final weights\n" : "\n");
 
-    sprintf(path, "%.1000s/checkpointing.svg", dir);
-    if (write_chart(path, memory_percent, time_percent, labels, NPLANS) == 0)
-        printf("chart: %s\n", path);
-    else
-        printf("(could not write the chart %s)\n", path);
+    make_folder(out_dir);
+    chart_written = write_chart(out_dir, &c) == 0;
 
     if (all_identical)
         printf("OK: checkpoints every %d layers keep %.0f%% of the activation memory (%lu of %lu bytes) for %.2fx "
                "the step time; gradients bit-identical for every k\n",
-               segment_lengths[sqrt_plan - 1], memory_percent[sqrt_plan], (unsigned long)result[sqrt_plan].bytes,
-               (unsigned long)result[0].bytes, time_percent[sqrt_plan] / 100);
+               plan_k(sqrt_plan), c.memory_percent[sqrt_plan], (unsigned long)c.result[sqrt_plan].bytes,
+               (unsigned long)c.result[0].bytes, c.time_percent[sqrt_plan] / 100);
     else
         printf("FAILED: checkpointed gradients differ from the cache-all gradients\n");
 
-    net_free(&n);
     net_free(&start);
-    net_free(&after_A);
     bp_tensor_free(&input);
     bp_tensor_free(&y);
-    bp_tensor_free(&g);
-    bp_tensor_free(&gx);
-    return all_identical ? 0 : 1;
+    return all_identical && chart_written ? 0 : 1;
 }

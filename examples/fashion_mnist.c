@@ -26,8 +26,8 @@
                              t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte (unzipped),
                              default examples/data/fashion-mnist; the original MNIST works as well
                    EPOCHS    default 20
-                   OUT_DIR   an existing folder for the weights (fashion_W1.npy ...) and the chart
-                             fashion_mnist.svg, default build
+                   OUT_DIR   the folder for the weights (fashion_W1.npy ...) and the chart
+                             fashion_mnist.svg, default build (created if missing)
                    LEARNING_RATE  Adam's starting rate, default 1e-3.  A rate far too high drives the
                              loss to NaN or infinity; the program then stops at that step and says so
                              (exit status 1) instead of training on garbage.  Adam moves a weight by at
@@ -48,8 +48,8 @@
 #define BACKPROP_IMPLEMENTATION
 #include "../backprop.h"
 
-#include <errno.h>
-#include <limits.h>
+#include "chart.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -62,6 +62,7 @@
 #define CLASSES 10
 #define BATCH 128
 #define DEFAULT_EPOCHS 20
+#define MAX_EPOCHS 1000
 #define TARGET_ACCURACY 0.89
 #define SEED 42
 
@@ -91,44 +92,49 @@ static void dataset_free(dataset *ds)
     ds->pixels = ds->label = NULL;
 }
 
-/* Reads an image file and its label file into ds and checks that they belong together: 3 sizes in the
-   image file and 1 in the label file (else the names are probably swapped), as many labels as images, at
-   least one pixel, every label below classes.  0 on success; -1 with one line in err, and nothing left
-   allocated, on failure. */
-static int read_dataset(const char *images_path, const char *labels_path, int classes, dataset *ds, char *err,
-                        size_t err_size)
+/* Reads the image file and the label file of one split, in data_dir, into ds and checks that they
+   belong together: 3 sizes in the image file and 1 in the label file (else the names are probably
+   swapped), as many labels as images, at least one pixel, 28x28 images, every label a class.  0 on
+   success; -1 with one line on stderr, and nothing left allocated, on failure. */
+static int read_dataset(const char *data_dir, const char *images_file, const char *labels_file, dataset *ds)
 {
+    char images[1024], labels[1024];
     int i;
     memset(ds, 0, sizeof *ds);
-    if (bp_idx_load(&ds->images, images_path) != 0 || bp_idx_load(&ds->labels, labels_path) != 0) {
-        snprintf(err, err_size, "%s", bp_failure_reason());
-        dataset_free(ds);
+    if (snprintf(images, sizeof images, "%s/%s", data_dir, images_file) >= (int)sizeof images ||
+        snprintf(labels, sizeof labels, "%s/%s", data_dir, labels_file) >= (int)sizeof labels) {
+        fprintf(stderr, "fashion_mnist: folder name too long\n");
         return -1;
+    }
+    if (bp_idx_load(&ds->images, images) != 0 || bp_idx_load(&ds->labels, labels) != 0) {
+        fprintf(stderr, "fashion_mnist: %s\n", bp_failure_reason());
+        goto refuse;
     }
     if (ds->images.ndim != 3 || ds->labels.ndim != 1) {
-        snprintf(err, err_size, "%s has %d sizes and %s has %d: expected 3 (images) and 1 (labels); names swapped?",
-                 images_path, ds->images.ndim, labels_path, ds->labels.ndim);
-        dataset_free(ds);
-        return -1;
+        fprintf(stderr, "fashion_mnist: %s has %d sizes and %s has %d: expected 3 (images) and 1 (labels); names "
+                "swapped?\n", images, ds->images.ndim, labels, ds->labels.ndim);
+        goto refuse;
     }
     if (ds->images.dims[0] != ds->labels.dims[0]) {
-        snprintf(err, err_size, "%s has %d images but %s has %d labels (they must match one to one)", images_path,
-                 ds->images.dims[0], labels_path, ds->labels.dims[0]);
-        dataset_free(ds);
-        return -1;
+        fprintf(stderr, "fashion_mnist: %s has %d images but %s has %d labels (they must match one to one)\n",
+                images, ds->images.dims[0], labels, ds->labels.dims[0]);
+        goto refuse;
     }
     if (!ds->images.data) {
-        snprintf(err, err_size, "%s: has no pixels (%d images of %dx%d)", images_path, ds->images.dims[0],
-                 ds->images.dims[1], ds->images.dims[2]);
-        dataset_free(ds);
-        return -1;
+        fprintf(stderr, "fashion_mnist: %s: has no pixels (%d images of %dx%d)\n", images, ds->images.dims[0],
+                ds->images.dims[1], ds->images.dims[2]);
+        goto refuse;
+    }
+    if (ds->images.dims[1] * ds->images.dims[2] != INPUTS) {
+        fprintf(stderr, "fashion_mnist: %s: the images are %dx%d but this network takes 28x28 = %d pixels\n",
+                images, ds->images.dims[1], ds->images.dims[2], INPUTS);
+        goto refuse;
     }
     for (i = 0; i < ds->labels.dims[0]; i++) {
-        if (ds->labels.data[i] >= classes) {
-            snprintf(err, err_size, "%s: label %d (of image %d) is not a class 0..%d", labels_path,
-                     ds->labels.data[i], i, classes - 1);
-            dataset_free(ds);
-            return -1;
+        if (ds->labels.data[i] >= CLASSES) {
+            fprintf(stderr, "fashion_mnist: %s: label %d (of image %d) is not a class 0..%d\n", labels,
+                    ds->labels.data[i], i, CLASSES - 1);
+            goto refuse;
         }
     }
     ds->count = ds->images.dims[0];
@@ -137,6 +143,9 @@ static int read_dataset(const char *images_path, const char *labels_path, int cl
     ds->pixels = ds->images.data;
     ds->label = ds->labels.data;
     return 0;
+refuse:
+    dataset_free(ds);
+    return -1;
 }
 
 /* ---- the network ------------------------------------------------------------------------------------ */
@@ -145,6 +154,40 @@ static int read_dataset(const char *images_path, const char *labels_path, int cl
    averages per parameter live in tensors of the same shapes, kept in the same order. */
 enum { W1, B1, W2, B2, W3, B3, NPARAMS };
 static const char *const param_names[NPARAMS] = {"W1", "b1", "W2", "b2", "W3", "b3"};
+
+typedef struct model {
+    bp_tensor param[NPARAMS], grad[NPARAMS];
+    bp_tensor adam_m[NPARAMS], adam_v[NPARAMS]; /* Adam's moving averages of the gradient and its square */
+} model;
+
+/* All zero but the weights: He initialisation, W ~ N(0, 2/fan_in), so the signal keeps its size through
+   each ReLU layer. */
+static void model_new(model *m, bp_rng *rng)
+{
+    const int fan_in[NPARAMS] = {INPUTS, 1, HIDDEN1, 1, HIDDEN2, 1};
+    const int fan_out[NPARAMS] = {HIDDEN1, HIDDEN1, HIDDEN2, HIDDEN2, CLASSES, CLASSES};
+    int k;
+    for (k = 0; k < NPARAMS; k++) {
+        m->param[k] = bp_tensor_new(fan_in[k], fan_out[k]); /* biases start at 0 (zero-filled) */
+        m->grad[k] = bp_tensor_new(fan_in[k], fan_out[k]);
+        m->adam_m[k] = bp_tensor_new(fan_in[k], fan_out[k]); /* Adam's state starts at 0 */
+        m->adam_v[k] = bp_tensor_new(fan_in[k], fan_out[k]);
+    }
+    bp_init_he(&m->param[W1], rng);
+    bp_init_he(&m->param[W2], rng);
+    bp_init_he(&m->param[W3], rng);
+}
+
+static void model_free(model *m)
+{
+    int k;
+    for (k = 0; k < NPARAMS; k++) {
+        bp_tensor_free(&m->param[k]);
+        bp_tensor_free(&m->grad[k]);
+        bp_tensor_free(&m->adam_m[k]);
+        bp_tensor_free(&m->adam_v[k]);
+    }
+}
 
 /* Everything one batch needs, made once: the input, the activations the backward pass reads back (the
    forward's cache), and the gradients flowing back through them.  All have BATCH rows; a smaller batch
@@ -158,6 +201,26 @@ typedef struct workspace {
     bp_tensor probs;      /* batch x 10:  softmax(logits); becomes dL/dlogits in place */
     bp_tensor da1, da2;   /* dL/da1 then dL/dz1 (in place), dL/da2 then dL/dz2 */
 } workspace;
+
+static void workspace_new(workspace *ws)
+{
+    ws->x = bp_tensor_new(BATCH, INPUTS);
+    ws->z1 = bp_tensor_new(BATCH, HIDDEN1);
+    ws->a1 = bp_tensor_new(BATCH, HIDDEN1);
+    ws->da1 = bp_tensor_new(BATCH, HIDDEN1);
+    ws->z2 = bp_tensor_new(BATCH, HIDDEN2);
+    ws->a2 = bp_tensor_new(BATCH, HIDDEN2);
+    ws->da2 = bp_tensor_new(BATCH, HIDDEN2);
+    ws->logits = bp_tensor_new(BATCH, CLASSES);
+    ws->probs = bp_tensor_new(BATCH, CLASSES);
+}
+
+static void workspace_free(workspace *ws)
+{
+    bp_tensor *all[] = {&ws->x, &ws->z1, &ws->a1, &ws->da1, &ws->z2, &ws->a2, &ws->da2, &ws->logits, &ws->probs};
+    int i;
+    for (i = 0; i < (int)(sizeof all / sizeof all[0]); i++) bp_tensor_free(all[i]);
+}
 
 /* The first n rows of t, sharing t's memory: no copy, no allocation (never bp_tensor_free a view). */
 static bp_tensor first_rows(const bp_tensor *t, int n)
@@ -182,23 +245,23 @@ static void load_batch(const dataset *ds, const int *order, int n, workspace *ws
 }
 
 /* The forward pass on the first n rows; returns the mean cross-entropy loss and leaves softmax in probs. */
-static bp_real forward(bp_tensor *const *p, workspace *ws, int n)
+static bp_real forward(const bp_tensor *p, workspace *ws, int n)
 {
     bp_tensor x = first_rows(&ws->x, n);
     bp_tensor z1 = first_rows(&ws->z1, n), a1 = first_rows(&ws->a1, n);
     bp_tensor z2 = first_rows(&ws->z2, n), a2 = first_rows(&ws->a2, n);
     bp_tensor logits = first_rows(&ws->logits, n), probs = first_rows(&ws->probs, n);
 
-    bp_linear_forward(&x, p[W1], p[B1], &z1);      /* z1 = x W1 + b1      (n x 256) */
-    bp_relu_forward(&z1, &a1);                     /* a1 = max(0, z1)               */
-    bp_linear_forward(&a1, p[W2], p[B2], &z2);     /* z2 = a1 W2 + b2     (n x 128) */
-    bp_relu_forward(&z2, &a2);                     /* a2 = max(0, z2)               */
-    bp_linear_forward(&a2, p[W3], p[B3], &logits); /* logits = a2 W3 + b3 (n x 10)  */
+    bp_linear_forward(&x, &p[W1], &p[B1], &z1);      /* z1 = x W1 + b1      (n x 256) */
+    bp_relu_forward(&z1, &a1);                       /* a1 = max(0, z1)               */
+    bp_linear_forward(&a1, &p[W2], &p[B2], &z2);     /* z2 = a1 W2 + b2     (n x 128) */
+    bp_relu_forward(&z2, &a2);                       /* a2 = max(0, z2)               */
+    bp_linear_forward(&a2, &p[W3], &p[B3], &logits); /* logits = a2 W3 + b3 (n x 10)  */
     return bp_softmax_xent_forward(&logits, ws->labels, &probs); /* probs = softmax; loss = mean -log p[label] */
 }
 
 /* The backward pass after forward on the same n rows: every gradient, from the loss back to W1. */
-static void backward(bp_tensor *const *p, bp_tensor *const *grad, workspace *ws, int n)
+static void backward(const bp_tensor *p, bp_tensor *grad, workspace *ws, int n)
 {
     bp_tensor x = first_rows(&ws->x, n);
     bp_tensor z1 = first_rows(&ws->z1, n), a1 = first_rows(&ws->a1, n);
@@ -208,11 +271,11 @@ static void backward(bp_tensor *const *p, bp_tensor *const *grad, workspace *ws,
     bp_tensor *dlogits = &probs; /* computed in place over probs */
 
     bp_softmax_xent_backward(&probs, ws->labels, dlogits);                 /* (probs - onehot) / n      */
-    bp_linear_backward(&a2, p[W3], dlogits, &da2, grad[W3], grad[B3]);     /* dW3 = a2^T dl, da2 = dl W3^T */
+    bp_linear_backward(&a2, &p[W3], dlogits, &da2, &grad[W3], &grad[B3]);  /* dW3 = a2^T dl, da2 = dl W3^T */
     bp_relu_backward(&z2, &da2, &da2);                                     /* dz2 = da2 * 1[z2 > 0]     */
-    bp_linear_backward(&a1, p[W2], &da2, &da1, grad[W2], grad[B2]);        /* dW2 = a1^T dz2, da1 = dz2 W2^T */
+    bp_linear_backward(&a1, &p[W2], &da2, &da1, &grad[W2], &grad[B2]);     /* dW2 = a1^T dz2, da1 = dz2 W2^T */
     bp_relu_backward(&z1, &da1, &da1);                                     /* dz1 = da1 * 1[z1 > 0]     */
-    bp_linear_backward(&x, p[W1], &da1, NULL, grad[W1], grad[B1]);         /* dW1 = x^T dz1 (no dx needed) */
+    bp_linear_backward(&x, &p[W1], &da1, NULL, &grad[W1], &grad[B1]);      /* dW1 = x^T dz1 (no dx needed) */
 }
 
 /* The class with the highest probability in row r. */
@@ -227,7 +290,7 @@ static int predicted_class(const workspace *ws, int r)
 
 /* Runs the network on all of ds in batches, without training.  Returns the accuracy; puts the mean loss in
    *loss and, if confusion is not NULL, counts confusion[true class][predicted class]. */
-static double evaluate(bp_tensor *const *p, const dataset *ds, int *order, workspace *ws, double *loss,
+static double evaluate(const bp_tensor *p, const dataset *ds, int *order, workspace *ws, double *loss,
                        int confusion[CLASSES][CLASSES])
 {
     int start, r, correct = 0;
@@ -248,7 +311,72 @@ static double evaluate(bp_tensor *const *p, const dataset *ds, int *order, works
     return (double)correct / ds->count;
 }
 
-/* ---- small helpers ------------------------------------------------------------------------------------ */
+/* ---- training ------------------------------------------------------------------------------------------ */
+
+/* A fresh order of 0 .. n-1 (Fisher-Yates): each permutation equally likely. */
+static void shuffle(int *order, int n, bp_rng *rng)
+{
+    int i;
+    for (i = 0; i < n; i++) order[i] = i;
+    for (i = n - 1; i > 0; i--) {
+        int j = (int)(bp_rng_uniform(rng) * (i + 1)), tmp = order[i]; /* 0 <= j <= i */
+        order[i] = order[j];
+        order[j] = tmp;
+    }
+}
+
+/* What went wrong, or NULL if the loss and every gradient are finite numbers.  A NaN or infinity spreads
+   to every weight within a step or two, and from then on the numbers mean nothing. */
+static const char *not_finite(bp_real loss, const bp_tensor *grad)
+{
+    int k;
+    if (isnan(loss)) return "loss became NaN";
+    if (isinf(loss)) return "loss became infinite";
+    for (k = 0; k < NPARAMS; k++)
+        if (!bp_tensor_all_finite(&grad[k])) return "a gradient became NaN or infinite";
+    return NULL;
+}
+
+/* One epoch over train_set in the given order: forward, backward and an Adam step per batch.  *step counts the
+   steps of all epochs (Adam counts from 1).  Puts the epoch's mean loss and accuracy, measured on each
+   batch while the weights change, in *loss and *accuracy.  If the numbers stop being finite: stops, says
+   where and the likely cause on stderr, and returns -1. */
+static int train_epoch(model *m, const dataset *train_set, const int *order, workspace *ws, bp_real lr, int epoch,
+                       int *step, double *loss, double *accuracy)
+{
+    const bp_real beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
+    const int batches = (train_set->count + BATCH - 1) / BATCH;
+    double loss_sum = 0;
+    int batch, k, r, correct = 0, dots = 0;
+    for (batch = 0; batch < batches; batch++) {
+        int start = batch * BATCH, n = train_set->count - start < BATCH ? train_set->count - start : BATCH;
+        bp_real batch_loss;
+        const char *wrong;
+        load_batch(train_set, order + start, n, ws);
+        batch_loss = forward(m->param, ws, n);
+        for (r = 0; r < n; r++) correct += predicted_class(ws, r) == ws->labels[r];
+        backward(m->param, m->grad, ws, n);
+        wrong = not_finite(batch_loss, m->grad);
+        if (wrong) {
+            fprintf(stderr, "\nfashion_mnist: %s at step %d (epoch %d): learning rate %g too high?\n", wrong,
+                    *step + 1, epoch, (double)lr);
+            return -1;
+        }
+        loss_sum += (double)batch_loss * n;
+        *step += 1; /* Adam counts its steps from 1 */
+        for (k = 0; k < NPARAMS; k++)
+            bp_adam_step(&m->param[k], &m->grad[k], &m->adam_m[k], &m->adam_v[k], *step, lr, beta1, beta2, eps);
+        while (dots < 20 * (batch + 1) / batches) { /* 20 dots per epoch, for a person watching */
+            fputc('.', stderr);
+            fflush(stderr);
+            dots++;
+        }
+    }
+    fputc('\n', stderr);
+    *loss = loss_sum / train_set->count;
+    *accuracy = (double)correct / train_set->count;
+    return 0;
+}
 
 static double seconds_now(void)
 {
@@ -261,302 +389,62 @@ static double seconds_now(void)
 #endif
 }
 
-/* Ticks for an axis from lo to hi: a step of 1, 2 or 5 times a power of ten giving about 5 ticks. */
-static double tick_step(double lo, double hi)
+/* The loss and accuracy of each epoch (index epoch - 1). */
+typedef struct history {
+    double train_loss[MAX_EPOCHS], test_loss[MAX_EPOCHS];
+    double train_acc[MAX_EPOCHS], test_acc[MAX_EPOCHS];
+} history;
+
+/* epochs epochs of training, each followed by a run on the test set: one line per epoch on stdout, their
+   numbers in h.  -1 if the training stopped (train_epoch said why). */
+static int train_all_epochs(model *m, const dataset *train_set, const dataset *test_set, int *order, workspace *ws,
+                            bp_rng *rng, bp_real lr, int epochs, history *h)
 {
-    double raw = (hi - lo) / 5, power = 1;
-    if (!(raw > 0)) return 1;
-    while (power * 10 <= raw) power *= 10;
-    while (power > raw) power /= 10;
-    if (raw >= 5 * power) return 5 * power;
-    if (raw >= 2 * power) return 2 * power;
-    return power;
-}
-
-/* One panel of the chart: two series over epochs 1..epochs, axes with ticks, titles and a legend.  y_mark, if
-   positive, draws a dashed horizontal line labelled mark_label (the target accuracy). */
-static void svg_panel(FILE *f, double left, double top, double width, double height, const char *title,
-                      const char *y_title, int epochs, const double *s1, const char *name1, const double *s2,
-                      const char *name2, double y_mark, const char *mark_label, int legend_at_top)
-{
-    const char *colors[2] = {"#1f77b4", "#d62728"};
-    const double *series[2];
-    const char *names[2];
-    double lo = s1[0], hi = s1[0], step, t, x_step;
-    int e, k;
-
-    series[0] = s1;
-    series[1] = s2;
-    names[0] = name1;
-    names[1] = name2;
-    for (k = 0; k < 2; k++)
-        for (e = 0; e < epochs; e++) {
-            if (series[k][e] < lo) lo = series[k][e];
-            if (series[k][e] > hi) hi = series[k][e];
-        }
-    if (y_mark > 0) {
-        if (y_mark < lo) lo = y_mark;
-        if (y_mark > hi) hi = y_mark;
-    }
-    if (hi - lo < 1e-6) hi = lo + 1e-6;
-    step = tick_step(lo, hi);
-    lo = step * floor(lo / step); /* the axis starts and ends on a tick */
-    hi = step * ceil(hi / step);
-
-#define SX(epoch) (left + (epochs > 1 ? ((epoch) - 1.0) / (epochs - 1.0) : 0.5) * width)
-#define SY(value) (top + height - ((value) - lo) / (hi - lo) * height)
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"15\" font-weight=\"bold\">%s</text>\n",
-            left + width / 2, top - 12, title);
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#333\"/>\n", left,
-            top, width, height);
-    for (t = lo; t <= hi + step * 1e-6; t += step) { /* y ticks and grid lines */
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#ddd\"/>\n", left, SY(t),
-                left + width, SY(t));
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\">%g</text>\n", left - 5,
-                SY(t) + 4, fabs(t) < step * 1e-6 ? 0.0 : t);
-    }
-    x_step = epochs <= 10 ? 1 : epochs <= 20 ? 2 : epochs <= 50 ? 5 : 10 * ceil(epochs / 100.0);
-    for (e = 1; e <= epochs; e++) /* x ticks */
-        if ((e == 1 && x_step == 1) || e % (int)x_step == 0) {
-            fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#333\"/>\n", SX(e),
-                    top + height, SX(e), top + height + 4);
-            fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"11\">%d</text>\n", SX(e),
-                    top + height + 17, e);
-        }
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\">epoch</text>\n", left + width / 2,
-            top + height + 36);
-    fprintf(f,
-            "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"middle\" font-size=\"13\" "
-            "transform=\"rotate(-90 %.1f %.1f)\">%s</text>\n",
-            left - 48, top + height / 2, left - 48, top + height / 2, y_title);
-    if (y_mark > 0) {
-        fprintf(f,
-                "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"#2ca02c\" stroke-dasharray=\"6,4\"/>\n",
-                left, SY(y_mark), left + width, SY(y_mark));
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"end\" font-size=\"11\" fill=\"#2ca02c\">%s</text>\n",
-                left + width - 4, SY(y_mark) - 4, mark_label);
-    }
-    for (k = 0; k < 2; k++) { /* the two series: a line with a dot at every epoch */
-        double legend_y = legend_at_top ? top + 18 + 18 * k : top + height - 36 + 18 * k;
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\" points=\"", colors[k]);
-        for (e = 1; e <= epochs; e++) fprintf(f, "%.1f,%.1f ", SX(e), SY(series[k][e - 1]));
-        fprintf(f, "\"/>\n");
-        for (e = 1; e <= epochs; e++)
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", SX(e), SY(series[k][e - 1]),
-                    colors[k]);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n",
-                left + width - 150, legend_y, left + width - 126, legend_y, colors[k]);
-        fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" font-size=\"12\">%s</text>\n", left + width - 120, legend_y + 4,
-                names[k]);
-    }
-#undef SX
-#undef SY
-}
-
-/* The chart: loss per epoch on the left, accuracy per epoch on the right.  0 on success, -1 on a file error. */
-static int write_chart(const char *path, int epochs, const double *train_loss, const double *test_loss,
-                       const double *train_acc, const double *test_acc)
-{
-    FILE *f = fopen(path, "w");
-    int failed;
-    if (!f) return -1;
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"960\" height=\"400\" "
-               "viewBox=\"0 0 960 400\" font-family=\"sans-serif\">\n");
-    fprintf(f, "<rect width=\"960\" height=\"400\" fill=\"white\"/>\n");
-    fprintf(f, "<text x=\"480\" y=\"24\" text-anchor=\"middle\" font-size=\"16\">Fashion-MNIST, MLP 784-256-128-10, "
-               "Adam lr 1e-3 cosine-decayed, batch %d</text>\n", BATCH);
-    svg_panel(f, 80, 70, 360, 260, "Cross-entropy loss", "loss (mean per example)", epochs, train_loss,
-              "train (during epoch)", test_loss, "test", 0, NULL, 1);
-    svg_panel(f, 570, 70, 360, 260, "Accuracy", "fraction correct", epochs, train_acc, "train (during epoch)",
-              test_acc, "test", TARGET_ACCURACY, "target 0.89", 0);
-    fprintf(f, "</svg>\n");
-    failed = ferror(f);
-    if (fclose(f) != 0) failed = 1;
-    return failed ? -1 : 0;
-}
-
-/* ---- main ---------------------------------------------------------------------------------------------- */
-
-int main(int argc, char **argv)
-{
-    const char *data_dir = argc > 1 ? argv[1] : "examples/data/fashion-mnist";
-    const char *out_dir = argc > 3 ? argv[3] : "build";
-    const int fan_in[NPARAMS] = {INPUTS, 1, HIDDEN1, 1, HIDDEN2, 1};
-    const int fan_out[NPARAMS] = {HIDDEN1, HIDDEN1, HIDDEN2, HIDDEN2, CLASSES, CLASSES};
-    const bp_real lr = argc > 4 ? (bp_real)atof(argv[4]) : 1e-3f, beta1 = 0.9f, beta2 = 0.999f, eps = 1e-8f;
-    int epochs = DEFAULT_EPOCHS;
-    char path[4][1024], err[1200];
-    dataset train, test;
-    bp_tensor param[NPARAMS], grad[NPARAMS], adam_m[NPARAMS], adam_v[NPARAMS], loaded[NPARAMS];
-    bp_tensor *p[NPARAMS], *g[NPARAMS], *reloaded[NPARAMS];
-    workspace ws;
-    bp_rng rng;
-    int *order = NULL;
-    double *train_loss = NULL, *test_loss = NULL, *train_acc = NULL, *test_acc = NULL;
-    double accuracy = 0, reloaded_accuracy = -1, loss, started, total_seconds;
-    int confusion[CLASSES][CLASSES], worst[CLASSES];
-    int i, k, c, epoch, step = 0, status = 1, weights_identical = 1;
-
-    if (argc > 2) {
-        char *end;
-        long n = strtol(argv[2], &end, 10);
-        if (end == argv[2] || *end != '\0' || n < 1 || n > 1000 || !(lr > 0)) {
-            fprintf(stderr, "usage: %s [DATA_DIR [EPOCHS (1..1000) [OUT_DIR [LEARNING_RATE > 0]]]]\n", argv[0]);
-            return 2;
-        }
-        epochs = (int)n;
-    }
-
-    /* ---- the data */
-    if (strlen(data_dir) + strlen(out_dir) > 900) {
-        fprintf(stderr, "fashion_mnist: folder name too long\n");
-        return 1;
-    }
-    sprintf(path[0], "%s/train-images-idx3-ubyte", data_dir);
-    sprintf(path[1], "%s/train-labels-idx1-ubyte", data_dir);
-    sprintf(path[2], "%s/t10k-images-idx3-ubyte", data_dir);
-    sprintf(path[3], "%s/t10k-labels-idx1-ubyte", data_dir);
-    if (read_dataset(path[0], path[1], CLASSES, &train, err, sizeof err) != 0) {
-        fprintf(stderr, "fashion_mnist: %s\n", err);
-        return 1;
-    }
-    if (read_dataset(path[2], path[3], CLASSES, &test, err, sizeof err) != 0) {
-        fprintf(stderr, "fashion_mnist: %s\n", err);
-        dataset_free(&train);
-        return 1;
-    }
-    if (train.rows * train.cols != INPUTS || test.rows * test.cols != INPUTS) {
-        const dataset *bad = train.rows * train.cols != INPUTS ? &train : &test;
-        fprintf(stderr, "fashion_mnist: %s: the images are %dx%d but this network takes 28x28 = %d pixels\n",
-                bad == &train ? path[0] : path[2], bad->rows, bad->cols, INPUTS);
-        dataset_free(&train);
-        dataset_free(&test);
-        return 1;
-    }
-    printf("data: %d training and %d test images of %dx%d pixels from %s\n", train.count, test.count, train.rows,
-           train.cols, data_dir);
-
-    /* ---- every tensor and buffer, made once: nothing is allocated inside the training loop */
-    for (k = 0; k < NPARAMS; k++) {
-        param[k] = bp_tensor_new(fan_in[k], fan_out[k]);  /* biases start at 0 (zero-filled) */
-        grad[k] = bp_tensor_new(fan_in[k], fan_out[k]);
-        adam_m[k] = bp_tensor_new(fan_in[k], fan_out[k]); /* Adam's state starts at 0 */
-        adam_v[k] = bp_tensor_new(fan_in[k], fan_out[k]);
-        loaded[k].rows = loaded[k].cols = 0;
-        loaded[k].data = NULL;
-        p[k] = &param[k];
-        g[k] = &grad[k];
-        reloaded[k] = &loaded[k];
-    }
-    ws.x = bp_tensor_new(BATCH, INPUTS);
-    ws.z1 = bp_tensor_new(BATCH, HIDDEN1);
-    ws.a1 = bp_tensor_new(BATCH, HIDDEN1);
-    ws.da1 = bp_tensor_new(BATCH, HIDDEN1);
-    ws.z2 = bp_tensor_new(BATCH, HIDDEN2);
-    ws.a2 = bp_tensor_new(BATCH, HIDDEN2);
-    ws.da2 = bp_tensor_new(BATCH, HIDDEN2);
-    ws.logits = bp_tensor_new(BATCH, CLASSES);
-    ws.probs = bp_tensor_new(BATCH, CLASSES);
-    order = (int *)malloc(sizeof(int) * (size_t)(train.count > test.count ? train.count : test.count));
-    train_loss = (double *)malloc(sizeof(double) * (size_t)epochs);
-    test_loss = (double *)malloc(sizeof(double) * (size_t)epochs);
-    train_acc = (double *)malloc(sizeof(double) * (size_t)epochs);
-    test_acc = (double *)malloc(sizeof(double) * (size_t)epochs);
-    if (!order || !train_loss || !test_loss || !train_acc || !test_acc) {
-        fprintf(stderr, "fashion_mnist: out of memory\n");
-        goto cleanup;
-    }
-
-    /* He initialisation: W ~ N(0, 2/fan_in), so the signal keeps its size through each ReLU layer */
-    bp_rng_seed(&rng, SEED);
-    bp_init_he(&param[W1], &rng);
-    bp_init_he(&param[W2], &rng);
-    bp_init_he(&param[W3], &rng);
-
-    printf("network: %d -> %d -> ReLU -> %d -> ReLU -> %d, softmax cross-entropy; Adam, lr %g on a cosine "
-           "schedule, batch %d, %d epochs\n",
-           INPUTS, HIDDEN1, HIDDEN2, CLASSES, (double)lr, BATCH, epochs);
-    printf("(train loss and acc: measured on each batch during the epoch, while the weights change)\n");
-    started = seconds_now();
+    int epoch, step = 0;
     for (epoch = 1; epoch <= epochs; epoch++) {
-        const int batches = (train.count + BATCH - 1) / BATCH;
-        double epoch_started = seconds_now(), loss_sum = 0;
-        int batch, correct = 0, dots = 0;
+        double started = seconds_now();
         /* cosine schedule: lr_e = lr * (1 + cos(pi * (e-1) / epochs)) / 2, from lr at epoch 1 down towards 0 */
         bp_real lr_now = (bp_real)(lr * 0.5 * (1 + cos(3.14159265358979 * (epoch - 1) / epochs)));
-
-        /* a fresh order every epoch (Fisher-Yates): each permutation equally likely */
-        for (i = 0; i < train.count; i++) order[i] = i;
-        for (i = train.count - 1; i > 0; i--) {
-            int j = (int)(bp_rng_uniform(&rng) * (i + 1)), tmp = order[i]; /* 0 <= j <= i */
-            order[i] = order[j];
-            order[j] = tmp;
-        }
-
+        shuffle(order, train_set->count, rng);
         fprintf(stderr, "epoch %d/%d ", epoch, epochs);
-        for (batch = 0; batch < batches; batch++) {
-            int start = batch * BATCH, n = train.count - start < BATCH ? train.count - start : BATCH, r;
-
-            bp_real batch_loss;
-
-            load_batch(&train, order + start, n, &ws);
-            batch_loss = forward(p, &ws, n);
-            for (r = 0; r < n; r++) correct += predicted_class(&ws, r) == ws.labels[r];
-            backward(p, g, &ws, n);
-            /* A NaN or infinity spreads to every weight within a step or two, and from then on the numbers
-               mean nothing: stop, and say where and the likely cause. */
-            for (k = 0; k < NPARAMS && isfinite(batch_loss); k++)
-                if (!bp_tensor_all_finite(g[k])) break;
-            if (!isfinite(batch_loss) || k < NPARAMS) {
-                fprintf(stderr, "\nfashion_mnist: %s at step %d (epoch %d): learning rate %g too high?\n",
-                        isnan(batch_loss)   ? "loss became NaN"
-                        : isinf(batch_loss) ? "loss became infinite"
-                                            : "a gradient became NaN or infinite",
-                        step + 1, epoch, (double)lr_now);
-                goto cleanup;
-            }
-            loss_sum += (double)batch_loss * n;
-            step++; /* Adam counts its steps from 1 */
-            for (k = 0; k < NPARAMS; k++)
-                bp_adam_step(p[k], g[k], &adam_m[k], &adam_v[k], step, lr_now, beta1, beta2, eps);
-
-            while (dots < 20 * (batch + 1) / batches) { /* 20 dots per epoch, for a person watching */
-                fputc('.', stderr);
-                fflush(stderr);
-                dots++;
-            }
-        }
-        fputc('\n', stderr);
-        train_loss[epoch - 1] = loss_sum / train.count;
-        train_acc[epoch - 1] = (double)correct / train.count;
-        test_acc[epoch - 1] = evaluate(p, &test, order, &ws, &test_loss[epoch - 1], NULL);
+        if (train_epoch(m, train_set, order, ws, lr_now, epoch, &step, &h->train_loss[epoch - 1],
+                        &h->train_acc[epoch - 1]) != 0)
+            return -1;
+        h->test_acc[epoch - 1] = evaluate(m->param, test_set, order, ws, &h->test_loss[epoch - 1], NULL);
         printf("epoch %2d  lr %.6f  train loss %.4f acc %.4f  test loss %.4f acc %.4f  %4.1f s\n", epoch,
-               (double)lr_now, train_loss[epoch - 1], train_acc[epoch - 1], test_loss[epoch - 1], test_acc[epoch - 1],
-               seconds_now() - epoch_started);
+               (double)lr_now, h->train_loss[epoch - 1], h->train_acc[epoch - 1], h->test_loss[epoch - 1],
+               h->test_acc[epoch - 1], seconds_now() - started);
         fflush(stdout);
     }
-    total_seconds = seconds_now() - started;
+    return 0;
+}
 
-    /* ---- what the network gets wrong */
-    accuracy = evaluate(p, &test, order, &ws, &loss, confusion);
-    printf("\ntrained in %.1f s; test accuracy %.4f, test loss %.4f\n", total_seconds, accuracy, loss);
+/* ---- what the network gets wrong -------------------------------------------------------------------------- */
+
+static void print_per_class(int confusion[CLASSES][CLASSES])
+{
+    int c, k;
     printf("\nper class (of the test images):\n");
     for (c = 0; c < CLASSES; c++) {
         int total = 0;
         for (k = 0; k < CLASSES; k++) total += confusion[c][k];
         printf("  %-12s %6.1f%%  (%d of %d)\n", class_names[c], total ? 100.0 * confusion[c][c] / total : 0.0,
                confusion[c][c], total);
-        worst[c] = c;
     }
+}
+
+/* The three least accurate classes, each with the three classes it is most often taken for. */
+static void print_hardest(int confusion[CLASSES][CLASSES])
+{
+    int worst[CLASSES], c, i, k;
     /* sort the classes from least to most accurate (insertion sort on the diagonal) */
-    for (c = 1; c < CLASSES; c++) {
-        int w = worst[c], j = c;
-        while (j > 0 && confusion[worst[j - 1]][worst[j - 1]] > confusion[w][w]) {
+    for (c = 0; c < CLASSES; c++) {
+        int j = c;
+        while (j > 0 && confusion[worst[j - 1]][worst[j - 1]] > confusion[c][c]) {
             worst[j] = worst[j - 1];
             j--;
         }
-        worst[j] = w;
+        worst[j] = c;
     }
     printf("\nthe hardest classes, and what the network takes them for:\n");
     for (i = 0; i < 3; i++) {
@@ -576,32 +464,124 @@ int main(int argc, char **argv)
         }
         printf("\n");
     }
+}
 
-    /* ---- the chart */
-    sprintf(path[0], "%s/fashion_mnist.svg", out_dir);
-    if (write_chart(path[0], epochs, train_loss, test_loss, train_acc, test_acc) != 0) {
-        fprintf(stderr, "fashion_mnist: cannot write %s: %s\n", path[0], strerror(errno));
+/* ---- the chart and the saved weights ---------------------------------------------------------------------- */
+
+/* Loss per epoch on the left, accuracy per epoch on the right, into out_dir.  0, or -1 (stderr says why). */
+static int write_chart(const char *out_dir, const history *h, int epochs, bp_real lr)
+{
+    double epoch[MAX_EPOCHS], target_x[2], target_y[2] = {TARGET_ACCURACY, TARGET_ACCURACY};
+    char title[120];
+    const chart_line losses[2] = {
+        {"train (during epoch)", "#1f77b4", epoch, h->train_loss, epochs, 0},
+        {"test", "#d62728", epoch, h->test_loss, epochs, 0},
+    };
+    const chart_line accuracies[3] = {
+        {"train (during epoch)", "#1f77b4", epoch, h->train_acc, epochs, 0},
+        {"test", "#d62728", epoch, h->test_acc, epochs, 0},
+        {"target 0.89", "#2ca02c", target_x, target_y, 2, 1},
+    };
+    const chart_panel panels[2] = {
+        {"Cross-entropy loss", "epoch", "loss (mean per example)", 0, 0, NULL, losses, 2},
+        {"Accuracy", "epoch", "fraction correct", 0, 0, NULL, accuracies, 3},
+    };
+    int e;
+    for (e = 0; e < epochs; e++) epoch[e] = e + 1;
+    target_x[0] = 1;
+    target_x[1] = epochs;
+    sprintf(title, "Fashion-MNIST, MLP 784-256-128-10, Adam lr %g cosine-decayed, batch %d", (double)lr, BATCH);
+    return chart_save("fashion_mnist", out_dir, "fashion_mnist.svg", title, panels, 2);
+}
+
+/* Saves the weights as out_dir/fashion_W1.npy ..., loads them back and runs the reloaded network on the
+   test set.  0 if they came back bit for bit and give the same accuracy; else -1. */
+static int save_and_reload(const model *m, const char *out_dir, const dataset *test, int *order, workspace *ws,
+                           double accuracy)
+{
+    bp_tensor loaded[NPARAMS];
+    char path[1024];
+    double reloaded_accuracy = -1, loss;
+    int k, identical = 1;
+    for (k = 0; k < NPARAMS; k++) loaded[k] = bp_tensor_new(0, 0);
+    for (k = 0; k < NPARAMS; k++) {
+        snprintf(path, sizeof path, "%s/fashion_%s.npy", out_dir, param_names[k]);
+        if (bp_tensor_save_npy(&m->param[k], path) != 0 || bp_tensor_load_npy(&loaded[k], path) != 0) break;
+        if (loaded[k].rows != m->param[k].rows || loaded[k].cols != m->param[k].cols ||
+            memcmp(loaded[k].data, m->param[k].data, sizeof(bp_real) * (size_t)m->param[k].rows * m->param[k].cols))
+            identical = 0;
+    }
+    if (k < NPARAMS) {
+        fprintf(stderr, "fashion_mnist: %s\n", bp_failure_reason());
+    } else {
+        if (identical) reloaded_accuracy = evaluate(loaded, test, order, ws, &loss, NULL);
+        printf("weights saved to %s/fashion_{W1,b1,W2,b2,W3,b3}.npy and loaded back: %s, test accuracy %.4f (%s)\n",
+               out_dir, identical ? "bit for bit the same" : "DIFFERENT", reloaded_accuracy,
+               reloaded_accuracy == accuracy ? "identical" : "NOT identical");
+    }
+    for (k = 0; k < NPARAMS; k++) bp_tensor_free(&loaded[k]);
+    return identical && reloaded_accuracy == accuracy ? 0 : -1;
+}
+
+/* ---- main ---------------------------------------------------------------------------------------------- */
+
+/* EPOCHS from the command line: a whole number 1 .. MAX_EPOCHS, or 0 if it is not one. */
+static int parse_epochs(const char *text)
+{
+    char *end;
+    long n = strtol(text, &end, 10);
+    return end != text && *end == '\0' && n >= 1 && n <= MAX_EPOCHS ? (int)n : 0;
+}
+
+int main(int argc, char **argv)
+{
+    const char *data_dir = argc > 1 ? argv[1] : "examples/data/fashion-mnist";
+    const char *out_dir = argc > 3 ? argv[3] : "build";
+    const bp_real lr = argc > 4 ? (bp_real)atof(argv[4]) : 1e-3f;
+    const int epochs = argc > 2 ? parse_epochs(argv[2]) : DEFAULT_EPOCHS;
+    static history h; /* static: 32 KB, kept off the stack */
+    dataset train_set, test_set;
+    model m;
+    workspace ws;
+    bp_rng rng;
+    int *order, status = 1, confusion[CLASSES][CLASSES];
+    double accuracy, loss, started;
+
+    if (epochs == 0 || !(lr > 0)) {
+        fprintf(stderr, "usage: %s [DATA_DIR [EPOCHS (1..%d) [OUT_DIR [LEARNING_RATE > 0]]]]\n", argv[0], MAX_EPOCHS);
+        return 2;
+    }
+    if (read_dataset(data_dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte", &train_set) != 0) return 1;
+    if (read_dataset(data_dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte", &test_set) != 0) {
+        dataset_free(&train_set);
+        return 1;
+    }
+    printf("data: %d training and %d test images of %dx%d pixels from %s\n", train_set.count, test_set.count,
+           train_set.rows, train_set.cols, data_dir);
+    /* every tensor and buffer, made once: nothing is allocated inside the training loop */
+    bp_rng_seed(&rng, SEED);
+    model_new(&m, &rng);
+    workspace_new(&ws);
+    order = (int *)malloc(sizeof(int) * (size_t)(train_set.count > test_set.count ? train_set.count : test_set.count));
+    if (!order) {
+        fprintf(stderr, "fashion_mnist: out of memory\n");
         goto cleanup;
     }
-    printf("\nchart: %s\n", path[0]);
 
-    /* ---- save the weights, load them back, and check the reloaded network gives the same answers */
-    for (k = 0; k < NPARAMS; k++) {
-        sprintf(path[0], "%s/fashion_%s.npy", out_dir, param_names[k]);
-        if (bp_tensor_save_npy(&param[k], path[0]) != 0 || bp_tensor_load_npy(&loaded[k], path[0]) != 0) {
-            fprintf(stderr, "fashion_mnist: %s\n", bp_failure_reason());
-            goto cleanup;
-        }
-        if (loaded[k].rows != param[k].rows || loaded[k].cols != param[k].cols ||
-            memcmp(loaded[k].data, param[k].data, sizeof(bp_real) * (size_t)param[k].rows * param[k].cols) != 0)
-            weights_identical = 0;
-    }
-    if (weights_identical) reloaded_accuracy = evaluate(reloaded, &test, order, &ws, &loss, NULL);
-    printf("weights saved to %s/fashion_{W1,b1,W2,b2,W3,b3}.npy and loaded back: %s, test accuracy %.4f (%s)\n",
-           out_dir, weights_identical ? "bit for bit the same" : "DIFFERENT", reloaded_accuracy,
-           reloaded_accuracy == accuracy ? "identical" : "NOT identical");
-    if (!weights_identical || reloaded_accuracy != accuracy) goto cleanup;
+    printf("network: %d -> %d -> ReLU -> %d -> ReLU -> %d, softmax cross-entropy; Adam, lr %g on a cosine "
+           "schedule, batch %d, %d epochs\n", INPUTS, HIDDEN1, HIDDEN2, CLASSES, (double)lr, BATCH, epochs);
+    printf("(train loss and acc: measured on each batch during the epoch, while the weights change)\n");
+    started = seconds_now();
+    if (train_all_epochs(&m, &train_set, &test_set, order, &ws, &rng, lr, epochs, &h) != 0) goto cleanup;
+    accuracy = evaluate(m.param, &test_set, order, &ws, &loss, confusion);
+    printf("\ntrained in %.1f s; test accuracy %.4f, test loss %.4f\n", seconds_now() - started, accuracy, loss);
+    print_per_class(confusion);
+    print_hardest(confusion);
 
+    printf("\n");
+    make_folder(out_dir);
+    if (write_chart(out_dir, &h, epochs, lr) != 0) goto cleanup;
+    if (save_and_reload(&m, out_dir, &test_set, order, &ws, accuracy) != 0) goto cleanup;
     if (accuracy < TARGET_ACCURACY)
         fprintf(stderr, "fashion_mnist: test accuracy %.4f is below the target %.2f\n", accuracy, TARGET_ACCURACY);
     else
@@ -609,28 +589,10 @@ int main(int argc, char **argv)
     printf("test accuracy: %.4f\n", accuracy);
 
 cleanup:
-    for (k = 0; k < NPARAMS; k++) {
-        bp_tensor_free(&param[k]);
-        bp_tensor_free(&grad[k]);
-        bp_tensor_free(&adam_m[k]);
-        bp_tensor_free(&adam_v[k]);
-        bp_tensor_free(&loaded[k]);
-    }
-    bp_tensor_free(&ws.x);
-    bp_tensor_free(&ws.z1);
-    bp_tensor_free(&ws.a1);
-    bp_tensor_free(&ws.da1);
-    bp_tensor_free(&ws.z2);
-    bp_tensor_free(&ws.a2);
-    bp_tensor_free(&ws.da2);
-    bp_tensor_free(&ws.logits);
-    bp_tensor_free(&ws.probs);
     free(order);
-    free(train_loss);
-    free(test_loss);
-    free(train_acc);
-    free(test_acc);
-    dataset_free(&train);
-    dataset_free(&test);
+    model_free(&m);
+    workspace_free(&ws);
+    dataset_free(&train_set);
+    dataset_free(&test_set);
     return status;
 }

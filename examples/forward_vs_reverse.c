@@ -24,16 +24,19 @@
 
    The program computes the gradient both ways at every width, checks that they agree, times both, prints
    a table and the slope of log(cost ratio) against log(P), and writes the chart forward_vs_reverse.svg.
-   It exits non-zero if the gradients differ by more than 1e-9 (relative to the largest one) or if the
-   cost ratio does not grow with P.
+   It exits non-zero if the gradients differ by more than 1e-9 (relative to the largest one), if the
+   cost ratio does not grow with P, or if the chart cannot be written (stderr says why).
 
-   Build and run:  make modes      (the chart goes to build/; ./build/forward_vs_reverse DIR puts it in DIR)
+   Build and run:  make modes      (or ./build/forward_vs_reverse [OUT_DIR], from any folder)
+   OUT_DIR: where the chart goes, default build (created if missing).
    Timing: C's clock().  On Linux and macOS it counts the processor time this program used, so another
    program busy on a shared machine disturbs it less than a wall clock; on Windows it is wall time. */
 
 #define BACKPROP_DOUBLE /* bp_real is double: the two gradients agree to ~1e-16 */
 #define BACKPROP_IMPLEMENTATION
 #include "../backprop.h"
+
+#include "chart.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -269,151 +272,112 @@ static double loglog_slope(const double *x, const double *y, int n)
     return sxy / sxx;
 }
 
-/* ---- the chart: log-log panels written with fprintf (plain SVG 1.1) ---- */
+/* ---- measuring both at one width ---- */
 
-static void svg_line(FILE *f, double x1, double y1, double x2, double y2, const char *color)
+/* The measurements, one entry per hidden width. */
+typedef struct results {
+    double P[NSIZES];                                    /* the number of parameters */
+    double t_loss[NSIZES], t_rev[NSIZES], t_fwd[NSIZES]; /* seconds per call: the loss alone, each mode */
+    double ratio[NSIZES];                                /* t_fwd / t_rev */
+    double diff[NSIZES];                                 /* max |forward - reverse| / max |reverse| */
+} results;
+
+/* The same gradient, both ways: how far apart they are, relative to the largest derivative. */
+static double compare_gradients(mlp *n, double *g_rev, double *g_fwd)
 {
-    fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\"/>\n", x1, y1, x2, y2, color);
-}
-
-/* anchor: "start", "middle" or "end"; rotate: degrees about (x, y) */
-static void svg_text(FILE *f, double x, double y, const char *anchor, int size, int rotate, const char *text)
-{
-    fprintf(f, "<text x=\"%.1f\" y=\"%.1f\" text-anchor=\"%s\" font-size=\"%d\"", x, y, anchor, size);
-    if (rotate) fprintf(f, " transform=\"rotate(%d %.1f %.1f)\"", rotate, x, y);
-    fprintf(f, ">%s</text>\n", text);
-}
-
-typedef struct curve {
-    const char *label, *color;
-    const double *x, *y;
-    int n, dashed;
-} curve;
-
-/* A tick label for 10^e: plain digits from 0.001 to 100000, else "1e<e>". */
-static void tick_label(char *buf, int e)
-{
-    if (e >= -3 && e <= 5)
-        sprintf(buf, "%g", pow(10, e));
-    else
-        sprintf(buf, "1e%d", e);
-}
-
-/* One log-log chart in the box (left, top, width, height): frame, grid and labelled ticks at the powers of
-   10, small ticks at 2..9 times them, axis titles, the curves with a dot per point, a legend top left. */
-static void svg_loglog(FILE *f, double left, double top, double width, double height, const char *title,
-                       const char *x_title, const char *y_title, const curve *curves, int ncurves)
-{
-    double xmin = 1e300, xmax = 0, ymin = 1e300, ymax = 0, lx0, lx1, ly0, ly1;
-    int c, i, e, m;
-    char buf[32];
-    for (c = 0; c < ncurves; c++)
-        for (i = 0; i < curves[c].n; i++) {
-            if (curves[c].x[i] < xmin) xmin = curves[c].x[i];
-            if (curves[c].x[i] > xmax) xmax = curves[c].x[i];
-            if (curves[c].y[i] < ymin) ymin = curves[c].y[i];
-            if (curves[c].y[i] > ymax) ymax = curves[c].y[i];
-        }
-    /* the axes span whole decades: 10^lx0 .. 10^lx1 and 10^ly0 .. 10^ly1 */
-    lx0 = floor(log10(xmin)), lx1 = ceil(log10(xmax));
-    ly0 = floor(log10(ymin)), ly1 = ceil(log10(ymax));
-    if (lx1 == lx0) lx1++;
-    if (ly1 == ly0) ly1++;
-#define SX(v) (left + (log10(v) - lx0) / (lx1 - lx0) * width)
-#define SY(v) (top + height - (log10(v) - ly0) / (ly1 - ly0) * height)
-    fprintf(f, "<g font-weight=\"bold\">");
-    svg_text(f, left + width / 2, top - 12, "middle", 15, 0, title);
-    fprintf(f, "</g>\n");
-    for (e = (int)lx0; e <= (int)lx1; e++) { /* x: grid line, tick and label at 10^e, small ticks up to 10^(e+1) */
-        double X = SX(pow(10, e));
-        svg_line(f, X, top, X, top + height, "#ddd");
-        svg_line(f, X, top + height, X, top + height + 6, "#000");
-        tick_label(buf, e);
-        svg_text(f, X, top + height + 20, "middle", 12, 0, buf);
-        for (m = 2; m <= 9 && e < lx1; m++)
-            svg_line(f, SX(m * pow(10, e)), top + height, SX(m * pow(10, e)), top + height + 3, "#000");
+    double max_diff = 0, max_grad = 0;
+    int i;
+    gradient_reverse_mode(n, g_rev);
+    gradient_forward_mode(n, g_fwd);
+    for (i = 0; i < n->P; i++) {
+        if (fabs(g_fwd[i] - g_rev[i]) > max_diff) max_diff = fabs(g_fwd[i] - g_rev[i]);
+        if (fabs(g_rev[i]) > max_grad) max_grad = fabs(g_rev[i]);
     }
-    for (e = (int)ly0; e <= (int)ly1; e++) { /* y: the same */
-        double Y = SY(pow(10, e));
-        svg_line(f, left, Y, left + width, Y, "#ddd");
-        svg_line(f, left - 6, Y, left, Y, "#000");
-        tick_label(buf, e);
-        svg_text(f, left - 9, Y + 4, "end", 12, 0, buf);
-        for (m = 2; m <= 9 && e < ly1; m++)
-            svg_line(f, left - 3, SY(m * pow(10, e)), left, SY(m * pow(10, e)), "#000");
-    }
-    fprintf(f, "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"none\" stroke=\"#000\"/>\n",
-            left, top, width, height);
-    svg_text(f, left + width / 2, top + height + 42, "middle", 13, 0, x_title);
-    svg_text(f, left - 52, top + height / 2, "middle", 13, -90, y_title);
-    for (c = 0; c < ncurves; c++) { /* each curve, and its line in the legend */
-        const curve *k = &curves[c];
-        const char *dashes = k->dashed ? " stroke-dasharray=\"6,4\"" : "";
-        double legend_y = top + 18 + 20.0 * c;
-        fprintf(f, "<polyline fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s points=\"", k->color, dashes);
-        for (i = 0; i < k->n; i++) fprintf(f, "%.1f,%.1f ", SX(k->x[i]), SY(k->y[i]));
-        fprintf(f, "\"/>\n");
-        for (i = 0; i < k->n && !k->dashed; i++)
-            fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" fill=\"%s\"/>\n", SX(k->x[i]), SY(k->y[i]),
-                    k->color);
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-                left + 12, legend_y, left + 40, legend_y, k->color, dashes);
-        svg_text(f, left + 46, legend_y + 4, "start", 12, 0, k->label);
-    }
-#undef SX
-#undef SY
+    return max_diff / max_grad;
 }
 
-static curve make_curve(const char *label, const char *color, const double *x, const double *y, int n, int dashed)
+/* Their cost: each method timed ROUNDS times, the methods taking turns, the fastest kept (a slow one, once:
+   forward mode at the largest P, in a sanitizer build or on a slow machine). */
+static void time_methods(mlp *n, double *g_rev, double *g_fwd, results *r, int s)
 {
-    curve c;
-    c.label = label;
-    c.color = color;
-    c.x = x;
-    c.y = y;
-    c.n = n;
-    c.dashed = dashed;
-    return c;
+    double loss;
+    long calls_loss = calls_for_min_timing(loss_only, n, &loss);
+    long calls_rev = calls_for_min_timing(gradient_reverse_mode, n, g_rev);
+    long calls_fwd = calls_for_min_timing(gradient_forward_mode, n, g_fwd);
+    int round;
+    r->t_loss[s] = r->t_rev[s] = r->t_fwd[s] = 1e300;
+    for (round = 0; round < ROUNDS; round++) {
+        double t;
+        t = seconds_per_call(loss_only, n, &loss, calls_loss);
+        if (t < r->t_loss[s]) r->t_loss[s] = t;
+        t = seconds_per_call(gradient_reverse_mode, n, g_rev, calls_rev);
+        if (t < r->t_rev[s]) r->t_rev[s] = t;
+        if (round > 0 && r->t_fwd[s] >= SLOW_CALL) continue;
+        t = seconds_per_call(gradient_forward_mode, n, g_fwd, calls_fwd);
+        if (t < r->t_fwd[s]) r->t_fwd[s] = t;
+    }
+    r->ratio[s] = r->t_fwd[s] / r->t_rev[s];
 }
 
-/* Left: microseconds per full gradient against P.  Right: the ratio forward/reverse against P. */
-static int write_chart(const char *path, const double *P, const double *t_loss, const double *t_rev,
-                       const double *t_fwd, const double *ratio, int n)
+/* Both measurements at hidden width hidden_widths[s], into entry s of r.  -1 if out of memory. */
+static int measure_width(int s, bp_rng *rng, results *r)
+{
+    mlp n = mlp_new(hidden_widths[s], rng);
+    double *g_rev = (double *)malloc(sizeof(double) * (size_t)n.P);
+    double *g_fwd = (double *)malloc(sizeof(double) * (size_t)n.P);
+    int status = -1;
+    if (g_rev && g_fwd) {
+        r->P[s] = n.P;
+        r->diff[s] = compare_gradients(&n, g_rev, g_fwd);
+        time_methods(&n, g_rev, g_fwd, r, s);
+        status = 0;
+    }
+    free(g_rev);
+    free(g_fwd);
+    mlp_free(&n);
+    return status;
+}
+
+/* Left: microseconds per full gradient against P.  Right: the ratio forward/reverse against P.  Both log-log. */
+static int write_chart(const char *out_dir, const results *r)
 {
     double us_loss[NSIZES], us_rev[NSIZES], us_fwd[NSIZES];
     char label_loss[80], label_rev[80], label_fwd[80], label_ratio[80];
-    curve left[3], right[2];
-    int i;
-    FILE *f = fopen(path, "w");
-    if (!f) return -1;
-    for (i = 0; i < n; i++) us_loss[i] = 1e6 * t_loss[i], us_rev[i] = 1e6 * t_rev[i], us_fwd[i] = 1e6 * t_fwd[i];
-    sprintf(label_fwd, "forward mode: P JVP passes (slope %.2f)", loglog_slope(P, t_fwd, n));
-    sprintf(label_rev, "reverse mode: 1 forward + 1 backward (slope %.2f)", loglog_slope(P, t_rev, n));
-    sprintf(label_loss, "the loss alone: 1 forward (slope %.2f)", loglog_slope(P, t_loss, n));
-    sprintf(label_ratio, "forward / reverse, measured (slope %.2f)", loglog_slope(P, ratio, n));
-    left[0] = make_curve(label_fwd, "#d62728", P, us_fwd, n, 0);
-    left[1] = make_curve(label_rev, "#1f77b4", P, us_rev, n, 0);
-    left[2] = make_curve(label_loss, "#7f7f7f", P, us_loss, n, 0);
-    right[0] = make_curve(label_ratio, "#9467bd", P, ratio, n, 0);
-    right[1] = make_curve("ratio = P", "#000000", P, P, n, 1);
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
-    fprintf(f, "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"1060\" height=\"470\" "
-               "viewBox=\"0 0 1060 470\" font-family=\"sans-serif\">\n");
-    fprintf(f, "<rect width=\"1060\" height=\"470\" fill=\"#fff\"/>\n");
-    svg_loglog(f, 80, 50, 420, 340, "Time for the full gradient",
-               "P, number of parameters (hidden width 4, 8, 16, ...)", "microseconds per gradient", left, 3);
-    svg_loglog(f, 620, 50, 420, 340, "Forward mode costs P times reverse mode", "P, number of parameters",
-               "time forward mode / time reverse mode", right, 2);
-    fprintf(f, "</svg>\n");
-    return fclose(f) == 0 ? 0 : -1;
+    const chart_line times[3] = {
+        {label_fwd, "#d62728", r->P, us_fwd, NSIZES, 0},
+        {label_rev, "#1f77b4", r->P, us_rev, NSIZES, 0},
+        {label_loss, "#7f7f7f", r->P, us_loss, NSIZES, 0},
+    };
+    const chart_line ratios[2] = {
+        {label_ratio, "#9467bd", r->P, r->ratio, NSIZES, 0},
+        {"ratio = P", "#000000", r->P, r->P, NSIZES, 1},
+    };
+    const chart_panel panels[2] = {
+        {"Time for the full gradient", "P, number of parameters (hidden width 4, 8, 16, ...)",
+         "microseconds per gradient", 1, 1, NULL, times, 3},
+        {"Forward mode costs P times reverse mode", "P, number of parameters",
+         "time forward mode / time reverse mode", 1, 1, NULL, ratios, 2},
+    };
+    int s;
+    for (s = 0; s < NSIZES; s++) {
+        us_loss[s] = 1e6 * r->t_loss[s];
+        us_rev[s] = 1e6 * r->t_rev[s];
+        us_fwd[s] = 1e6 * r->t_fwd[s];
+    }
+    sprintf(label_fwd, "forward mode: P JVP passes (slope %.2f)", loglog_slope(r->P, r->t_fwd, NSIZES));
+    sprintf(label_rev, "reverse mode: 1 forward + 1 backward (slope %.2f)", loglog_slope(r->P, r->t_rev, NSIZES));
+    sprintf(label_loss, "the loss alone: 1 forward (slope %.2f)", loglog_slope(r->P, r->t_loss, NSIZES));
+    sprintf(label_ratio, "forward / reverse, measured (slope %.2f)", loglog_slope(r->P, r->ratio, NSIZES));
+    return chart_save("forward_vs_reverse", out_dir, "forward_vs_reverse.svg", NULL, panels, 2);
 }
 
 int main(int argc, char **argv)
 {
-    const char *dir = argc > 1 ? argv[1] : "build";
-    char path[1024];
-    double P[NSIZES], t_loss[NSIZES], t_rev[NSIZES], t_fwd[NSIZES], ratio[NSIZES], worst_diff = 0, slope;
-    int s, ok = 1;
+    const char *out_dir = argc > 1 ? argv[1] : "build";
+    const int last = NSIZES - 1;
+    results r;
+    double worst_diff = 0, slope;
+    int s, agree = 1, grows, chart_written;
     bp_rng rng;
     bp_rng_seed(&rng, 7);
 
@@ -424,82 +388,36 @@ int main(int argc, char **argv)
            ROUNDS);
     printf("    H      P   loss alone    reverse   forward mode   fwd/rev  (fwd/rev)/P   max|fwd-rev|/max|rev|\n");
     for (s = 0; s < NSIZES; s++) {
-        mlp n = mlp_new(hidden_widths[s], &rng);
-        double *g_rev = (double *)malloc(sizeof(double) * (size_t)n.P);
-        double *g_fwd = (double *)malloc(sizeof(double) * (size_t)n.P);
-        double max_diff = 0, max_grad = 0, loss;
-        long calls_loss, calls_rev, calls_fwd;
-        int i, round;
-        if (!g_rev || !g_fwd) {
-            fprintf(stderr, "out of memory\n");
-            free(g_rev);
-            free(g_fwd);
-            mlp_free(&n);
+        if (measure_width(s, &rng, &r) != 0) {
+            fprintf(stderr, "forward_vs_reverse: out of memory\n");
             return 1;
         }
-
-        /* 1. the same gradient, both ways */
-        gradient_reverse_mode(&n, g_rev);
-        gradient_forward_mode(&n, g_fwd);
-        for (i = 0; i < n.P; i++) {
-            if (fabs(g_fwd[i] - g_rev[i]) > max_diff) max_diff = fabs(g_fwd[i] - g_rev[i]);
-            if (fabs(g_rev[i]) > max_grad) max_grad = fabs(g_rev[i]);
-        }
-        max_diff /= max_grad;
-        if (!(max_diff <= AGREE_TOL)) ok = 0; /* (a NaN fails too) */
-        if (max_diff > worst_diff) worst_diff = max_diff;
-
-        /* 2. their cost: each method timed ROUNDS times, the methods taking turns, the fastest kept (a slow
-              one, once: forward mode at the largest P, in a sanitizer build or on a slow machine) */
-        calls_loss = calls_for_min_timing(loss_only, &n, &loss);
-        calls_rev = calls_for_min_timing(gradient_reverse_mode, &n, g_rev);
-        calls_fwd = calls_for_min_timing(gradient_forward_mode, &n, g_fwd);
-        t_loss[s] = t_rev[s] = t_fwd[s] = 1e300;
-        for (round = 0; round < ROUNDS; round++) {
-            double t;
-            t = seconds_per_call(loss_only, &n, &loss, calls_loss);
-            if (t < t_loss[s]) t_loss[s] = t;
-            t = seconds_per_call(gradient_reverse_mode, &n, g_rev, calls_rev);
-            if (t < t_rev[s]) t_rev[s] = t;
-            if (round > 0 && t_fwd[s] >= SLOW_CALL) continue;
-            t = seconds_per_call(gradient_forward_mode, &n, g_fwd, calls_fwd);
-            if (t < t_fwd[s]) t_fwd[s] = t;
-        }
-        P[s] = n.P;
-        ratio[s] = t_fwd[s] / t_rev[s];
-        printf("  %3d  %5d  %8.2f us %8.2f us %11.1f us  %7.1f  %9.2f    %12.1e%s\n", hidden_widths[s], n.P,
-               1e6 * t_loss[s], 1e6 * t_rev[s], 1e6 * t_fwd[s], ratio[s], ratio[s] / n.P, max_diff,
-               max_diff <= AGREE_TOL ? "" : "  DISAGREE");
-        free(g_rev);
-        free(g_fwd);
-        mlp_free(&n);
+        if (!(r.diff[s] <= AGREE_TOL)) agree = 0; /* (a NaN fails too) */
+        if (r.diff[s] > worst_diff) worst_diff = r.diff[s];
+        printf("  %3d  %5d  %8.2f us %8.2f us %11.1f us  %7.1f  %9.2f    %12.1e%s\n", hidden_widths[s], (int)r.P[s],
+               1e6 * r.t_loss[s], 1e6 * r.t_rev[s], 1e6 * r.t_fwd[s], r.ratio[s], r.ratio[s] / r.P[s], r.diff[s],
+               r.diff[s] <= AGREE_TOL ? "" : "  DISAGREE");
     }
 
-    slope = loglog_slope(P, ratio, NSIZES);
+    slope = loglog_slope(r.P, r.ratio, NSIZES);
     printf("\nslope of log(fwd/rev) against log(P): %.2f  (1: forward mode's extra cost is proportional to P)\n",
            slope);
-    printf("at P = %d: reverse mode costs %.1f loss evaluations, forward mode %.0f\n", (int)P[NSIZES - 1],
-           t_rev[NSIZES - 1] / t_loss[NSIZES - 1], t_fwd[NSIZES - 1] / t_loss[NSIZES - 1]);
-    if (!(slope >= 0.5 && ratio[NSIZES - 1] > 4 * ratio[0])) {
-        printf(
-            "the cost ratio does not grow with P as expected (slope %.2f, ratio %.1f at P = %d, %.1f at P = %d)\n",
-            slope, ratio[0], (int)P[0], ratio[NSIZES - 1], (int)P[NSIZES - 1]);
-        ok = 0;
-    }
+    printf("at P = %d: reverse mode costs %.1f loss evaluations, forward mode %.0f\n", (int)r.P[last],
+           r.t_rev[last] / r.t_loss[last], r.t_fwd[last] / r.t_loss[last]);
+    grows = slope >= 0.5 && r.ratio[last] > 4 * r.ratio[0];
+    if (!grows)
+        printf("the cost ratio does not grow with P as expected (slope %.2f, ratio %.1f at P = %d, %.1f at P = %d)\n",
+               slope, r.ratio[0], (int)r.P[0], r.ratio[last], (int)r.P[last]);
 
-    sprintf(path, "%.1000s/forward_vs_reverse.svg", dir);
-    if (write_chart(path, P, t_loss, t_rev, t_fwd, ratio, NSIZES) == 0)
-        printf("chart: %s\n", path);
-    else
-        printf("(could not write the chart %s)\n", path);
+    make_folder(out_dir);
+    chart_written = write_chart(out_dir, &r) == 0;
 
-    if (ok)
-        printf(
-            "OK: forward and reverse mode agree to %.1e; at P = %d forward mode takes %.0fx reverse mode's time "
-            "(%.2f P), log-log slope %.2f\n",
-            worst_diff, (int)P[NSIZES - 1], ratio[NSIZES - 1], ratio[NSIZES - 1] / P[NSIZES - 1], slope);
+    if (agree && grows)
+        printf("OK: forward and reverse mode agree to %.1e; at P = %d forward mode takes %.0fx reverse mode's time "
+               "(%.2f P), log-log slope %.2f\n",
+               worst_diff, (int)r.P[last], r.ratio[last], r.ratio[last] / r.P[last], slope);
     else
         printf("FAILED: max rel. diff %.1e (limit %.0e), log-log slope of the cost ratio %.2f (needs >= 0.5)\n",
                worst_diff, AGREE_TOL, slope);
-    return ok ? 0 : 1;
+    return agree && grows && chart_written ? 0 : 1;
 }

@@ -25,11 +25,14 @@
    claim and exits non-zero if one fails; the last line is a one-line summary.  It writes two charts:
    vanishing_gradients.svg and exploding_gradients.svg (log-scale SVG, any browser opens them).
 
-   Build and run:  make vanishing          (or ./build/vanishing_gradients [output dir for the SVGs])
-   Default output dir: build/.  Runs in ~20 ms: 5 stacks x 20 layers of 64x64x64 matmuls, forward and back. */
+   Build and run:  make vanishing          (or ./build/vanishing_gradients [OUT_DIR], from any folder)
+   OUT_DIR: where the charts go, default build (created if missing).  Runs in ~20 ms: 5 stacks x 20 layers
+   of 64x64x64 matmuls, forward and back. */
 
 #define BACKPROP_IMPLEMENTATION
 #include "../backprop.h"
+
+#include "chart.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -69,7 +72,7 @@ typedef struct measures {
     double dz_norm[DEPTH + 1]; /* ||dL/dz_l||: the backward signal arriving at layer l */
     double h_norm[DEPTH + 1];  /* ||h_l||: the forward signal (h_0 = x) */
     double mean_act_slope;     /* the average of act'(z) over every unit of every layer */
-    double loss;
+    double ratio;              /* ||dL/dW_1|| / ||dL/dW_DEPTH||: 1 if every layer gets as much gradient */
 } measures;
 
 static void stack_alloc(stack *s, bp_tensor *x)
@@ -179,133 +182,204 @@ static void measure(stack *s, const variant *v, measures *m)
         }
     }
     m->mean_act_slope = slope_sum / ((double)DEPTH * BATCH * WIDTH);
+    m->ratio = m->dW_norm[1] / m->dW_norm[DEPTH];
 }
 
-/* ---- a log-scale line chart in plain SVG 1.1 --------------------------------------------------------- */
+/* ---- the five stacks, and clipping the exploding one ------------------------------------------------- */
 
-typedef struct series {
-    const char *name;
-    const char *color;
-    const double *y; /* y[1] .. y[n_points]: x is the layer number */
-    int dashed;
-} series;
+enum { N_VARIANTS = 5, HE_PLAIN = 2, EXPLODE = 4 }; /* variants[HE_PLAIN] is the healthy ReLU stack */
+static const variant variants[N_VARIANTS] = {
+    {"sigmoid", SIGMOID, XAVIER, 1.0, 0},
+    {"tanh", TANH, XAVIER, 1.0, 0},
+    {"ReLU", RELU, HE, 1.0, 0},
+    /* The residual branch's weights are He scaled by 1/DEPTH, so each block adds only a small step:
+       h_l = h_{l-1} + relu(z_l).  Why scale at all: with plain He init relu(z_l) is as large as h_{l-1}
+       itself, so every block would double E[h^2]: ||h|| grows 2^10 ~ 10^3x over 20 blocks (measured:
+       2e4x, and a loss of 4e8).  Why 1/DEPTH and not GPT-2's 1/sqrt(DEPTH): 1/sqrt(L) is right for
+       branches whose outputs have mean zero -- they add up like a random walk, and L steps of size
+       1/sqrt(L) stay O(1).  This branch ends in a ReLU, whose outputs are all >= 0, so their means add
+       up in the same direction, like a sum: L steps of size 1/L stay O(1).  Measured here: ||h_20|| / ||x||
+       is 6.6 with 1/sqrt(20), 1.17 with 1/20.  The gradients are flat across layers at ANY of these
+       scales (it is the skip path that does that); the scale only keeps the forward pass sane. */
+    {"residual", RELU, HE, 1.0 / DEPTH, 1},
+    {"ReLU, 2x He", RELU, HE, 2.0, 0},
+};
 
-/* Where things go on the page (in pixels): the plot is a box left..left+plot_w, top..top+plot_h; point i
-   (1 .. n) sits in the middle of the i-th of n equal slots; value v sits at log10(v) between the decades
-   lo_dec (bottom) and hi_dec (top). */
-typedef struct chart {
-    double left, top, plot_w, plot_h;
-    int n, lo_dec, hi_dec;
-} chart;
-
-static double chart_x(const chart *c, int i) { return c->left + c->plot_w * (i - 0.5) / c->n; }
-static double chart_y(const chart *c, double v)
+/* The smallest and largest of a per-layer quantity (indices 1 .. DEPTH). */
+static void layer_range(const double *v, double *lo, double *hi)
 {
-    return c->top + c->plot_h * (c->hi_dec - log10(v)) / (c->hi_dec - c->lo_dec);
+    int l;
+    *lo = *hi = v[1];
+    for (l = 2; l <= DEPTH; l++) {
+        if (v[l] < *lo) *lo = v[l];
+        if (v[l] > *hi) *hi = v[l];
+    }
 }
-static int drawable(double v) { return v > 0 && v < HUGE_VAL; } /* a log scale has no place for 0, inf, NaN */
 
-/* Writes a line chart of count series over x = 1 .. n_points, y on a log scale, to path.  Names and titles
-   are written as they are: they must not contain '<' or '&'.  Returns 0, or -1 if the file failed. */
-static int write_log_chart(const char *path, const char *title, const char *y_title, const series *s,
-                           int count, int n_points)
+/* max over layers / min over layers: 1 if every layer has the same */
+static double spread(const double *v)
 {
-    const double height = 500;
-    double lo = HUGE_VAL, hi = 0, width = 0, legend_x, legend_y;
-    int step, d, k, i, pen_down;
-    chart c;
-    FILE *f;
-    c.left = 80; c.top = 50; c.plot_w = 560; c.plot_h = 380; c.n = n_points;
+    double lo, hi;
+    layer_range(v, &lo, &hi);
+    return hi / lo;
+}
 
-    /* the y range: whole decades around every drawable value, labelled every `step` decades */
-    for (k = 0; k < count; k++)
-        for (i = 1; i <= n_points; i++)
-            if (drawable(s[k].y[i])) {
-                if (s[k].y[i] < lo) lo = s[k].y[i];
-                if (s[k].y[i] > hi) hi = s[k].y[i];
-            }
-    if (!(hi > 0)) return -1; /* nothing to draw */
-    c.lo_dec = (int)floor(log10(lo));
-    c.hi_dec = (int)ceil(log10(hi));
-    if (c.hi_dec == c.lo_dec) c.hi_dec++;
-    step = (c.hi_dec - c.lo_dec + 7) / 8; /* at most ~8 labelled decades */
-    while (c.lo_dec % step) c.lo_dec--;   /* align both ends to the label step */
-    while (c.hi_dec % step) c.hi_dec++;
-    /* the page: wide enough for the longest legend entry, at ~7 px a character */
-    legend_x = c.left + c.plot_w + 20;
-    for (k = 0; k < count; k++)
-        if (legend_x + 46 + 7.0 * strlen(s[k].name) > width) width = legend_x + 46 + 7.0 * strlen(s[k].name);
+/* The exploding stack next to the healthy He one, and what clipping its gradients did. */
+typedef struct explosion {
+    double growth[DEPTH + 1];       /* ||dL/dW_l|| with 2x He over ||dL/dW_l|| with He */
+    double growth_lo, growth_hi;    /* the smallest and largest of those */
+    double norm_before, norm_after; /* the norm of all 40 gradients taken together as one vector */
+    double cosine;                  /* between that vector clipped and unclipped */
+    double clipped_dW[DEPTH + 1];   /* ||dL/dW_l|| after clipping */
+} explosion;
 
-    f = fopen(path, "w");
-    if (!f) return -1;
-    fprintf(f, "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
-               "<svg xmlns=\"http://www.w3.org/2000/svg\" version=\"1.1\" width=\"%g\" height=\"%g\" "
-               "viewBox=\"0 0 %g %g\" font-family=\"Helvetica, Arial, sans-serif\">\n"
-               "<rect width=\"100%%\" height=\"100%%\" fill=\"white\"/>\n", width, height, width, height);
-    fprintf(f, "<text x=\"%g\" y=\"28\" text-anchor=\"middle\" font-size=\"16\">%s</text>\n",
-            c.left + c.plot_w / 2, title);
-
-    /* y axis: a grid line, a tick and a label 10^d at every labelled decade */
-    for (d = c.lo_dec; d <= c.hi_dec; d += step) {
-        double y = chart_y(&c, pow(10.0, d));
-        fprintf(f, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"#dddddd\"/>\n", c.left, y,
-                c.left + c.plot_w, y);
-        fprintf(f, "<line x1=\"%g\" y1=\"%.1f\" x2=\"%g\" y2=\"%.1f\" stroke=\"black\"/>\n", c.left - 5, y,
-                c.left, y);
-        fprintf(f, "<text x=\"%g\" y=\"%.1f\" text-anchor=\"end\" font-size=\"12\">10<tspan dy=\"-6\" "
-                   "font-size=\"9\">%d</tspan></text>\n", c.left - 8, y + 4, d); /* 10 with a raised exponent */
+/* bp_clip_grad_norm on the stack's 40 gradients (dW and db of every layer) as one vector.  A copy taken
+   before says what it changed: the norm, and the direction (computed in double). */
+static void clip_gradients(stack *s, explosion *e)
+{
+    bp_tensor *grads[2 * DEPTH];
+    bp_tensor saved[2 * DEPTH];
+    double dot = 0, n_saved = 0, n_clipped = 0;
+    int l, g;
+    size_t i;
+    for (l = 1; l <= DEPTH; l++) {
+        grads[2 * (l - 1)] = &s->dW[l];
+        grads[2 * (l - 1) + 1] = &s->db[l];
     }
-    fprintf(f, "<text transform=\"translate(22 %g) rotate(-90)\" text-anchor=\"middle\" font-size=\"13\">%s "
-               "(log scale)</text>\n", c.top + c.plot_h / 2, y_title);
-
-    /* x axis: a tick and a label at every layer */
-    for (i = 1; i <= n_points; i++) {
-        double x = chart_x(&c, i), bottom = c.top + c.plot_h;
-        fprintf(f, "<line x1=\"%.1f\" y1=\"%g\" x2=\"%.1f\" y2=\"%g\" stroke=\"black\"/>\n", x, bottom, x,
-                bottom + 5);
-        fprintf(f, "<text x=\"%.1f\" y=\"%g\" text-anchor=\"middle\" font-size=\"12\">%d</text>\n", x,
-                bottom + 19, i);
+    for (g = 0; g < 2 * DEPTH; g++) {
+        saved[g] = bp_tensor_new(grads[g]->rows, grads[g]->cols);
+        memcpy(saved[g].data, grads[g]->data, sizeof(bp_real) * (size_t)grads[g]->rows * grads[g]->cols);
     }
-    fprintf(f, "<text x=\"%g\" y=\"%g\" text-anchor=\"middle\" font-size=\"13\">layer l  (1 = nearest the "
-               "input, %d = nearest the loss)</text>\n", c.left + c.plot_w / 2, c.top + c.plot_h + 42, n_points);
-    fprintf(f, "<rect x=\"%g\" y=\"%g\" width=\"%g\" height=\"%g\" fill=\"none\" stroke=\"black\"/>\n",
-            c.left, c.top, c.plot_w, c.plot_h);
-
-    /* the series: a line through the points (lifting the pen over any undrawable value), and a dot on each */
-    for (k = 0; k < count; k++) {
-        const char *dash = s[k].dashed ? " stroke-dasharray=\"6 4\"" : "";
-        fprintf(f, "<path fill=\"none\" stroke=\"%s\" stroke-width=\"2\"%s d=\"", s[k].color, dash);
-        pen_down = 0;
-        for (i = 1; i <= n_points; i++) {
-            if (!drawable(s[k].y[i])) {
-                pen_down = 0;
-                continue;
-            }
-            fprintf(f, "%s%.1f %.1f ", pen_down ? "L" : "M", chart_x(&c, i), chart_y(&c, s[k].y[i]));
-            pen_down = 1;
+    e->norm_before = bp_clip_grad_norm(grads, 2 * DEPTH, (bp_real)MAX_NORM);
+    for (g = 0; g < 2 * DEPTH; g++) {
+        for (i = 0; i < (size_t)grads[g]->rows * grads[g]->cols; i++) {
+            double a = saved[g].data[i], b = grads[g]->data[i];
+            dot += a * b;
+            n_saved += a * a;
+            n_clipped += b * b;
         }
-        fprintf(f, "\"/>\n");
-        for (i = 1; i <= n_points; i++)
-            if (drawable(s[k].y[i]))
-                fprintf(f, "<circle cx=\"%.1f\" cy=\"%.1f\" r=\"2.5\" fill=\"%s\"/>\n", chart_x(&c, i),
-                        chart_y(&c, s[k].y[i]), s[k].color);
-        /* its legend entry, to the right of the plot */
-        legend_y = c.top + 10 + 24 * k;
-        fprintf(f, "<line x1=\"%g\" y1=\"%g\" x2=\"%g\" y2=\"%g\" stroke=\"%s\" stroke-width=\"2\"%s/>\n",
-                legend_x, legend_y, legend_x + 28, legend_y, s[k].color, dash);
-        fprintf(f, "<text x=\"%g\" y=\"%g\" font-size=\"12\">%s</text>\n", legend_x + 36, legend_y + 4,
-                s[k].name);
+        bp_tensor_free(&saved[g]);
     }
-    fprintf(f, "</svg>\n");
-    /* a full disk shows up as a write error, possibly only when fclose flushes: check both */
-    if (ferror(f)) {
-        fclose(f);
-        return -1;
-    }
-    return fclose(f) == 0 ? 0 : -1;
+    e->norm_after = sqrt(n_clipped);
+    e->cosine = dot / (sqrt(n_saved) * sqrt(n_clipped));
+    e->clipped_dW[0] = 0;
+    for (l = 1; l <= DEPTH; l++) e->clipped_dW[l] = bp_tensor_norm(&s->dW[l]);
 }
 
-/* ---- checks --------------------------------------------------------------------------------------------- */
+/* One forward and one backward pass through each variant of the stack, measured into m[k], on the same
+   random inputs and targets; then the last, exploding, variant against the He one, and clipped. */
+static void run_variants(measures *m, explosion *e)
+{
+    bp_tensor x = bp_tensor_new(BATCH, WIDTH), y = bp_tensor_new(BATCH, WIDTH);
+    stack s;
+    bp_rng rng;
+    int k, l;
+    bp_rng_seed(&rng, 7);
+    bp_tensor_randn(&x, &rng, 1); /* inputs  ~ N(0, 1) */
+    bp_tensor_randn(&y, &rng, 1); /* targets ~ N(0, 1) */
+    stack_alloc(&s, &x);
+    for (k = 0; k < N_VARIANTS; k++) {
+        stack_init(&s, &variants[k]);
+        forward(&s, &variants[k], &y);
+        backward(&s, &variants[k], &y);
+        measure(&s, &variants[k], &m[k]);
+    }
+    e->growth[0] = 0;
+    for (l = 1; l <= DEPTH; l++) e->growth[l] = m[EXPLODE].dW_norm[l] / m[HE_PLAIN].dW_norm[l];
+    layer_range(e->growth, &e->growth_lo, &e->growth_hi);
+    clip_gradients(&s, e); /* the stack holds the last variant run: the exploding one */
+    stack_free(&s);
+    bp_tensor_free(&x);
+    bp_tensor_free(&y);
+}
+
+/* ---- what the numbers say -------------------------------------------------------------------------------- */
+
+static void print_vanishing(const measures *m)
+{
+    int l;
+    printf("layer    sigmoid       tanh       ReLU (He)   residual\n");
+    for (l = 1; l <= DEPTH; l++)
+        printf("%4d   %10.3e  %10.3e  %10.3e  %10.3e\n", l, m[0].dW_norm[l], m[1].dW_norm[l], m[2].dW_norm[l],
+               m[3].dW_norm[l]);
+
+    printf("\nratio ||dW_1|| / ||dW_%d||  (1 = every layer gets the same size of gradient)\n", DEPTH);
+    printf("  sigmoid  (Xavier)       %9.2e   the backward signal is multiplied by %.2f per layer:\n"
+           "                                      sigmoid'(z) = s(1-s) <= 1/4 (here %.3f on average); W^T keeps\n"
+           "                                      its size (Xavier)\n",
+           m[0].ratio, pow(m[0].dz_norm[1] / m[0].dz_norm[DEPTH], 1.0 / (DEPTH - 1)), m[0].mean_act_slope);
+    printf("  tanh     (Xavier)       %9.2e   tanh'(z) = 1 - tanh^2 <= 1 (mean here %.3f): dz fades %.1fx toward\n"
+           "                                      the input, h fades %.1fx toward the output; dW = h^T dz, flat\n",
+           m[1].ratio, m[1].mean_act_slope, m[1].dz_norm[DEPTH] / m[1].dz_norm[1],
+           m[1].h_norm[0] / m[1].h_norm[DEPTH - 1]);
+    printf("  ReLU     (He)           %9.2e   ReLU' is 1 on half the units, He's 2/fan_in doubles it back\n",
+           m[2].ratio);
+    printf("  residual (He/%d)        %9.2e   the skip path carries dL/dh down undamped (||h_%d||/||x|| = %.2f)\n",
+           DEPTH, m[3].ratio, DEPTH, m[3].h_norm[DEPTH] / m[3].h_norm[0]);
+}
+
+static void print_exploding(const measures *m, const explosion *e)
+{
+    const measures *he2 = &m[EXPLODE]; /* the stack with std 2x He */
+    int l;
+    printf("\nExploding gradients: the same ReLU stack with std 2x He.  Every layer doubles the signal, forward\n"
+           "AND backward.  dW_l = h_{l-1}^T dz_l multiplies the two, so the weight gradient is ~2^%d = %.1e\n"
+           "times too large in EVERY layer, while the backpropagated signal dz_l grows layer by layer toward\n"
+           "the input.\n\n", 2 * DEPTH - 1, pow(2.0, 2 * DEPTH - 1));
+    printf("layer  ||h_{l-1}|| (fwd in)  ||dL/dz_l|| (bwd)   ||dL/dW_l||   vs He    after clipping\n");
+    for (l = 1; l <= DEPTH; l++)
+        printf("%4d      %10.3e          %10.3e        %10.3e   %8.2e   %10.3e\n", l, he2->h_norm[l - 1],
+               he2->dz_norm[l], he2->dW_norm[l], e->growth[l], e->clipped_dW[l]);
+    printf("\n  the backward signal ||dL/dz_l|| grows %.2e x from layer %d down to layer 1 (2^%d = %.2e)\n",
+           he2->dz_norm[1] / he2->dz_norm[DEPTH], DEPTH, DEPTH - 1, pow(2.0, DEPTH - 1));
+    printf("  ||dL/dW_l|| is %.2e .. %.2e times its He value, in every layer (2^%d = %.2e)\n", e->growth_lo,
+           e->growth_hi, 2 * DEPTH - 1, pow(2.0, 2 * DEPTH - 1));
+    printf("  bp_clip_grad_norm(max_norm %.1f) over all %d gradients: total norm %.3e -> %.6f\n", MAX_NORM,
+           2 * DEPTH, e->norm_before, e->norm_after);
+    printf("  cosine(clipped, unclipped) = %.7f: every gradient was scaled by the same %.3e, so the\n"
+           "  direction (and each layer's share of the step) is kept; only the step's length changed.\n",
+           e->cosine, MAX_NORM / (e->norm_before + 1e-6));
+    printf("  Clipping caps the length of the step, so one bad batch cannot wreck the weights; it does not\n"
+           "  remove the cause (the activations are still ~10^7 too large), and it cannot help a VANISHING\n"
+           "  gradient at all.  The cures are the init (He), the architecture (residual) or normalisation.\n");
+}
+
+/* The two charts, into out_dir: ||dL/dW_l|| per layer of the first four stacks, and the exploding stack's
+   signals before and after clipping.  1 if both were written (else stderr said which and why), else 0. */
+static int write_charts(const char *out_dir, const measures *m, const explosion *e)
+{
+    const measures *he2 = &m[EXPLODE]; /* the stack with std 2x He */
+    double layer[DEPTH], h_into[DEPTH]; /* x = l, and ||h_{l-1}||: what goes into layer l */
+    const chart_line vanishing[4] = {
+        {"sigmoid (Xavier)", "#d62728", layer, m[0].dW_norm + 1, DEPTH, 0},
+        {"tanh (Xavier)", "#ff7f0e", layer, m[1].dW_norm + 1, DEPTH, 0},
+        {"ReLU (He)", "#1f77b4", layer, m[2].dW_norm + 1, DEPTH, 0},
+        {"ReLU + residual (He/20)", "#2ca02c", layer, m[3].dW_norm + 1, DEPTH, 0},
+    };
+    const chart_line exploding[5] = {
+        {"||h_{l-1}||  forward signal into layer l", "#8c564b", layer, h_into, DEPTH, 1},
+        {"||dL/dz_l||  backward signal at layer l", "#e377c2", layer, he2->dz_norm + 1, DEPTH, 1},
+        {"||dL/dW_l||  2x He", "#9467bd", layer, he2->dW_norm + 1, DEPTH, 0},
+        {"||dL/dW_l||  2x He, clipped (total norm 1)", "#17becf", layer, e->clipped_dW + 1, DEPTH, 0},
+        {"||dL/dW_l||  He (for scale)", "#1f77b4", layer, m[HE_PLAIN].dW_norm + 1, DEPTH, 0},
+    };
+    const char *x_title = "layer l  (1 = nearest the input, 20 = nearest the loss)";
+    const chart_panel panels[2] = {
+        {"Gradient norm per layer, 20-layer stack, one backward pass", x_title, "||dL/dW_l|| (log scale)", 0, 1,
+         NULL, vanishing, 4},
+        {"Exploding gradients: ReLU stack with std 2x He", x_title, "norm (log scale)", 0, 1, NULL, exploding, 5},
+    };
+    int l, written;
+    for (l = 1; l <= DEPTH; l++) {
+        layer[l - 1] = l;
+        h_into[l - 1] = he2->h_norm[l - 1];
+    }
+    written = chart_save("vanishing_gradients", out_dir, "vanishing_gradients.svg", NULL, &panels[0], 1) == 0;
+    return chart_save("vanishing_gradients", out_dir, "exploding_gradients.svg", NULL, &panels[1], 1) == 0 &&
+           written;
+}
+
+/* ---- checks ---------------------------------------------------------------------------------------------- */
 
 static int checks_passed = 0, checks_failed = 0;
 
@@ -318,206 +392,43 @@ static void check(int ok, const char *claim)
         checks_failed++;
 }
 
-/* max over layers / min over layers of a per-layer quantity (indices 1 .. DEPTH) */
-static double spread(const double *v)
+static void check_claims(const measures *m, const explosion *e, int charts_written)
 {
-    double lo = v[1], hi = v[1];
-    int l;
-    for (l = 2; l <= DEPTH; l++) {
-        if (v[l] < lo) lo = v[l];
-        if (v[l] > hi) hi = v[l];
-    }
-    return hi / lo;
-}
-
-int main(int argc, char **argv)
-{
-    enum { N_VARIANTS = 5, EXPLODE = 4 };
-    const variant variants[N_VARIANTS] = {
-        {"sigmoid", SIGMOID, XAVIER, 1.0, 0},
-        {"tanh", TANH, XAVIER, 1.0, 0},
-        {"ReLU", RELU, HE, 1.0, 0},
-        /* The residual branch's weights are He scaled by 1/DEPTH, so each block adds only a small step:
-           h_l = h_{l-1} + relu(z_l).  Why scale at all: with plain He init relu(z_l) is as large as h_{l-1}
-           itself, so every block would double E[h^2]: ||h|| grows 2^10 ~ 10^3x over 20 blocks (measured:
-           2e4x, and a loss of 4e8).  Why 1/DEPTH and not GPT-2's 1/sqrt(DEPTH): 1/sqrt(L) is right for
-           branches whose outputs have mean zero -- they add up like a random walk, and L steps of size
-           1/sqrt(L) stay O(1).  This branch ends in a ReLU, whose outputs are all >= 0, so their means add
-           up in the same direction, like a sum: L steps of size 1/L stay O(1).  Measured here: ||h_20|| / ||x||
-           is 6.6 with 1/sqrt(20), 1.17 with 1/20.  The gradients are flat across layers at ANY of these
-           scales (it is the skip path that does that); the scale only keeps the forward pass sane. */
-        {"residual", RELU, HE, 1.0 / DEPTH, 1},
-        {"ReLU, 2x He", RELU, HE, 2.0, 0},
-    };
-    const char *colors[N_VARIANTS] = {"#d62728", "#ff7f0e", "#1f77b4", "#2ca02c", "#9467bd"};
-    const char *out_dir = argc > 1 ? argv[1] : "build";
-    static measures m[N_VARIANTS]; /* static: ~1 KB each, kept off the stack by habit */
-    bp_tensor x = bp_tensor_new(BATCH, WIDTH), y = bp_tensor_new(BATCH, WIDTH);
-    bp_tensor *grads[2 * DEPTH];
-    bp_tensor saved[2 * DEPTH]; /* a copy of the exploding gradients before clipping */
-    double ratio[N_VARIANTS], clipped_dW[DEPTH + 1], h_into[DEPTH + 1];
-    double norm_before, norm_after, dot, n_saved, n_clipped;
-    double dW_growth_lo = HUGE_VAL, dW_growth_hi = 0, per_layer_shrink;
-    char path[1024];
-    stack s;
-    bp_rng rng;
-    int k, l, g, chart_failed = 0;
-    size_t i;
-
-    bp_rng_seed(&rng, 7);
-    bp_tensor_randn(&x, &rng, 1); /* inputs  ~ N(0, 1) */
-    bp_tensor_randn(&y, &rng, 1); /* targets ~ N(0, 1) */
-
-    printf("A stack of %d layers, %d -> %d each, batch %d, MSE loss against random targets:\n"
-           "one forward and one backward pass per variant.  ||dL/dW_l|| per layer (1 = nearest the input):\n\n",
-           DEPTH, WIDTH, WIDTH, BATCH);
-
-    stack_alloc(&s, &x);
-    for (k = 0; k < N_VARIANTS; k++) {
-        stack_init(&s, &variants[k]);
-        m[k].loss = forward(&s, &variants[k], &y);
-        backward(&s, &variants[k], &y);
-        measure(&s, &variants[k], &m[k]);
-        ratio[k] = m[k].dW_norm[1] / m[k].dW_norm[DEPTH];
-    }
-    /* the stack now holds the exploding variant (the last one run): its gradients are clipped below */
-
-    printf("layer    sigmoid       tanh       ReLU (He)   residual\n");
-    for (l = 1; l <= DEPTH; l++)
-        printf("%4d   %10.3e  %10.3e  %10.3e  %10.3e\n", l, m[0].dW_norm[l], m[1].dW_norm[l], m[2].dW_norm[l],
-               m[3].dW_norm[l]);
-
-    per_layer_shrink = pow(m[0].dz_norm[1] / m[0].dz_norm[DEPTH], 1.0 / (DEPTH - 1));
-    printf("\nratio ||dW_1|| / ||dW_%d||  (1 = every layer gets the same size of gradient)\n", DEPTH);
-    printf("  sigmoid  (Xavier)       %9.2e   the backward signal is multiplied by %.2f per layer:\n"
-           "                                      sigmoid'(z) = s(1-s) <= 1/4 (here %.3f on average); W^T keeps\n"
-           "                                      its size (Xavier)\n",
-           ratio[0], per_layer_shrink, m[0].mean_act_slope);
-    printf("  tanh     (Xavier)       %9.2e   tanh'(z) = 1 - tanh^2 <= 1 (mean here %.3f): dz fades %.1fx toward\n"
-           "                                      the input, h fades %.1fx toward the output; dW = h^T dz, flat\n",
-           ratio[1], m[1].mean_act_slope, m[1].dz_norm[DEPTH] / m[1].dz_norm[1],
-           m[1].h_norm[0] / m[1].h_norm[DEPTH - 1]);
-    printf("  ReLU     (He)           %9.2e   ReLU' is 1 on half the units, He's 2/fan_in doubles it back\n",
-           ratio[2]);
-    printf("  residual (He/%d)        %9.2e   the skip path carries dL/dh down undamped (||h_%d||/||x|| = %.2f)\n",
-           DEPTH, ratio[3], DEPTH, m[3].h_norm[DEPTH] / m[3].h_norm[0]);
-
-    printf("\nExploding gradients: the same ReLU stack with std 2x He.  Every layer doubles the signal, forward\n"
-           "AND backward.  dW_l = h_{l-1}^T dz_l multiplies the two, so the weight gradient is ~2^%d = %.1e\n"
-           "times too large in EVERY layer, while the backpropagated signal dz_l grows layer by layer toward\n"
-           "the input.\n\n", 2 * DEPTH - 1, pow(2.0, 2 * DEPTH - 1));
-    printf("layer  ||h_{l-1}|| (fwd in)  ||dL/dz_l|| (bwd)   ||dL/dW_l||   vs He    after clipping\n");
-
-    /* gradient clipping: all 40 gradients (dW and db of every layer) taken together as one vector */
-    for (l = 1; l <= DEPTH; l++) {
-        grads[2 * (l - 1)] = &s.dW[l];
-        grads[2 * (l - 1) + 1] = &s.db[l];
-    }
-    for (g = 0; g < 2 * DEPTH; g++) {
-        saved[g] = bp_tensor_new(grads[g]->rows, grads[g]->cols);
-        for (i = 0; i < (size_t)grads[g]->rows * grads[g]->cols; i++) saved[g].data[i] = grads[g]->data[i];
-    }
-    norm_before = bp_clip_grad_norm(grads, 2 * DEPTH, (bp_real)MAX_NORM);
-    /* after: the norm of the clipped vector, and the cosine between clipped and unclipped, in double */
-    dot = n_saved = n_clipped = 0;
-    for (g = 0; g < 2 * DEPTH; g++)
-        for (i = 0; i < (size_t)grads[g]->rows * grads[g]->cols; i++) {
-            double a = saved[g].data[i], c = grads[g]->data[i];
-            dot += a * c;
-            n_saved += a * a;
-            n_clipped += c * c;
-        }
-    norm_after = sqrt(n_clipped);
-    for (l = 1; l <= DEPTH; l++) {
-        double growth = m[EXPLODE].dW_norm[l] / m[2].dW_norm[l];
-        if (growth < dW_growth_lo) dW_growth_lo = growth;
-        if (growth > dW_growth_hi) dW_growth_hi = growth;
-        clipped_dW[l] = bp_tensor_norm(&s.dW[l]);
-        printf("%4d      %10.3e          %10.3e        %10.3e   %8.2e   %10.3e\n", l, m[EXPLODE].h_norm[l - 1],
-               m[EXPLODE].dz_norm[l], m[EXPLODE].dW_norm[l], growth, clipped_dW[l]);
-    }
-    printf("\n  the backward signal ||dL/dz_l|| grows %.2e x from layer %d down to layer 1 (2^%d = %.2e)\n",
-           m[EXPLODE].dz_norm[1] / m[EXPLODE].dz_norm[DEPTH], DEPTH, DEPTH - 1, pow(2.0, DEPTH - 1));
-    printf("  ||dL/dW_l|| is %.2e .. %.2e times its He value, in every layer (2^%d = %.2e)\n", dW_growth_lo,
-           dW_growth_hi, 2 * DEPTH - 1, pow(2.0, 2 * DEPTH - 1));
-    printf("  bp_clip_grad_norm(max_norm %.1f) over all %d gradients: total norm %.3e -> %.6f\n", MAX_NORM,
-           2 * DEPTH, norm_before, norm_after);
-    printf("  cosine(clipped, unclipped) = %.7f: every gradient was scaled by the same %.3e, so the\n"
-           "  direction (and each layer's share of the step) is kept; only the step's length changed.\n",
-           dot / (sqrt(n_saved) * sqrt(n_clipped)), MAX_NORM / (norm_before + 1e-6));
-    printf("  Clipping caps the length of the step, so one bad batch cannot wreck the weights; it does not\n"
-           "  remove the cause (the activations are still ~10^7 too large), and it cannot help a VANISHING\n"
-           "  gradient at all.  The cures are the init (He), the architecture (residual) or normalisation.\n");
-
-    /* ---- the charts ---- */
-    {
-        series vanish[4];
-        series explode[5];
-        for (k = 0; k < 4; k++) {
-            vanish[k].name = variants[k].name;
-            vanish[k].color = colors[k];
-            vanish[k].y = m[k].dW_norm;
-            vanish[k].dashed = 0;
-        }
-        vanish[0].name = "sigmoid (Xavier)";
-        vanish[1].name = "tanh (Xavier)";
-        vanish[2].name = "ReLU (He)";
-        vanish[3].name = "ReLU + residual (He/20)";
-        snprintf(path, sizeof path, "%s/vanishing_gradients.svg", out_dir);
-        if (write_log_chart(path, "Gradient norm per layer, 20-layer stack, one backward pass", "||dL/dW_l||",
-                            vanish, 4, DEPTH) == 0)
-            printf("\nwrote %s\n", path);
-        else {
-            fprintf(stderr, "vanishing_gradients: could not write %s (argv[1] = an existing directory)\n", path);
-            chart_failed = 1;
-        }
-
-        explode[0].name = "||h_{l-1}||  forward signal into layer l";
-        explode[1].name = "||dL/dz_l||  backward signal at layer l";
-        explode[2].name = "||dL/dW_l||  2x He";
-        explode[3].name = "||dL/dW_l||  2x He, clipped (total norm 1)";
-        explode[4].name = "||dL/dW_l||  He (for scale)";
-        for (l = 1; l <= DEPTH; l++) h_into[l] = m[EXPLODE].h_norm[l - 1]; /* h_into[l] = ||h_{l-1}|| */
-        explode[0].y = h_into;
-        explode[1].y = m[EXPLODE].dz_norm;
-        explode[2].y = m[EXPLODE].dW_norm;
-        explode[3].y = clipped_dW;
-        explode[4].y = m[2].dW_norm;
-        explode[0].color = "#8c564b"; explode[1].color = "#e377c2";
-        explode[2].color = colors[EXPLODE]; explode[3].color = "#17becf"; explode[4].color = colors[2];
-        explode[0].dashed = explode[1].dashed = 1;
-        explode[2].dashed = explode[3].dashed = explode[4].dashed = 0;
-        snprintf(path, sizeof path, "%s/exploding_gradients.svg", out_dir);
-        if (write_log_chart(path, "Exploding gradients: ReLU stack with std 2x He", "norm", explode, 5,
-                            DEPTH) == 0)
-            printf("wrote %s\n", path);
-        else {
-            fprintf(stderr, "vanishing_gradients: could not write %s (argv[1] = an existing directory)\n", path);
-            chart_failed = 1;
-        }
-    }
-
     printf("\nchecks:\n");
-    check(ratio[0] < 1e-2, "sigmoid: layer 1's gradient is > 100x smaller than layer 20's");
+    check(m[0].ratio < 1e-2, "sigmoid: layer 1's gradient is > 100x smaller than layer 20's");
     check(m[0].mean_act_slope <= 0.25, "sigmoid: its derivative s(1-s) averages <= 1/4");
     check(spread(m[2].dW_norm) < 10, "ReLU (He): every layer's ||dW|| within 10x of every other's");
     check(spread(m[3].dW_norm) < 10, "residual: every layer's ||dW|| within 10x of every other's");
     check(spread(m[3].h_norm) < 10, "residual: the activations stay bounded (||h_l|| within 10x)");
     check(m[EXPLODE].dz_norm[1] / m[EXPLODE].dz_norm[DEPTH] > 100,
           "2x He: the backward signal grows > 100x from layer 20 to layer 1");
-    check(dW_growth_lo > 1e6, "2x He: every layer's ||dW|| is > 10^6 times its He value");
-    check(norm_before > MAX_NORM && norm_after <= MAX_NORM + 1e-4, "clipping: total norm <= max_norm after");
-    check(fabs(dot / (sqrt(n_saved) * sqrt(n_clipped)) - 1) < 1e-5, "clipping: cosine(clipped, unclipped) = 1");
-    check(!chart_failed, "both charts written");
+    check(e->growth_lo > 1e6, "2x He: every layer's ||dW|| is > 10^6 times its He value");
+    check(e->norm_before > MAX_NORM && e->norm_after <= MAX_NORM + 1e-4, "clipping: total norm <= max_norm after");
+    check(fabs(e->cosine - 1) < 1e-5, "clipping: cosine(clipped, unclipped) = 1");
+    check(charts_written, "both charts written");
+}
+
+int main(int argc, char **argv)
+{
+    const char *out_dir = argc > 1 ? argv[1] : "build";
+    static measures m[N_VARIANTS]; /* static: ~1 KB each, kept off the stack by habit */
+    explosion e;
+    int charts_written;
+
+    printf("A stack of %d layers, %d -> %d each, batch %d, MSE loss against random targets:\n"
+           "one forward and one backward pass per variant.  ||dL/dW_l|| per layer (1 = nearest the input):\n\n",
+           DEPTH, WIDTH, WIDTH, BATCH);
+    run_variants(m, &e);
+    print_vanishing(m);
+    print_exploding(m, &e);
+    printf("\n");
+    make_folder(out_dir);
+    charts_written = write_charts(out_dir, m, &e);
+    check_claims(m, &e, charts_written);
 
     printf("\nvanishing_gradients: %d/%d checks passed; ||dW_1||/||dW_20|| sigmoid %.1e, tanh %.2f, ReLU %.2f, "
            "residual %.2f; 2x He: backward x%.1e, clipped %.1e -> %.3f\n", checks_passed,
-           checks_passed + checks_failed, ratio[0], ratio[1], ratio[2], ratio[3],
-           m[EXPLODE].dz_norm[1] / m[EXPLODE].dz_norm[DEPTH], norm_before, norm_after);
-
-    for (g = 0; g < 2 * DEPTH; g++) bp_tensor_free(&saved[g]);
-    stack_free(&s);
-    bp_tensor_free(&x);
-    bp_tensor_free(&y);
+           checks_passed + checks_failed, m[0].ratio, m[1].ratio, m[2].ratio, m[3].ratio,
+           m[EXPLODE].dz_norm[1] / m[EXPLODE].dz_norm[DEPTH], e.norm_before, e.norm_after);
     return checks_failed ? 1 : 0;
 }
