@@ -905,7 +905,7 @@ static void test_gradcheck_classifier(void)
     bp_tensor_free(&db2);
 }
 
-/* ---- the numpy fixture: the textbook walkthrough, computed by numpy ------------------------------------ */
+/* ---- the walkthrough against numpy (tests/fixtures/walkthrough.txt) ----------------------------- */
 
 /* Reads the block `name rows cols` + values from tests/fixtures/walkthrough.txt into a new tensor. */
 static int read_block(FILE *f, const char *name, bp_tensor *t)
