@@ -16,7 +16,7 @@ if ! $GCC -std=c99 -O0 -g --coverage tests/test_backprop.c -o "$B/suite" -lm; th
     echo "0 passed, 1 failed"
     exit 1
 fi
-(cd "$B" && ./suite ../../tests/fixtures >suite.log 2>&1)
+(cd "$B" && ./suite --fixtures ../../tests/fixtures >suite.log 2>&1)
 status=$?
 echo "the suite: $(tail -n 1 "$B/suite.log")"
 # gcov writes a summary per source file; keep backprop.h's

@@ -10,7 +10,7 @@
 # Every build is -std=c99 -Wall -Wextra -Wpedantic -Werror -O2, float and double.  A target whose compiler
 # or runner is missing (or cannot build and run a hello-world) is reported as skipped, never as passed,
 # with the apt-get line that installs it.  Each suite runs in its own scratch folder (it writes into
-# build/test/ below it) with tests/fixtures as argv[1], like tests/run.sh.  The last line is
+# build/test/ below it), given --fixtures tests/fixtures, like tests/run.sh.  The last line is
 # `N passed, M failed`; exits non-zero if anything failed.  JOBS programs run at a time (default: CPUs).
 #
 # 32-bit x86 uses Debian's i686-linux-gnu cross compiler, not gcc -m32: gcc-multilib conflicts with
@@ -108,13 +108,15 @@ report_done() {
 }
 run_job() {
     dir="$B/job$1"
+    flags=$3
     t0=$(now)
-    if [ "$2" = suite ]; then src=tests/test_backprop.c; arg="$ROOT/tests/fixtures"; else src="examples/$2.c"; arg=out; fi
-    if ! $CCMD $STRICT $3 "$src" -o "$dir/prog$EXE" -lm >"$dir/build.log" 2>&1; then
-        echo "$CCMD $STRICT $3 $src" >"$dir/command"
+    # the program's arguments: the suite's fixtures folder, or the folder an example writes into
+    if [ "$2" = suite ]; then src=tests/test_backprop.c; set -- --fixtures "$ROOT/tests/fixtures"; else src="examples/$2.c"; set -- out; fi
+    if ! $CCMD $STRICT $flags "$src" -o "$dir/prog$EXE" -lm >"$dir/build.log" 2>&1; then
+        echo "$CCMD $STRICT $flags $src" >"$dir/command"
         echo build >"$dir/status"
     else
-        (cd "$dir" && $RUNNER "./prog$EXE" "$arg") >"$dir/raw.log" 2>&1
+        (cd "$dir" && $RUNNER "./prog$EXE" "$@") >"$dir/raw.log" 2>&1
         echo $? >"$dir/status"
         tr -d '\r' <"$dir/raw.log" >"$dir/log" # (a Windows program's lines end in \r\n)
     fi

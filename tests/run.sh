@@ -55,7 +55,7 @@ run_suite() {
         return
     fi
     mkdir -p "$B/run$id/build/test"
-    (cd "$B/run$id" && $RUNNER "$ROOT/$B/suite$id" "$ROOT/tests/fixtures") >"$B/suite$id.log" 2>&1
+    (cd "$B/run$id" && $RUNNER "$ROOT/$B/suite$id" --fixtures "$ROOT/tests/fixtures") >"$B/suite$id.log" 2>&1
     echo $? >"$B/suite$id.status"
 }
 finish_suites() {
