@@ -1,11 +1,20 @@
-/* backprop.h - v0.2.0 - backpropagation by hand, in one C header.  Public domain (see end of file).
+/* backprop.h - v0.3.0 - backpropagation by hand, in one C header.  Public domain (see end of file).
 
-   A dense tensor, a cache-blocked matmul, hand-written forward and backward passes for a Linear layer,
-   ReLU, sigmoid and tanh, the mean squared error and a fused softmax + cross-entropy; SGD, momentum and
-   Adam; He and Xavier initialisation, gradient clipping, .npy save/load, an IDX (MNIST) reader, and a
-   finite-difference gradient checker.
-   Every backward function carries the chain-rule step it implements in a comment above it.
+   A dense tensor, a matrix multiply (the textbook loops, and a cache-blocked kernel as fast as OpenBLAS),
+   hand-written forward and backward passes for a Linear layer, ReLU, sigmoid and tanh, the mean squared
+   error and a fused softmax + cross-entropy; SGD, momentum and Adam, gradient clipping; He and Xavier
+   initialisation; a finite-difference gradient checker; .npy save/load and an IDX (MNIST) reader.
    No dependencies beyond libc and libm.
+
+   HOW TO READ IT.  Top to bottom, as the lesson goes: tensors, matrix multiply (the reference loops first,
+   then the fast kernel), layers (each forward directly above its backward), losses, optimizers, starting
+   weights, the gradient check; then the guards (argument checks and error reporting) and, last, the file
+   formats.  Every layer, loss and optimizer is written twice over, on purpose:
+       bp__NAME   the math: the derivation in a comment, then plain loops over bp_tensor fields (and
+                  bp__matmul for products).  No checks, no macros.  This is the block to read and to copy.
+       bp_NAME    the public function: a short guard that checks the arguments, then a call to bp__NAME.
+   README.md, "Copying into coursework", says which lines to copy; `make coursework` copies them out of
+   this file, compiles them alone and compares them with the library.
 
    DO THIS in exactly one C or C++ file, before the #include:
 
@@ -22,6 +31,10 @@
    CONFIGURATION (define before every #include of this file, the same in every file):
        BACKPROP_DOUBLE     bp_real is double instead of float.
        BACKPROP_STATIC     every function is static: a private copy per file, no exported symbols.
+       BACKPROP_NO_STDIO   no files, for programs without a file system (embedded, WebAssembly): the
+                           .npy and IDX functions and bp_failure_reason are left out, and <stdio.h> is
+                           never included.  The default error handler then cannot print: it only calls
+                           abort(), so install your own (bp_set_error_handler) to see the message.
    and before the #include that has BACKPROP_IMPLEMENTATION:
        BP_MALLOC(size), BP_FREE(ptr)   your allocator (define both or neither; default malloc/free).
        BP_ASSERT(cond)                 checks of internal invariants (default assert()).
@@ -39,7 +52,7 @@
    OPENMP: compile with -fopenmp (and link with it) and bp_matmul shares large products among threads
    (OMP_NUM_THREADS).  The results are bit-identical for any number of threads.  Without -fopenmp there
    is no dependency and no threading at all.  On a machine busy with other work, OMP_WAIT_POLICY=passive
-   stops idle threads from spinning (see README.md: Performance).
+   stops idle threads from spinning (see tests/README.md: Performance).
 
    PLATFORMS (tested: make test, make cross-test): x86-64 Linux with gcc, clang, tcc and g++; aarch64
    (the NEON tile), 32-bit x86, big-endian s390x, and Windows x64 (mingw-w64, under wine).  MSVC is
@@ -80,7 +93,8 @@
        The default handler prints that line to stderr and calls abort().  If you install a handler that
        returns, the function returns at once WITHOUT writing any output; functions that return a number
        then return NaN (losses, bp_tensor_norm, bp_clip_grad_norm), 0 (bp_tensor_all_finite), -1 (the
-       file functions) or +infinity (bp_gradcheck).
+       file functions) or +infinity (bp_gradcheck).  (The bp__NAME math functions check nothing: they
+       are the lesson, and the public bp_NAME calls them only after its checks have passed.)
      - A bad FILE is not a programming error: the file functions (.npy, IDX) return -1 and
        bp_failure_reason() says why; they never call the error handler for a file's contents, and no
        file, however made, can make them crash, leak, or allocate room for more values than it holds
@@ -97,7 +111,7 @@
 #include <stdint.h> /* uint64_t */
 
 #define BACKPROP_VERSION_MAJOR 0
-#define BACKPROP_VERSION_MINOR 2
+#define BACKPROP_VERSION_MINOR 3
 #define BACKPROP_VERSION_PATCH 0
 
 #if defined(__GNUC__) || defined(__clang__) || defined(__TINYC__)
@@ -119,7 +133,7 @@ extern "C" {
 #endif
 
 /* ---------------------------------------------------------------------------------------------------
-   Tensors and random numbers
+   1. Tensors
    --------------------------------------------------------------------------------------------------- */
 
 #ifdef BACKPROP_DOUBLE
@@ -141,29 +155,6 @@ BPDEF bp_tensor bp_tensor_new(int rows, int cols);
 /* Frees t->data (BP_FREE) and sets it to NULL; rows and cols are kept.  Safe to call twice; t may be NULL. */
 BPDEF void bp_tensor_free(bp_tensor *t);
 
-/* The random generator: splitmix64 on a 64-bit state.  The caller owns it (no global state), and a seed
-   gives the same numbers on every platform. */
-typedef struct bp_rng {
-    uint64_t state;
-} bp_rng;
-
-BPDEF void bp_rng_seed(bp_rng *rng, uint64_t seed);
-BPDEF uint64_t bp_rng_next_u64(bp_rng *rng); /* 64 uniformly random bits */
-BPDEF double bp_rng_uniform(bp_rng *rng);    /* uniform in [0, 1), 53 random bits */
-BPDEF double bp_rng_normal(bp_rng *rng);     /* standard normal N(0, 1) */
-
-/* Fills t with independent N(0, std^2) samples (std >= 0).  Uses only +, -, *, / and sqrt, never
-   libm's log/sin/cos, so the numbers are the same on every IEEE-754 machine and compiler -- up to the last
-   bit where the compiler fuses multiply-adds (-ffp-contract=fast) or keeps x87 excess precision. */
-BPDEF void bp_tensor_randn(bp_tensor *t, bp_rng *rng, bp_real std);
-
-/* Starting weights for a layer W (fan_in x fan_out = W.rows x W.cols), drawn with bp_tensor_randn so the
-   signal keeps its size from layer to layer:
-     He       N(0, 2/fan_in)            for ReLU layers (ReLU zeroes half the signal, the 2 puts it back)
-     Xavier   N(0, 2/(fan_in+fan_out))  (Glorot normal) for tanh and sigmoid layers  */
-BPDEF void bp_init_he(bp_tensor *W, bp_rng *rng);
-BPDEF void bp_init_xavier(bp_tensor *W, bp_rng *rng);
-
 /* sqrt(sum of squares) of all elements, summed in double.  0 for an empty tensor. */
 BPDEF bp_real bp_tensor_norm(const bp_tensor *t);
 
@@ -172,9 +163,8 @@ BPDEF bp_real bp_tensor_norm(const bp_tensor *t);
 BPDEF int bp_tensor_all_finite(const bp_tensor *t);
 
 /* ---------------------------------------------------------------------------------------------------
-   Matrix multiply:  C = op(A) . op(B)   or, with BP_ACCUMULATE,  C += op(A) . op(B)
+   2. Matrix multiply:  C = op(A) . op(B)   or, with BP_ACCUMULATE,  C += op(A) . op(B)
    op(X) is X, or X transposed when its flag is set.  op(A) is M x K, op(B) is K x N, C is M x N.
-   No transpose is ever materialised; all four forms run through the same blocked kernel.
    C must not share memory with A or B.
    --------------------------------------------------------------------------------------------------- */
 
@@ -182,10 +172,17 @@ BPDEF int bp_tensor_all_finite(const bp_tensor *t);
 #define BP_TRANS_B 2
 #define BP_ACCUMULATE 4
 
+/* The definition, as plain loops: C[i][j] = sum over k of op(A)[i][k] op(B)[k][j].  What bp_matmul
+   computes (to rounding: the two may group the additions differently); copy this one.  The tests compare
+   bp_matmul with it.  On large products it is about 100 times slower (make bench: the i-j-k loop). */
+BPDEF void bp_matmul_reference(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags);
+
+/* The same product, cache-blocked and vectorised: no transpose is ever materialised, and all four forms
+   run through one kernel at the same speed. */
 BPDEF void bp_matmul(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags);
 
 /* ---------------------------------------------------------------------------------------------------
-   Layers.  x is batch x in, W is in x out, b is 1 x out, z is batch x out: one example per row,
+   3. Layers.  x is batch x in, W is in x out, b is 1 x out, z is batch x out: one example per row,
    as in the textbook code.  Each forward sits above its backward, which says what the forward cached.
    --------------------------------------------------------------------------------------------------- */
 
@@ -216,7 +213,7 @@ BPDEF void bp_tanh_forward(const bp_tensor *z, bp_tensor *a);
 BPDEF void bp_tanh_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz);
 
 /* ---------------------------------------------------------------------------------------------------
-   Losses
+   4. Losses
    --------------------------------------------------------------------------------------------------- */
 
 /* Mean of (yhat - y)^2 over ALL rows*cols elements (summed in double). */
@@ -236,7 +233,7 @@ BPDEF bp_real bp_softmax_xent_forward(const bp_tensor *logits, const int *labels
 BPDEF void bp_softmax_xent_backward(const bp_tensor *probs, const int *labels, bp_tensor *dlogits);
 
 /* ---------------------------------------------------------------------------------------------------
-   Optimizers
+   5. Optimizers
    --------------------------------------------------------------------------------------------------- */
 
 /* Plain stochastic gradient descent: w -= lr * dw. */
@@ -260,14 +257,70 @@ BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tens
 BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_norm);
 
 /* ---------------------------------------------------------------------------------------------------
-   Files: tensors as numpy .npy files (np.save / np.load read and write the same files), and data sets
-   in the IDX format.
+   6. Starting weights: random numbers and initialisation
+   --------------------------------------------------------------------------------------------------- */
+
+/* The random generator: splitmix64 on a 64-bit state.  The caller owns it (no global state), and a seed
+   gives the same numbers on every platform. */
+typedef struct bp_rng {
+    uint64_t state;
+} bp_rng;
+
+BPDEF void bp_rng_seed(bp_rng *rng, uint64_t seed);
+BPDEF uint64_t bp_rng_next_u64(bp_rng *rng); /* 64 uniformly random bits */
+BPDEF double bp_rng_uniform(bp_rng *rng);    /* uniform in [0, 1), 53 random bits */
+BPDEF double bp_rng_normal(bp_rng *rng);     /* standard normal N(0, 1) */
+
+/* Fills t with independent N(0, std^2) samples (std >= 0).  Uses only +, -, *, / and sqrt, never
+   libm's log/sin/cos, so the numbers are the same on every IEEE-754 machine and compiler -- up to the last
+   bit where the compiler fuses multiply-adds (-ffp-contract=fast) or keeps x87 excess precision. */
+BPDEF void bp_tensor_randn(bp_tensor *t, bp_rng *rng, bp_real std);
+
+/* Starting weights for a layer W (fan_in x fan_out = W.rows x W.cols), drawn with bp_tensor_randn so the
+   signal keeps its size from layer to layer:
+     He       N(0, 2/fan_in)            for ReLU layers (ReLU zeroes half the signal, the 2 puts it back)
+     Xavier   N(0, 2/(fan_in+fan_out))  (Glorot normal) for tanh and sigmoid layers  */
+BPDEF void bp_init_he(bp_tensor *W, bp_rng *rng);
+BPDEF void bp_init_xavier(bp_tensor *W, bp_rng *rng);
+
+/* ---------------------------------------------------------------------------------------------------
+   7. The gradient check
+   --------------------------------------------------------------------------------------------------- */
+
+/* Compares grad (your analytic gradient of loss with respect to param) against central differences
+       num_i = (loss(p_i + eps) - loss(p_i - eps)) / (2 eps)
+   (dividing by the step actually taken, p_i + eps and p_i - eps being rounded to bp_real)
+   on EVERY element of param; each element is restored to its exact original value afterwards.  Returns
+   the largest relative error  |num_i - grad_i| / max(|num_i|, |grad_i|, 1e-8)  (0 where both are 0).
+   Rule of thumb: in double with eps = 1e-5 (about the cube root of machine epsilon, which balances the
+   rounding error ~1e-16/eps against the truncation error ~eps^2), a correct gradient gives < 1e-7; in
+   float use eps ~ 1e-2 and expect ~1e-3.  Small gradient elements show the rounding error most.  A kink
+   (ReLU at 0) within eps of a parameter's value spoils that element. */
+BPDEF bp_real bp_gradcheck(bp_real (*loss)(void *ctx), void *ctx, bp_tensor *param, const bp_tensor *grad,
+                           bp_real eps);
+
+/* ---------------------------------------------------------------------------------------------------
+   8. Errors
+   --------------------------------------------------------------------------------------------------- */
+
+/* Receives one line such as "bp_matmul: A is 3x4 but B is 5x2 (op(A).cols must equal op(B).rows)". */
+typedef void (*bp_error_fn)(const char *message);
+
+/* Installs fn and returns the previous handler (NULL if that was the default); fn == NULL restores the
+   default, which prints the message and a newline to stderr and calls abort() (with BACKPROP_NO_STDIO it
+   only calls abort()). */
+BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
+
+/* ---------------------------------------------------------------------------------------------------
+   9. Files: tensors as numpy .npy files (np.save / np.load read and write the same files), and data sets
+   in the IDX format.  Left out with BACKPROP_NO_STDIO.
    A bad FILE is not a programming error: these functions never call the error handler for one.  They
    return 0 on success; on failure they return -1, leave nothing behind (no leak; t->data == NULL and
    t is 0x0 after a failed load; no partial file after a failed save, and the file that was there is
    untouched) and bp_failure_reason() says why.
    Bad ARGUMENTS (a NULL tensor or path) still go to the error handler, and return -1.
    --------------------------------------------------------------------------------------------------- */
+#ifndef BACKPROP_NO_STDIO
 
 /* Writes t as a 2-D array in C order: '<f4' for float, '<f8' for double, little-endian on any machine.
    It writes path + ".part" first and renames that to path when complete (allocating the name). */
@@ -305,32 +358,7 @@ BPDEF void bp_idx_free(bp_idx *idx);
    call overwrites it, and threads that load files at the same time should not rely on it. */
 BPDEF const char *bp_failure_reason(void);
 
-/* ---------------------------------------------------------------------------------------------------
-   Checks
-   --------------------------------------------------------------------------------------------------- */
-
-/* Compares grad (your analytic gradient of loss with respect to param) against central differences
-       num_i = (loss(p_i + eps) - loss(p_i - eps)) / (2 eps)
-   (dividing by the step actually taken, p_i + eps and p_i - eps being rounded to bp_real)
-   on EVERY element of param; each element is restored to its exact original value afterwards.  Returns
-   the largest relative error  |num_i - grad_i| / max(|num_i|, |grad_i|, 1e-8)  (0 where both are 0).
-   Rule of thumb: in double with eps = 1e-5 (about the cube root of machine epsilon, which balances the
-   rounding error ~1e-16/eps against the truncation error ~eps^2), a correct gradient gives < 1e-7; in
-   float use eps ~ 1e-2 and expect ~1e-3.  Small gradient elements show the rounding error most.  A kink
-   (ReLU at 0) within eps of a parameter's value spoils that element. */
-BPDEF bp_real bp_gradcheck(bp_real (*loss)(void *ctx), void *ctx, bp_tensor *param, const bp_tensor *grad,
-                           bp_real eps);
-
-/* ---------------------------------------------------------------------------------------------------
-   Errors
-   --------------------------------------------------------------------------------------------------- */
-
-/* Receives one line such as "bp_matmul: A is 3x4 but B is 5x2 (op(A).cols must equal op(B).rows)". */
-typedef void (*bp_error_fn)(const char *message);
-
-/* Installs fn and returns the previous handler (NULL if that was the default); fn == NULL restores the
-   default, which prints the message and a newline to stderr and calls abort(). */
-BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
+#endif /* BACKPROP_NO_STDIO */
 
 #ifdef __cplusplus
 }
@@ -345,13 +373,16 @@ BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
 #if defined(BACKPROP_IMPLEMENTATION) && !defined(BP__IMPLEMENTATION_DONE)
 #define BP__IMPLEMENTATION_DONE
 
-#include <errno.h>
+#include <math.h>   /* sqrt, exp, log, tanh, pow, fabs */
+#include <stddef.h> /* size_t */
 #include <limits.h> /* INT_MAX */
-#include <math.h>   /* sqrt, frexp, HUGE_VAL, fabs, exp, log, tanh, pow */
-#include <stdarg.h>
-#include <stdio.h>  /* vsnprintf, fputs: the default error handler */
+#include <stdarg.h> /* the error messages' formatter */
 #include <stdlib.h> /* malloc, free, abort */
-#include <string.h> /* memset, memcpy, strerror */
+#include <string.h> /* memset, memcpy, strlen */
+#ifndef BACKPROP_NO_STDIO
+#include <errno.h>
+#include <stdio.h> /* the default error handler's stderr; the files */
+#endif
 
 #if defined(BP_MALLOC) && defined(BP_FREE)
 /* the user's allocator */
@@ -375,104 +406,30 @@ BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
 #define BP__RESTRICT
 #endif
 
-/* ---- errors: every check reports through here ---------------------------------------------------- */
-
-#if defined(__GNUC__) || defined(__clang__)
-__attribute__((noreturn))
-#endif
-static void bp__default_error_handler(const char *message)
-{
-    fputs(message, stderr);
-    fputc('\n', stderr);
-    abort();
-}
-
-static bp_error_fn bp__error_handler = bp__default_error_handler; /* the library's only mutable global */
-
-BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn)
-{
-    bp_error_fn previous = bp__error_handler;
-    bp__error_handler = fn ? fn : bp__default_error_handler;
-    return previous == bp__default_error_handler ? (bp_error_fn)0 : previous;
-}
-
+/* The guards: argument checks.  Each reports through the error handler with one line naming the function
+   (fn) and the arguments, and returns 1 if something is wrong.  Defined in section 8, after the lesson. */
+#define BP__SAME_SHAPE 1 /* bp__bad_args: every tensor must have the shape of the first */
+#define BP__IN_PLACE 2   /* bp__bad_args: an output may be exactly an input (same data, same shape) */
+static int bp__bad_args(const char *fn, int n, const bp_tensor *const *args, const char *names, int rules);
+static int bp__bad_tensors(const char *fn, int n, const bp_tensor *const *args, const char *names);
+static int bp__bad_overlaps(const char *fn, int n, const bp_tensor *const *args, const char *names, int in_place);
+static int bp__bad_tensor(const char *fn, const char *name, const bp_tensor *t);
+static int bp__bad_matmul(const char *fn, const bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags);
+static int bp__bad_linear(const char *fn, const bp_tensor *x, const bp_tensor *W, const bp_tensor *b,
+                          const bp_tensor *z, const bp_tensor *dx, const bp_tensor *dW);
+static int bp__bad_labels(const char *fn, const int *labels, const char *of_name, const bp_tensor *of);
+static int bp__bad_grads(const char *fn, bp_tensor *const *grads, int count);
+static int bp__bad_rng(const char *fn, const bp_rng *rng, const char *name, const bp_tensor *t);
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 1, 2)))
 #endif
-static void bp__fail(const char *format, ...)
-{
-    char message[512];
-    va_list args;
-    va_start(args, format);
-    vsnprintf(message, sizeof message, format, args);
-    va_end(args);
-    bp__error_handler(message);
-}
-
-/* A usable tensor: not NULL, sizes >= 0, at most INT_MAX elements, data present unless it is empty.
-   Returns 1 (after reporting) if t is unusable.  fn and name make the message. */
-static int bp__bad_tensor(const char *fn, const char *name, const bp_tensor *t)
-{
-    if (!t) {
-        bp__fail("%s: %s is NULL", fn, name);
-        return 1;
-    }
-    if (t->rows < 0 || t->cols < 0) {
-        bp__fail("%s: %s is %dx%d (sizes must not be negative)", fn, name, t->rows, t->cols);
-        return 1;
-    }
-    if (t->cols > 0 && t->rows > INT_MAX / t->cols) {
-        bp__fail("%s: %s is %dx%d (more than INT_MAX elements)", fn, name, t->rows, t->cols);
-        return 1;
-    }
-    if (!t->data && t->rows > 0 && t->cols > 0) {
-        bp__fail("%s: %s is %dx%d but its data is NULL (never allocated, or freed)", fn, name, t->rows,
-                 t->cols);
-        return 1;
-    }
-    return 0;
-}
-
-static int bp__same_shape(const bp_tensor *a, const bp_tensor *b)
-{
-    return a->rows == b->rows && a->cols == b->cols;
-}
-
-/* Reports, and returns 1, unless a and b have the same shape. */
-static int bp__bad_shapes(const char *fn, const char *a_name, const bp_tensor *a, const char *b_name,
-                          const bp_tensor *b)
-{
-    if (bp__same_shape(a, b)) return 0;
-    bp__fail("%s: %s is %dx%d but %s is %dx%d (they must have the same shape)", fn, a_name, a->rows, a->cols,
-             b_name, b->rows, b->cols);
-    return 1;
-}
-
-/* Do the elements of a and b share any memory? */
-static int bp__overlap(const bp_tensor *a, const bp_tensor *b)
-{
-    uintptr_t a0 = (uintptr_t)a->data, b0 = (uintptr_t)b->data;
-    uintptr_t a1 = a0 + (size_t)a->rows * (size_t)a->cols * sizeof(bp_real);
-    uintptr_t b1 = b0 + (size_t)b->rows * (size_t)b->cols * sizeof(bp_real);
-    return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
-}
-
-/* Reports, and returns 1, if output `out` shares memory with `in`.  With in_place_ok, out may be exactly
-   in (same data, same shape): elementwise functions read each element before they write it. */
-static int bp__bad_overlap(const char *fn, const char *out_name, const bp_tensor *out, const char *in_name,
-                           const bp_tensor *in, int in_place_ok)
-{
-    if (!bp__overlap(out, in)) return 0;
-    if (in_place_ok && out->data == in->data && bp__same_shape(out, in)) return 0;
-    bp__fail("%s: %s (%dx%d) shares memory with %s (%dx%d)%s", fn, out_name, out->rows, out->cols, in_name,
-             in->rows, in->cols,
-             in_place_ok ? " (only exactly in place is allowed)" : " (an output must not overlap an input)");
-    return 1;
-}
+static void bp__fail(const char *format, ...);
 
 static size_t bp__count(const bp_tensor *t) { return (size_t)t->rows * (size_t)t->cols; }
 
-/* ---- tensors -------------------------------------------------------------------------------------- */
+/* ===================================================================================================
+   1. Tensors
+   =================================================================================================== */
 
 BPDEF bp_tensor bp_tensor_new(int rows, int cols)
 {
@@ -511,132 +468,15 @@ BPDEF void bp_tensor_free(bp_tensor *t)
     t->data = 0;
 }
 
-/* ---- random numbers ------------------------------------------------------------------------------- */
-
-BPDEF void bp_rng_seed(bp_rng *rng, uint64_t seed)
-{
-    if (!rng) {
-        bp__fail("bp_rng_seed: rng is NULL");
-        return;
-    }
-    rng->state = seed;
-}
-
-/* splitmix64 (Steele, Lea, Flood 2014): a Weyl sequence, then a bijective mix of its bits. */
-BPDEF uint64_t bp_rng_next_u64(bp_rng *rng)
-{
-    uint64_t z;
-    if (!rng) {
-        bp__fail("bp_rng_next_u64: rng is NULL");
-        return 0;
-    }
-    z = (rng->state += 0x9E3779B97F4A7C15ULL);
-    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
-    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
-    return z ^ (z >> 31);
-}
-
-BPDEF double bp_rng_uniform(bp_rng *rng)
-{
-    if (!rng) {
-        bp__fail("bp_rng_uniform: rng is NULL");
-        return 0;
-    }
-    return (double)(bp_rng_next_u64(rng) >> 11) * (1.0 / 9007199254740992.0); /* top 53 bits / 2^53 */
-}
-
-/* Natural log of x > 0 with + - * / only, so it rounds the same everywhere (libm's log may not):
-   x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then ln m = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...)
-   with s = (m-1)/(m+1), |s| < 0.172: 20 terms are far below double rounding. */
-static double bp__log(double x)
-{
-    int e, k;
-    double m = frexp(x, &e), s, s2, term, sum = 0;
-    if (m < 0.70710678118654752440) {
-        m *= 2;
-        e -= 1;
-    }
-    s = (m - 1) / (m + 1);
-    s2 = s * s;
-    term = s;
-    for (k = 1; k < 40; k += 2) {
-        sum += term / k;
-        term *= s2;
-    }
-    return 2 * sum + e * 0.69314718055994530942;
-}
-
-/* Marsaglia's polar method: a point (u, v) uniform in the unit disc gives u * sqrt(-2 ln s / s), s = u^2+v^2,
-   a standard normal.  u and v have 26 bits so s is exact whatever the compiler does with u*u + v*v. */
-BPDEF double bp_rng_normal(bp_rng *rng)
-{
-    double u, v, s;
-    if (!rng) {
-        bp__fail("bp_rng_normal: rng is NULL");
-        return 0;
-    }
-    do {
-        u = (double)((int64_t)(bp_rng_next_u64(rng) >> 38) - 33554432) / 33554432.0; /* [-1, 1) */
-        v = (double)((int64_t)(bp_rng_next_u64(rng) >> 38) - 33554432) / 33554432.0;
-        s = u * u + v * v;
-    } while (s >= 1 || s <= 0); /* outside the disc, or its centre */
-    return u * sqrt(-2 * bp__log(s) / s);
-}
-
-BPDEF void bp_tensor_randn(bp_tensor *t, bp_rng *rng, bp_real std)
-{
-    size_t i, n;
-    if (bp__bad_tensor("bp_tensor_randn", "t", t)) return;
-    if (!rng) {
-        bp__fail("bp_tensor_randn: rng is NULL (t is %dx%d)", t->rows, t->cols);
-        return;
-    }
-    if (!(std >= 0 && (double)std <= 1e30)) { /* also refuses NaN and infinity */
-        bp__fail("bp_tensor_randn: std is %g (t is %dx%d; std must be finite and >= 0)", (double)std, t->rows,
-                 t->cols);
-        return;
-    }
-    n = bp__count(t);
-    for (i = 0; i < n; i++) t->data[i] = (bp_real)((double)std * bp_rng_normal(rng));
-}
-
-/* Both initialisers are randn with a variance chosen so that, for inputs of unit variance, the layer's
-   outputs (He: after the ReLU) have unit variance too: Var(z_j) = fan_in * Var(W) * Var(x). */
-BPDEF void bp_init_he(bp_tensor *W, bp_rng *rng)
-{
-    if (bp__bad_tensor("bp_init_he", "W", W)) return;
-    if (!rng) {
-        bp__fail("bp_init_he: rng is NULL (W is %dx%d)", W->rows, W->cols);
-        return;
-    }
-    if (W->rows == 0) return; /* no inputs: nothing to draw (and no division by 0) */
-    bp_tensor_randn(W, rng, (bp_real)sqrt(2.0 / (double)W->rows));
-}
-
-BPDEF void bp_init_xavier(bp_tensor *W, bp_rng *rng)
-{
-    if (bp__bad_tensor("bp_init_xavier", "W", W)) return;
-    if (!rng) {
-        bp__fail("bp_init_xavier: rng is NULL (W is %dx%d)", W->rows, W->cols);
-        return;
-    }
-    if (W->rows + W->cols == 0) return;
-    bp_tensor_randn(W, rng, (bp_real)sqrt(2.0 / ((double)W->rows + (double)W->cols)));
-}
-
-/* sum of t's elements squared, in double (float would overflow past 1.8e19 and lose small terms) */
-static double bp__sum_of_squares(const bp_tensor *t)
-{
-    double sum = 0;
-    size_t i, n = bp__count(t);
-    for (i = 0; i < n; i++) sum += (double)t->data[i] * (double)t->data[i];
-    return sum;
-}
-
+/* sqrt(sum of squares), the sum in double: in float it would overflow past 1.8e19 and lose small terms */
 BPDEF bp_real bp_tensor_norm(const bp_tensor *t)
 {
+    double sum = 0;
+    size_t i, n;
     if (bp__bad_tensor("bp_tensor_norm", "t", t)) return (bp_real)NAN;
-    return (bp_real)sqrt(bp__sum_of_squares(t));
+    n = bp__count(t);
+    for (i = 0; i < n; i++) sum += (double)t->data[i] * (double)t->data[i];
+    return (bp_real)sqrt(sum);
 }
 
 BPDEF int bp_tensor_all_finite(const bp_tensor *t)
@@ -651,7 +491,37 @@ BPDEF int bp_tensor_all_finite(const bp_tensor *t)
     return 1;
 }
 
-/* ---- matmul ----------------------------------------------------------------------------------------
+/* ===================================================================================================
+   2. Matrix multiply
+   ===================================================================================================
+   Every layer's forward and backward is built on one product: z = x.W,  dW = x^T.dz,  dx = dz.W^T.  First
+   its definition as plain loops; then the same product made fast, bp__matmul, which the layers call. */
+
+/* C = op(A).op(B):  C[i][j] = sum over k of op(A)[i][k] op(B)[k][j],  where op(A)[i][k] is A[i][k], or
+   A[k][i] when A is transposed (BP_TRANS_A); likewise B.  BP_ACCUMULATE adds the product to C instead. */
+static void bp__matmul_reference(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
+{
+    int i, j, k, K = (flags & BP_TRANS_A) ? A->rows : A->cols;
+    for (i = 0; i < C->rows; i++)
+        for (j = 0; j < C->cols; j++) {
+            bp_real sum = 0;
+            for (k = 0; k < K; k++) {
+                bp_real a = (flags & BP_TRANS_A) ? A->data[k * A->cols + i] : A->data[i * A->cols + k];
+                bp_real b = (flags & BP_TRANS_B) ? B->data[j * B->cols + k] : B->data[k * B->cols + j];
+                sum += a * b;
+            }
+            if (flags & BP_ACCUMULATE) C->data[i * C->cols + j] += sum;
+            else C->data[i * C->cols + j] = sum;
+        }
+}
+
+BPDEF void bp_matmul_reference(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
+{
+    if (bp__bad_matmul("bp_matmul_reference", C, A, B, flags)) return;
+    bp__matmul_reference(C, A, B, flags);
+}
+
+/* ---- the fast matmul -------------------------------------------------------------------------------
    C = op(A).op(B) costs 2*M*N*K flops on M*K + K*N inputs: each input element is used M or N times.  The
    naive loops fetch it from memory each time; a blocked kernel fetches it once into a small, fast place
    and uses it many times from there:
@@ -911,260 +781,901 @@ static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int f
         bp__gemm_blocked(C->data, (size_t)N, 1, A, trans_a, B, trans_b, accumulate, M, N, K);
 }
 
-BPDEF void bp_matmul(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
+/* The fast product, unchecked: bp_matmul after its guard, and what the layers below call (their own guards
+   have checked the products' shapes).  It computes what bp__matmul_reference computes. */
+static void bp__matmul(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
 {
-    const char *fn = "bp_matmul";
-    int ta, tb, M, K, K2, N;
-    if (bp__bad_tensor(fn, "C", C) || bp__bad_tensor(fn, "A", A) || bp__bad_tensor(fn, "B", B)) return;
-    if (flags & ~(BP_TRANS_A | BP_TRANS_B | BP_ACCUMULATE)) {
-        bp__fail("%s: unknown flags 0x%x (C is %dx%d, A is %dx%d, B is %dx%d; allowed: BP_TRANS_A, BP_TRANS_B, "
-                 "BP_ACCUMULATE)",
-                 fn, (unsigned)flags, C->rows, C->cols, A->rows, A->cols, B->rows, B->cols);
-        return;
-    }
-    ta = (flags & BP_TRANS_A) != 0;
-    tb = (flags & BP_TRANS_B) != 0;
-    M = ta ? A->cols : A->rows;
-    K = ta ? A->rows : A->cols;
-    K2 = tb ? B->cols : B->rows;
-    N = tb ? B->rows : B->cols;
-    if (K != K2) {
-        bp__fail("%s: %s is %dx%d but %s is %dx%d (op(A).cols must equal op(B).rows)", fn, ta ? "A^T" : "A", M, K,
-                 tb ? "B^T" : "B", K2, N);
-        return;
-    }
-    if (C->rows != M || C->cols != N) {
-        bp__fail("%s: C is %dx%d but %s.%s is %dx%d (C must have the shape of the product)", fn, C->rows,
-                 C->cols, ta ? "A^T" : "A", tb ? "B^T" : "B", M, N);
-        return;
-    }
-    if (bp__bad_overlap(fn, "C", C, "A", A, 0) || bp__bad_overlap(fn, "C", C, "B", B, 0)) return;
-    if (M == 0 || N == 0) return;
+    int K = (flags & BP_TRANS_A) ? A->rows : A->cols;
+    if (C->rows == 0 || C->cols == 0) return;
     if (K == 0) { /* an empty sum is 0 */
         if (!(flags & BP_ACCUMULATE)) memset(C->data, 0, bp__count(C) * sizeof(bp_real));
         return;
     }
-    bp__gemm(C, A, B, flags, M, N, K);
+    bp__gemm(C, A, B, flags, C->rows, C->cols, K);
 }
 
-/* ---- linear layer ----------------------------------------------------------------------------------
-   Forward:  z[r][j] = sum_k x[r][k] W[k][j] + b[j]      (z = xW + b, one example per row r)       */
+BPDEF void bp_matmul(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
+{
+    if (bp__bad_matmul("bp_matmul", C, A, B, flags)) return;
+    bp__matmul(C, A, B, flags);
+}
+
+/* ===================================================================================================
+   3. Layers
+   ===================================================================================================
+   Each layer is a function y = f(x; params).  Its backward receives dL/dy (written dy) and returns dL/dx
+   and dL/dparams by the chain rule, using values the forward cached.  Gradients overwrite; they never
+   accumulate. */
+
+/* ---- Linear ----------------------------------------------------------------------------------------
+   Forward:  z = x.W + b,  z[r][j] = sum_k x[r][k] W[k][j] + b[j]   (one example per row r) */
+static void bp__linear_forward(const bp_tensor *x, const bp_tensor *W, const bp_tensor *b, bp_tensor *z)
+{
+    int r, j;
+    bp__matmul(z, x, W, 0); /* z = x.W */
+    if (b)                  /* z += b, on every row */
+        for (r = 0; r < z->rows; r++)
+            for (j = 0; j < z->cols; j++) z->data[r * z->cols + j] += b->data[j];
+}
 
 BPDEF void bp_linear_forward(const bp_tensor *x, const bp_tensor *W, const bp_tensor *b, bp_tensor *z)
 {
     const char *fn = "bp_linear_forward";
-    int r, j;
-    if (bp__bad_tensor(fn, "x", x) || bp__bad_tensor(fn, "W", W) || bp__bad_tensor(fn, "z", z)) return;
-    if (b && bp__bad_tensor(fn, "b", b)) return;
-    if (x->cols != W->rows) {
-        bp__fail("%s: x is %dx%d but W is %dx%d (x.cols must equal W.rows)", fn, x->rows, x->cols, W->rows,
-                 W->cols);
+    const bp_tensor *args[4] = {x, W, b, z};
+    if (bp__bad_tensors(fn, 4, args, "x W b? >z") || bp__bad_linear(fn, x, W, b, z, NULL, NULL) ||
+        bp__bad_overlaps(fn, 4, args, "x W b? >z", 0))
         return;
-    }
-    if (b && (b->rows != 1 || b->cols != W->cols)) {
-        bp__fail("%s: W is %dx%d but b is %dx%d (b must be 1x%d)", fn, W->rows, W->cols, b->rows, b->cols,
-                 W->cols);
-        return;
-    }
-    if (z->rows != x->rows || z->cols != W->cols) {
-        bp__fail("%s: x is %dx%d and W is %dx%d but z is %dx%d (z must be %dx%d)", fn, x->rows, x->cols, W->rows,
-                 W->cols, z->rows, z->cols, x->rows, W->cols);
-        return;
-    }
-    if (bp__bad_overlap(fn, "z", z, "x", x, 0) || bp__bad_overlap(fn, "z", z, "W", W, 0)) return;
-    if (b && bp__bad_overlap(fn, "z", z, "b", b, 0)) return;
-
-    bp_matmul(z, x, W, 0); /* z = x.W */
-    if (b && z->cols > 0) /* (with 0 columns, z->data may be NULL: no row pointers into it) */
-        for (r = 0; r < z->rows; r++) {
-            bp_real *z_row = z->data + (size_t)r * (size_t)z->cols;
-            for (j = 0; j < z->cols; j++) z_row[j] += b->data[j]; /* z += b, on every row */
-        }
+    bp__linear_forward(x, W, b, z);
 }
 
-/* Backward.  The loss L depends on W, b and x only through z, so by the chain rule
-       dL/dW[k][j] = sum_r dL/dz[r][j] * dz[r][j]/dW[k][j] = sum_r x[r][k] dz[r][j]   ->  dW = x^T.dz
-       dL/db[j]    = sum_r dL/dz[r][j] * 1                                          ->  db = column sums of dz
-       dL/dx[r][k] = sum_j dL/dz[r][j] * W[k][j]                                    ->  dx = dz.W^T
-   The forward had to cache x (for dW); W is the layer's own.  dx is what the layer below receives. */
+/* Backward.  L depends on W, b and x only through z, so by the chain rule
+       dL/dW[k][j] = sum_r dz[r][j] x[r][k]    ->  dW = x^T.dz
+       dL/db[j]    = sum_r dz[r][j]            ->  db = column sums of dz  (b was added to every row)
+       dL/dx[r][k] = sum_j dz[r][j] W[k][j]    ->  dx = dz.W^T             (what the layer below receives)
+   The forward cached x (for dW); W is the layer's own.  dx and db may be NULL: not computed. */
+static void bp__linear_backward(const bp_tensor *x, const bp_tensor *W, const bp_tensor *dz, bp_tensor *dx,
+                                bp_tensor *dW, bp_tensor *db)
+{
+    int r, j;
+    bp__matmul(dW, x, dz, BP_TRANS_A); /* dW = x^T.dz */
+    if (db) {
+        for (j = 0; j < db->cols; j++) db->data[j] = 0;
+        for (r = 0; r < dz->rows; r++)
+            for (j = 0; j < dz->cols; j++) db->data[j] += dz->data[r * dz->cols + j];
+    }
+    if (dx) bp__matmul(dx, dz, W, BP_TRANS_B); /* dx = dz.W^T */
+}
+
 BPDEF void bp_linear_backward(const bp_tensor *x, const bp_tensor *W, const bp_tensor *dz, bp_tensor *dx,
                               bp_tensor *dW, bp_tensor *db)
 {
     const char *fn = "bp_linear_backward";
-    int r, j;
-    if (bp__bad_tensor(fn, "x", x) || bp__bad_tensor(fn, "W", W) || bp__bad_tensor(fn, "dz", dz) ||
-        bp__bad_tensor(fn, "dW", dW))
+    const bp_tensor *args[6] = {x, W, dz, dx, dW, db};
+    if (bp__bad_tensors(fn, 6, args, "x W dz >dx? >dW >db?") || bp__bad_linear(fn, x, W, db, dz, dx, dW) ||
+        bp__bad_overlaps(fn, 6, args, "x W dz >dx? >dW >db?", 0))
         return;
-    if (dx && bp__bad_tensor(fn, "dx", dx)) return;
-    if (db && bp__bad_tensor(fn, "db", db)) return;
-    if (x->cols != W->rows) {
-        bp__fail("%s: x is %dx%d but W is %dx%d (x.cols must equal W.rows)", fn, x->rows, x->cols, W->rows,
-                 W->cols);
-        return;
-    }
-    if (dz->rows != x->rows || dz->cols != W->cols) {
-        bp__fail("%s: x is %dx%d and W is %dx%d but dz is %dx%d (dz must be %dx%d, the shape of z)", fn, x->rows,
-                 x->cols, W->rows, W->cols, dz->rows, dz->cols, x->rows, W->cols);
-        return;
-    }
-    if (bp__bad_shapes(fn, "W", W, "dW", dW)) return;
-    if (dx && bp__bad_shapes(fn, "x", x, "dx", dx)) return;
-    if (db && (db->rows != 1 || db->cols != W->cols)) {
-        bp__fail("%s: W is %dx%d but db is %dx%d (db must be 1x%d)", fn, W->rows, W->cols, db->rows, db->cols,
-                 W->cols);
-        return;
-    }
-    if (bp__bad_overlap(fn, "dW", dW, "x", x, 0) || bp__bad_overlap(fn, "dW", dW, "W", W, 0) ||
-        bp__bad_overlap(fn, "dW", dW, "dz", dz, 0))
-        return;
-    if (dx && (bp__bad_overlap(fn, "dx", dx, "x", x, 0) || bp__bad_overlap(fn, "dx", dx, "W", W, 0) ||
-               bp__bad_overlap(fn, "dx", dx, "dz", dz, 0) || bp__bad_overlap(fn, "dx", dx, "dW", dW, 0)))
-        return;
-    if (db && (bp__bad_overlap(fn, "db", db, "x", x, 0) || bp__bad_overlap(fn, "db", db, "W", W, 0) ||
-               bp__bad_overlap(fn, "db", db, "dz", dz, 0) || bp__bad_overlap(fn, "db", db, "dW", dW, 0) ||
-               (dx && bp__bad_overlap(fn, "db", db, "dx", dx, 0))))
-        return;
-
-    bp_matmul(dW, x, dz, BP_TRANS_A); /* dW = x^T.dz */
-    if (db && db->cols > 0) {         /* db = sum over rows of dz: the bias was added to every row */
-        for (j = 0; j < db->cols; j++) db->data[j] = 0;
-        for (r = 0; r < dz->rows; r++) {
-            const bp_real *dz_row = dz->data + (size_t)r * (size_t)dz->cols;
-            for (j = 0; j < dz->cols; j++) db->data[j] += dz_row[j];
-        }
-    }
-    if (dx) bp_matmul(dx, dz, W, BP_TRANS_B); /* dx = dz.W^T */
+    bp__linear_backward(x, W, dz, dx, dW, db);
 }
 
 /* ---- ReLU ------------------------------------------------------------------------------------------
-   Forward:  a = max(0, z), elementwise.                                                              */
-
-BPDEF void bp_relu_forward(const bp_tensor *z, bp_tensor *a)
+   Forward:  a = max(0, z), elementwise. */
+static void bp__relu_forward(const bp_tensor *z, bp_tensor *a)
 {
-    const char *fn = "bp_relu_forward";
-    size_t i, n;
-    if (bp__bad_tensor(fn, "z", z) || bp__bad_tensor(fn, "a", a)) return;
-    if (bp__bad_shapes(fn, "z", z, "a", a) || bp__bad_overlap(fn, "a", a, "z", z, 1)) return;
-    n = bp__count(z);
+    int i, n = z->rows * z->cols;
     for (i = 0; i < n; i++) a->data[i] = z->data[i] < 0 ? 0 : z->data[i]; /* (a NaN stays NaN) */
 }
 
-/* Backward:  a = relu(z) has derivative 1 where z > 0 and 0 elsewhere, so  dz = da * 1[z > 0].
-   The forward had to cache z (or a: a > 0 exactly where z > 0). */
+BPDEF void bp_relu_forward(const bp_tensor *z, bp_tensor *a)
+{
+    const bp_tensor *args[2] = {z, a};
+    if (bp__bad_args("bp_relu_forward", 2, args, "z >a", BP__SAME_SHAPE | BP__IN_PLACE)) return;
+    bp__relu_forward(z, a);
+}
+
+/* Backward:  relu has derivative 1 where z > 0 and 0 elsewhere (0 taken at z = 0), so  dz = da * 1[z > 0].
+   The forward cached z (or a: a > 0 exactly where z > 0). */
+static void bp__relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *dz)
+{
+    int i, n = z->rows * z->cols;
+    for (i = 0; i < n; i++) dz->data[i] = z->data[i] > 0 ? da->data[i] : 0;
+}
+
 BPDEF void bp_relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *dz)
 {
-    const char *fn = "bp_relu_backward";
-    size_t i, n;
-    if (bp__bad_tensor(fn, "z", z) || bp__bad_tensor(fn, "da", da) || bp__bad_tensor(fn, "dz", dz)) return;
-    if (bp__bad_shapes(fn, "z", z, "da", da) || bp__bad_shapes(fn, "z", z, "dz", dz)) return;
-    if (bp__bad_overlap(fn, "dz", dz, "da", da, 1) || bp__bad_overlap(fn, "dz", dz, "z", z, 1)) return;
-    n = bp__count(z);
-    for (i = 0; i < n; i++) dz->data[i] = z->data[i] > 0 ? da->data[i] : 0;
+    const bp_tensor *args[3] = {z, da, dz};
+    if (bp__bad_args("bp_relu_backward", 3, args, "z da >dz", BP__SAME_SHAPE | BP__IN_PLACE)) return;
+    bp__relu_backward(z, da, dz);
 }
 
 /* ---- sigmoid ---------------------------------------------------------------------------------------
    Forward:  a = 1 / (1 + e^-z).  For z < 0 the same value is computed as e^z / (1 + e^z), so e^-z never
-   overflows; both forms give a in [0, 1].                                                           */
-
-BPDEF void bp_sigmoid_forward(const bp_tensor *z, bp_tensor *a)
+   overflows; both forms give a in [0, 1]. */
+static void bp__sigmoid_forward(const bp_tensor *z, bp_tensor *a)
 {
-    const char *fn = "bp_sigmoid_forward";
-    size_t i, n;
-    if (bp__bad_tensor(fn, "z", z) || bp__bad_tensor(fn, "a", a)) return;
-    if (bp__bad_shapes(fn, "z", z, "a", a) || bp__bad_overlap(fn, "a", a, "z", z, 1)) return;
-    n = bp__count(z);
+    int i, n = z->rows * z->cols;
     for (i = 0; i < n; i++) {
-        double zi = (double)z->data[i];
-        double e = exp(-fabs(zi)); /* in (0, 1]: cannot overflow */
-        a->data[i] = (bp_real)(zi >= 0 ? 1 / (1 + e) : e / (1 + e));
+        double e = exp(-fabs((double)z->data[i])); /* in (0, 1]: cannot overflow */
+        a->data[i] = (bp_real)(z->data[i] >= 0 ? 1 / (1 + e) : e / (1 + e));
     }
 }
 
-/* Backward:  da/dz = e^-z / (1 + e^-z)^2 = a (1 - a), so  dz = da * a(1 - a).
-   The derivative is a function of the OUTPUT, so the forward caches a, not z.  It is at most 1/4: a
-   stack of n sigmoids multiplies the gradient by at most 4^-n -- the vanishing gradient. */
-BPDEF void bp_sigmoid_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz)
+BPDEF void bp_sigmoid_forward(const bp_tensor *z, bp_tensor *a)
 {
-    const char *fn = "bp_sigmoid_backward";
-    size_t i, n;
-    if (bp__bad_tensor(fn, "a", a) || bp__bad_tensor(fn, "da", da) || bp__bad_tensor(fn, "dz", dz)) return;
-    if (bp__bad_shapes(fn, "a", a, "da", da) || bp__bad_shapes(fn, "a", a, "dz", dz)) return;
-    if (bp__bad_overlap(fn, "dz", dz, "da", da, 1) || bp__bad_overlap(fn, "dz", dz, "a", a, 1)) return;
-    n = bp__count(a);
+    const bp_tensor *args[2] = {z, a};
+    if (bp__bad_args("bp_sigmoid_forward", 2, args, "z >a", BP__SAME_SHAPE | BP__IN_PLACE)) return;
+    bp__sigmoid_forward(z, a);
+}
+
+/* Backward:  da/dz = e^-z / (1 + e^-z)^2 = a (1 - a), so  dz = da * a(1 - a).
+   A function of the OUTPUT: the forward caches a, not z.  It is at most 1/4, so a stack of n sigmoids
+   multiplies the gradient by at most 4^-n -- the vanishing gradient. */
+static void bp__sigmoid_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz)
+{
+    int i, n = a->rows * a->cols;
     for (i = 0; i < n; i++) dz->data[i] = da->data[i] * a->data[i] * (1 - a->data[i]);
 }
 
+BPDEF void bp_sigmoid_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz)
+{
+    const bp_tensor *args[3] = {a, da, dz};
+    if (bp__bad_args("bp_sigmoid_backward", 3, args, "a da >dz", BP__SAME_SHAPE | BP__IN_PLACE)) return;
+    bp__sigmoid_backward(a, da, dz);
+}
+
 /* ---- tanh ------------------------------------------------------------------------------------------
-   Forward:  a = tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1).                                   */
+   Forward:  a = tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1). */
+static void bp__tanh_forward(const bp_tensor *z, bp_tensor *a)
+{
+    int i, n = z->rows * z->cols;
+    for (i = 0; i < n; i++) a->data[i] = (bp_real)tanh((double)z->data[i]);
+}
 
 BPDEF void bp_tanh_forward(const bp_tensor *z, bp_tensor *a)
 {
-    const char *fn = "bp_tanh_forward";
-    size_t i, n;
-    if (bp__bad_tensor(fn, "z", z) || bp__bad_tensor(fn, "a", a)) return;
-    if (bp__bad_shapes(fn, "z", z, "a", a) || bp__bad_overlap(fn, "a", a, "z", z, 1)) return;
-    n = bp__count(z);
-    for (i = 0; i < n; i++) a->data[i] = (bp_real)tanh((double)z->data[i]);
+    const bp_tensor *args[2] = {z, a};
+    if (bp__bad_args("bp_tanh_forward", 2, args, "z >a", BP__SAME_SHAPE | BP__IN_PLACE)) return;
+    bp__tanh_forward(z, a);
 }
 
 /* Backward:  d tanh(z)/dz = 1 - tanh(z)^2 = 1 - a^2, so  dz = da * (1 - a^2).
    Again a function of the output: the forward caches a.  At most 1 (at z = 0), near 0 once |z| > 3. */
-BPDEF void bp_tanh_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz)
+static void bp__tanh_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz)
 {
-    const char *fn = "bp_tanh_backward";
-    size_t i, n;
-    if (bp__bad_tensor(fn, "a", a) || bp__bad_tensor(fn, "da", da) || bp__bad_tensor(fn, "dz", dz)) return;
-    if (bp__bad_shapes(fn, "a", a, "da", da) || bp__bad_shapes(fn, "a", a, "dz", dz)) return;
-    if (bp__bad_overlap(fn, "dz", dz, "da", da, 1) || bp__bad_overlap(fn, "dz", dz, "a", a, 1)) return;
-    n = bp__count(a);
+    int i, n = a->rows * a->cols;
     for (i = 0; i < n; i++) dz->data[i] = da->data[i] * (1 - a->data[i] * a->data[i]);
 }
 
-/* ---- mean squared error ----------------------------------------------------------------------------
-   Forward:  L = (1/N) sum_i (yhat_i - y_i)^2  over all N = rows*cols elements.                        */
-
-BPDEF bp_real bp_mse_forward(const bp_tensor *yhat, const bp_tensor *y)
+BPDEF void bp_tanh_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz)
 {
-    const char *fn = "bp_mse_forward";
-    double sum = 0; /* a double sum: float would lose digits over large batches */
-    size_t i, n;
-    if (bp__bad_tensor(fn, "yhat", yhat) || bp__bad_tensor(fn, "y", y) || bp__bad_shapes(fn, "yhat", yhat, "y", y))
-        return (bp_real)NAN;
-    n = bp__count(y);
-    if (n == 0) return 0; /* no elements, no error */
+    const bp_tensor *args[3] = {a, da, dz};
+    if (bp__bad_args("bp_tanh_backward", 3, args, "a da >dz", BP__SAME_SHAPE | BP__IN_PLACE)) return;
+    bp__tanh_backward(a, da, dz);
+}
+
+/* ===================================================================================================
+   4. Losses
+   =================================================================================================== */
+
+/* ---- mean squared error ----------------------------------------------------------------------------
+   Forward:  L = (1/N) sum_i (yhat_i - y_i)^2  over all N = rows*cols elements, summed in double (float
+   would lose digits over large batches).  The mean of nothing is taken as 0. */
+static bp_real bp__mse_forward(const bp_tensor *yhat, const bp_tensor *y)
+{
+    double sum = 0;
+    int i, n = y->rows * y->cols;
     for (i = 0; i < n; i++) {
         double d = (double)yhat->data[i] - (double)y->data[i];
         sum += d * d;
     }
-    return (bp_real)(sum / (double)n);
+    return n > 0 ? (bp_real)(sum / n) : 0;
+}
+
+BPDEF bp_real bp_mse_forward(const bp_tensor *yhat, const bp_tensor *y)
+{
+    const bp_tensor *args[2] = {yhat, y};
+    if (bp__bad_args("bp_mse_forward", 2, args, "yhat y", BP__SAME_SHAPE)) return (bp_real)NAN;
+    return bp__mse_forward(yhat, y);
 }
 
 /* Backward:  dL/dyhat_i = (1/N) * 2 (yhat_i - y_i).  Nothing cached beyond yhat and y themselves. */
+static void bp__mse_backward(const bp_tensor *yhat, const bp_tensor *y, bp_tensor *dyhat)
+{
+    int i, n = y->rows * y->cols;
+    for (i = 0; i < n; i++) dyhat->data[i] = (bp_real)(2.0 / n) * (yhat->data[i] - y->data[i]);
+}
+
 BPDEF void bp_mse_backward(const bp_tensor *yhat, const bp_tensor *y, bp_tensor *dyhat)
 {
-    const char *fn = "bp_mse_backward";
-    size_t i, n;
-    bp_real scale;
-    if (bp__bad_tensor(fn, "yhat", yhat) || bp__bad_tensor(fn, "y", y) || bp__bad_tensor(fn, "dyhat", dyhat))
-        return;
-    if (bp__bad_shapes(fn, "yhat", yhat, "y", y) || bp__bad_shapes(fn, "yhat", yhat, "dyhat", dyhat)) return;
-    if (bp__bad_overlap(fn, "dyhat", dyhat, "yhat", yhat, 1) || bp__bad_overlap(fn, "dyhat", dyhat, "y", y, 1))
-        return;
-    n = bp__count(y);
-    if (n == 0) return;
-    scale = (bp_real)(2.0 / (double)n);
-    for (i = 0; i < n; i++) dyhat->data[i] = scale * (yhat->data[i] - y->data[i]);
+    const bp_tensor *args[3] = {yhat, y, dyhat};
+    if (bp__bad_args("bp_mse_backward", 3, args, "yhat y >dyhat", BP__SAME_SHAPE | BP__IN_PLACE)) return;
+    bp__mse_backward(yhat, y, dyhat);
 }
 
 /* ---- softmax + cross-entropy -----------------------------------------------------------------------
-   Forward, for each row r with label y = labels[r] and logits l_j:
-       p_j = e^(l_j - m) / S,   S = sum_j e^(l_j - m),   m = max_j l_j     (subtracting m changes nothing
-                                                                            but keeps every e^ <= 1)
-       loss_r = -log p_y = log S - (l_y - m)                               (never log of a rounded p_y,
-                                                                            which could be 0)
-   and the result is the mean of loss_r over the batch.                                               */
+   Forward, for each row r of logits l with label y:  p_j = e^(l_j - m) / S,  S = sum_j e^(l_j - m),
+   m = max_j l_j (subtracting m changes nothing but keeps every e^ <= 1);  loss_r = -log p_y, computed as
+   log S - (l_y - m), never as log of a rounded p_y (which could be 0).  Returns the mean over the batch. */
+static bp_real bp__softmax_xent_forward(const bp_tensor *logits, const int *labels, bp_tensor *probs)
+{
+    double total = 0;
+    int r, j, C = logits->cols;
+    for (r = 0; r < logits->rows; r++) {
+        const bp_real *l = logits->data + r * C;
+        double m = (double)l[0], sum = 0;
+        for (j = 1; j < C; j++) m = (double)l[j] > m ? (double)l[j] : m;
+        for (j = 0; j < C; j++) sum += exp((double)l[j] - m);
+        total += log(sum) - ((double)l[labels[r]] - m); /* before probs overwrites l (in place) */
+        for (j = 0; j < C; j++) probs->data[r * C + j] = (bp_real)(exp((double)l[j] - m) / sum);
+    }
+    return logits->rows > 0 ? (bp_real)(total / logits->rows) : 0;
+}
 
-/* Reports, and returns 1, unless every label is a class index of `of` (batch x classes). */
+BPDEF bp_real bp_softmax_xent_forward(const bp_tensor *logits, const int *labels, bp_tensor *probs)
+{
+    const char *fn = "bp_softmax_xent_forward";
+    const bp_tensor *args[2] = {logits, probs};
+    if (bp__bad_args(fn, 2, args, "logits >probs", BP__SAME_SHAPE | BP__IN_PLACE) ||
+        bp__bad_labels(fn, labels, "logits", logits))
+        return (bp_real)NAN;
+    return bp__softmax_xent_forward(logits, labels, probs);
+}
+
+/* Backward:  d loss_r / d l_j = p_j - 1[j = y]  (the softmax's Jacobian and the log's 1/p_y cancel to
+   this), and the mean divides by the batch:  dlogits = (probs - onehot(labels)) / batch.
+   The forward cached probs; the logits themselves are not needed. */
+static void bp__softmax_xent_backward(const bp_tensor *probs, const int *labels, bp_tensor *dlogits)
+{
+    int r, j, C = probs->cols;
+    for (r = 0; r < probs->rows; r++) {
+        double scale = 1.0 / probs->rows;
+        for (j = 0; j < C; j++)
+            dlogits->data[r * C + j] = (bp_real)(((double)probs->data[r * C + j] - (j == labels[r])) * scale);
+    }
+}
+
+BPDEF void bp_softmax_xent_backward(const bp_tensor *probs, const int *labels, bp_tensor *dlogits)
+{
+    const char *fn = "bp_softmax_xent_backward";
+    const bp_tensor *args[2] = {probs, dlogits};
+    if (bp__bad_args(fn, 2, args, "probs >dlogits", BP__SAME_SHAPE | BP__IN_PLACE) ||
+        bp__bad_labels(fn, labels, "probs", probs))
+        return;
+    bp__softmax_xent_backward(probs, labels, dlogits);
+}
+
+/* ===================================================================================================
+   5. Optimizers
+   =================================================================================================== */
+
+/* SGD: a small step against the gradient,  w -= lr * dw. */
+static void bp__sgd_step(bp_tensor *w, const bp_tensor *dw, bp_real lr)
+{
+    int i, n = w->rows * w->cols;
+    for (i = 0; i < n; i++) w->data[i] -= lr * dw->data[i];
+}
+
+BPDEF void bp_sgd_step(bp_tensor *w, const bp_tensor *dw, bp_real lr)
+{
+    const bp_tensor *args[2] = {w, dw};
+    if (bp__bad_args("bp_sgd_step", 2, args, ">w dw", BP__SAME_SHAPE)) return;
+    bp__sgd_step(w, dw, lr);
+}
+
+/* Momentum:  vel = mu*vel + dw;  w -= lr*vel.  vel is a running sum of past gradients, each older one
+   weighted down by mu, so steps build up speed where the gradients agree and cancel where they oscillate. */
+static void bp__momentum_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *vel, bp_real lr, bp_real mu)
+{
+    int i, n = w->rows * w->cols;
+    for (i = 0; i < n; i++) {
+        vel->data[i] = mu * vel->data[i] + dw->data[i];
+        w->data[i] -= lr * vel->data[i];
+    }
+}
+
+BPDEF void bp_momentum_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *vel, bp_real lr, bp_real mu)
+{
+    const bp_tensor *args[3] = {w, dw, vel};
+    if (bp__bad_args("bp_momentum_step", 3, args, ">w dw >vel", BP__SAME_SHAPE)) return;
+    bp__momentum_step(w, dw, vel, lr, mu);
+}
+
+/* Adam:  m = b1*m + (1-b1)*dw;  v = b2*v + (1-b2)*dw^2;  w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps).
+   m and v are running means of the gradient and of its square; both start at 0, so early on they are too
+   small by the factor (1 - b^t), and dividing by it removes that bias.  The step m/sqrt(v) has about the
+   same size for every parameter, whatever the scale of its gradient.  The corrections are folded as
+   PyTorch does:  lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
+static void bp__adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
+                          bp_real beta1, bp_real beta2, bp_real eps)
+{
+    double step_size = (double)lr / (1 - pow((double)beta1, t)), bias2_sqrt = sqrt(1 - pow((double)beta2, t));
+    int i, n = w->rows * w->cols;
+    for (i = 0; i < n; i++) {
+        bp_real g = dw->data[i];
+        m->data[i] = beta1 * m->data[i] + (1 - beta1) * g;
+        v->data[i] = beta2 * v->data[i] + (1 - beta2) * g * g;
+        w->data[i] -= (bp_real)(step_size * (double)m->data[i] / (sqrt((double)v->data[i]) / bias2_sqrt + (double)eps));
+    }
+}
+
+BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
+                        bp_real beta1, bp_real beta2, bp_real eps)
+{
+    const char *fn = "bp_adam_step";
+    const bp_tensor *args[4] = {w, dw, m, v};
+    if (bp__bad_args(fn, 4, args, ">w dw >m >v", BP__SAME_SHAPE)) return;
+    if (t < 1 || !(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
+        if (t < 1) bp__fail("%s: t is %d (w is %dx%d; t counts steps from 1)", fn, t, w->rows, w->cols);
+        else bp__fail("%s: beta1 is %g and beta2 is %g (w is %dx%d; both must be in [0, 1))", fn, (double)beta1,
+                      (double)beta2, w->rows, w->cols);
+        return;
+    }
+    bp__adam_step(w, dw, m, v, t, lr, beta1, beta2, eps);
+}
+
+/* Gradient clipping:  norm = sqrt(sum of every gradient element squared), all gradients taken together as
+   one vector (summed in double); if norm > max_norm, every gradient is scaled by max_norm/(norm + 1e-6).
+   The direction of the step is kept, and only its length capped. */
+static bp_real bp__clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_norm)
+{
+    double sum = 0, norm;
+    int g, i;
+    for (g = 0; g < count; g++)
+        for (i = 0; i < grads[g]->rows * grads[g]->cols; i++)
+            sum += (double)grads[g]->data[i] * (double)grads[g]->data[i];
+    norm = sqrt(sum);
+    if (norm > (double)max_norm) {
+        bp_real scale = (bp_real)((double)max_norm / (norm + 1e-6));
+        for (g = 0; g < count; g++)
+            for (i = 0; i < grads[g]->rows * grads[g]->cols; i++) grads[g]->data[i] *= scale;
+    }
+    return (bp_real)norm;
+}
+
+BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_norm)
+{
+    const char *fn = "bp_clip_grad_norm";
+    if (bp__bad_grads(fn, grads, count)) return (bp_real)NAN;
+    if (!(max_norm >= 0)) {
+        bp__fail("%s: max_norm is %g (it must be >= 0)", fn, (double)max_norm);
+        return (bp_real)NAN;
+    }
+    return bp__clip_grad_norm(grads, count, max_norm);
+}
+
+/* ===================================================================================================
+   6. Starting weights: random numbers and initialisation
+   =================================================================================================== */
+
+BPDEF void bp_rng_seed(bp_rng *rng, uint64_t seed)
+{
+    if (bp__bad_rng("bp_rng_seed", rng, NULL, NULL)) return;
+    rng->state = seed;
+}
+
+/* splitmix64 (Steele, Lea, Flood 2014): a Weyl sequence, then a bijective mix of its bits. */
+BPDEF uint64_t bp_rng_next_u64(bp_rng *rng)
+{
+    uint64_t z;
+    if (bp__bad_rng("bp_rng_next_u64", rng, NULL, NULL)) return 0;
+    z = (rng->state += 0x9E3779B97F4A7C15ULL);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ULL;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBULL;
+    return z ^ (z >> 31);
+}
+
+BPDEF double bp_rng_uniform(bp_rng *rng)
+{
+    if (bp__bad_rng("bp_rng_uniform", rng, NULL, NULL)) return 0;
+    return (double)(bp_rng_next_u64(rng) >> 11) * (1.0 / 9007199254740992.0); /* top 53 bits / 2^53 */
+}
+
+/* Natural log of x > 0 with + - * / only, so it rounds the same everywhere (libm's log may not):
+   x = m * 2^e with m in [sqrt(1/2), sqrt(2)), then ln m = 2 atanh(s) = 2 (s + s^3/3 + s^5/5 + ...)
+   with s = (m-1)/(m+1), |s| < 0.172: 20 terms are far below double rounding. */
+static double bp__log(double x)
+{
+    int e, k;
+    double m = frexp(x, &e), s, s2, term, sum = 0;
+    if (m < 0.70710678118654752440) {
+        m *= 2;
+        e -= 1;
+    }
+    s = (m - 1) / (m + 1);
+    s2 = s * s;
+    term = s;
+    for (k = 1; k < 40; k += 2) {
+        sum += term / k;
+        term *= s2;
+    }
+    return 2 * sum + e * 0.69314718055994530942;
+}
+
+/* Marsaglia's polar method: a point (u, v) uniform in the unit disc gives u * sqrt(-2 ln s / s), s = u^2+v^2,
+   a standard normal.  u and v have 26 bits so s is exact whatever the compiler does with u*u + v*v. */
+BPDEF double bp_rng_normal(bp_rng *rng)
+{
+    double u, v, s;
+    if (bp__bad_rng("bp_rng_normal", rng, NULL, NULL)) return 0;
+    do {
+        u = (double)((int64_t)(bp_rng_next_u64(rng) >> 38) - 33554432) / 33554432.0; /* [-1, 1) */
+        v = (double)((int64_t)(bp_rng_next_u64(rng) >> 38) - 33554432) / 33554432.0;
+        s = u * u + v * v;
+    } while (s >= 1 || s <= 0); /* outside the disc, or its centre */
+    return u * sqrt(-2 * bp__log(s) / s);
+}
+
+BPDEF void bp_tensor_randn(bp_tensor *t, bp_rng *rng, bp_real std)
+{
+    const char *fn = "bp_tensor_randn";
+    size_t i, n;
+    if (bp__bad_tensor(fn, "t", t) || bp__bad_rng(fn, rng, "t", t)) return;
+    if (!(std >= 0 && (double)std <= 1e30)) { /* also refuses NaN and infinity */
+        bp__fail("%s: std is %g (t is %dx%d; std must be finite and >= 0)", fn, (double)std, t->rows, t->cols);
+        return;
+    }
+    n = bp__count(t);
+    for (i = 0; i < n; i++) t->data[i] = (bp_real)((double)std * bp_rng_normal(rng));
+}
+
+/* Both initialisers are randn with a variance chosen so that, for inputs of unit variance, the layer's
+   outputs (He: after the ReLU) have unit variance too: Var(z_j) = fan_in * Var(W) * Var(x). */
+BPDEF void bp_init_he(bp_tensor *W, bp_rng *rng)
+{
+    if (bp__bad_tensor("bp_init_he", "W", W) || bp__bad_rng("bp_init_he", rng, "W", W)) return;
+    if (W->rows == 0) return; /* no inputs: nothing to draw (and no division by 0) */
+    bp_tensor_randn(W, rng, (bp_real)sqrt(2.0 / (double)W->rows));
+}
+
+BPDEF void bp_init_xavier(bp_tensor *W, bp_rng *rng)
+{
+    if (bp__bad_tensor("bp_init_xavier", "W", W) || bp__bad_rng("bp_init_xavier", rng, "W", W)) return;
+    if (W->rows + W->cols == 0) return;
+    bp_tensor_randn(W, rng, (bp_real)sqrt(2.0 / ((double)W->rows + (double)W->cols)));
+}
+
+/* ===================================================================================================
+   7. The gradient check
+   =================================================================================================== */
+
+/* The definition of the derivative, evaluated: nudge one parameter by +-eps, rerun the whole forward pass
+   (loss), take the slope, and compare it with grad.  The central difference has error O(eps^2) (none for
+   a quadratic), against the rounding error O(machine epsilon / eps) of subtracting two losses. */
+static bp_real bp__gradcheck(bp_real (*loss)(void *ctx), void *ctx, bp_tensor *param, const bp_tensor *grad,
+                             bp_real eps)
+{
+    double worst = 0;
+    int i, n = param->rows * param->cols;
+    for (i = 0; i < n; i++) {
+        const bp_real original = param->data[i];
+        double plus, minus, numeric, analytic, denom, err;
+        param->data[i] = original + eps;
+        plus = (double)loss(ctx);
+        param->data[i] = original - eps;
+        minus = (double)loss(ctx);
+        param->data[i] = original; /* restored bit for bit */
+        /* divide by the step actually taken: original +- eps is rounded to bp_real (0 if eps is too small) */
+        numeric = (plus - minus) / ((double)(bp_real)(original + eps) - (double)(bp_real)(original - eps));
+        analytic = (double)grad->data[i];
+        denom = fabs(numeric) > fabs(analytic) ? fabs(numeric) : fabs(analytic);
+        err = fabs(numeric - analytic) / (denom > 1e-8 ? denom : 1e-8);
+        if (err > worst || err != err) worst = err; /* a NaN stays: the result is NaN, never a pass */
+    }
+    return (bp_real)worst;
+}
+
+BPDEF bp_real bp_gradcheck(bp_real (*loss)(void *ctx), void *ctx, bp_tensor *param, const bp_tensor *grad,
+                           bp_real eps)
+{
+    const char *fn = "bp_gradcheck";
+    const bp_tensor *args[2] = {param, grad};
+    if (!loss) {
+        bp__fail("%s: loss is NULL", fn);
+        return (bp_real)HUGE_VAL;
+    }
+    if (bp__bad_args(fn, 2, args, ">param grad", BP__SAME_SHAPE)) return (bp_real)HUGE_VAL;
+    if (!(eps > 0 && (double)eps <= 1e30)) {
+        bp__fail("%s: eps is %g (param is %dx%d; eps must be finite and > 0)", fn, (double)eps, param->rows,
+                 param->cols);
+        return (bp_real)HUGE_VAL;
+    }
+    return bp__gradcheck(loss, ctx, param, grad, eps);
+}
+
+/* ===================================================================================================
+   8. The guards: argument checks and the error handler
+   ===================================================================================================
+   Every public function checks its arguments before it touches anything, and reports a bad call through
+   the handler with one line that names the function and the shapes.  The handler may return: then the
+   function returns too, having written nothing. */
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((noreturn))
+#endif
+static void bp__default_error_handler(const char *message)
+{
+#ifndef BACKPROP_NO_STDIO
+    fputs(message, stderr);
+    fputc('\n', stderr);
+#else
+    (void)message; /* no stderr to print to: install a handler */
+#endif
+    abort();
+}
+
+static bp_error_fn bp__error_handler = bp__default_error_handler; /* the library's only mutable global */
+
+BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn)
+{
+    bp_error_fn previous = bp__error_handler;
+    bp__error_handler = fn ? fn : bp__default_error_handler;
+    return previous == bp__default_error_handler ? (bp_error_fn)0 : previous;
+}
+
+/* ---- the messages' formatter -----------------------------------------------------------------------
+   The part of vsnprintf this file uses (%s %d %lu %x %02x %p %g %.0f %%), written out so that nothing
+   here needs <stdio.h> (BACKPROP_NO_STDIO).  Writes at most size - 1 characters and a terminating 0. */
+
+typedef struct bp__text {
+    char *out;
+    size_t size, len;
+} bp__text;
+
+static void bp__put(bp__text *t, char c)
+{
+    if (t->len + 1 < t->size) t->out[t->len++] = c;
+}
+
+static void bp__put_str(bp__text *t, const char *s)
+{
+    while (*s) bp__put(t, *s++);
+}
+
+/* v in base 10 or 16, at least width digits (zero-padded) */
+static void bp__put_uint(bp__text *t, uint64_t v, unsigned base, int width)
+{
+    char digits[24];
+    int n = 0;
+    do {
+        digits[n++] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v > 0);
+    while (width-- > n) bp__put(t, '0');
+    while (n > 0) bp__put(t, digits[--n]);
+}
+
+/* v * 10^p for v > 0, in two steps where 10^p alone would overflow or underflow */
+static double bp__times_pow10(double v, int p)
+{
+    if (p > 300) return v * 1e300 * pow(10, p - 300);
+    if (p < -300) return v / 1e300 / pow(10, -p - 300);
+    return p >= 0 ? v * pow(10, p) : v / pow(10, -p);
+}
+
+/* x rounded to a whole number, halfway cases to even (as printf rounds) */
+static double bp__round_half_even(double x)
+{
+    double whole = floor(x);
+    return x - whole > 0.5 || (x - whole == 0.5 && fmod(whole, 2) != 0) ? whole + 1 : whole;
+}
+
+/* %g: 6 significant digits, trailing zeros dropped; exponent form below 1e-4 and from 1e6 on.  As printf's,
+   except that a value within a rounding error of a halfway case (v * 10^p is computed in double) may
+   round the other way in the 6th digit. */
+static void bp__put_g(bp__text *t, double v)
+{
+    char d[6];
+    int e, i, last;
+    double digits;
+    if (v != v) {
+        bp__put_str(t, "nan");
+        return;
+    }
+    if (v < 0) {
+        bp__put(t, '-');
+        v = -v;
+    }
+    if (v == 0 || v - v != 0) { /* (v - v is NaN only for infinity here: no limit to compare with, which x87's
+                                    excess precision would move) */
+        bp__put_str(t, v == 0 ? "0" : "inf");
+        return;
+    }
+    e = (int)floor(log10(v)); /* v = d.ddddd * 10^e: 6 digits are v * 10^(5-e), 100000 .. 999999 */
+    digits = bp__round_half_even(bp__times_pow10(v, 5 - e));
+    if (digits >= 1e6) digits = bp__round_half_even(bp__times_pow10(v, 5 - ++e));
+    else if (digits < 1e5) digits = bp__round_half_even(bp__times_pow10(v, 5 - --e));
+    if (digits >= 1e6) { /* 999999.5 rounded up after all */
+        digits /= 10;
+        e++;
+    }
+    for (i = 5; i >= 0; i--, digits = floor(digits / 10)) d[i] = (char)('0' + (int)fmod(digits, 10));
+    for (last = 5; last > 0 && d[last] == '0'; last--) continue; /* the last digit that is not a trailing 0 */
+    if (e < -4 || e >= 6) { /* d.ddddde+XX */
+        bp__put(t, d[0]);
+        if (last > 0) bp__put(t, '.');
+        for (i = 1; i <= last; i++) bp__put(t, d[i]);
+        bp__put(t, 'e');
+        bp__put(t, e < 0 ? '-' : '+');
+        bp__put_uint(t, (uint64_t)(e < 0 ? -e : e), 10, 2);
+    } else if (e >= 0) { /* ddd.ddd */
+        for (i = 0; i <= e; i++) bp__put(t, d[i]);
+        if (last > e) bp__put(t, '.');
+        for (i = e + 1; i <= last; i++) bp__put(t, d[i]);
+    } else { /* 0.000ddd */
+        bp__put_str(t, "0.");
+        for (i = -1; i > e; i--) bp__put(t, '0');
+        for (i = 0; i <= last; i++) bp__put(t, d[i]);
+    }
+}
+
+static void bp__vformat(char *out, size_t size, const char *format, va_list args)
+{
+    bp__text t;
+    t.out = out;
+    t.size = size;
+    t.len = 0;
+    for (; *format; format++) {
+        int width = 0, is_long = 0, no_decimals = 0;
+        if (*format != '%') {
+            bp__put(&t, *format);
+            continue;
+        }
+        while (*++format >= '0' && *format <= '9') width = 10 * width + (*format - '0');
+        if (*format == '.' && format[1] == '0') {
+            no_decimals = 1;
+            format += 2;
+        }
+        if (*format == 'l') {
+            is_long = 1;
+            format++;
+        }
+        switch (*format) {
+        case 's': bp__put_str(&t, va_arg(args, const char *)); break;
+        case 'd': {
+            int v = va_arg(args, int);
+            if (v < 0) bp__put(&t, '-');
+            bp__put_uint(&t, v < 0 ? (uint64_t)0 - (uint64_t)v : (uint64_t)v, 10, width);
+            break;
+        }
+        case 'u': bp__put_uint(&t, is_long ? va_arg(args, unsigned long) : va_arg(args, unsigned), 10, width); break;
+        case 'x': bp__put_uint(&t, va_arg(args, unsigned), 16, width); break;
+        case 'p':
+            bp__put_str(&t, "0x");
+            bp__put_uint(&t, (uint64_t)(uintptr_t)va_arg(args, const void *), 16, 1);
+            break;
+        case 'g': bp__put_g(&t, va_arg(args, double)); break;
+        case 'f': { /* only %.0f, of whole numbers below 2^64 (byte and element counts) */
+            double v = va_arg(args, double);
+            BP_ASSERT(no_decimals);
+            if (v >= 0 && v < 1.8e19) bp__put_uint(&t, (uint64_t)(v + 0.5), 10, 1);
+            else bp__put_g(&t, v);
+            break;
+        }
+        case '%': bp__put(&t, '%'); break;
+        default: BP_ASSERT(0); break; /* a conversion this formatter does not know */
+        }
+    }
+    if (size > 0) out[t.len] = 0;
+}
+
+#if defined(__GNUC__) || defined(__clang__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static void bp__format(char *out, size_t size, const char *format, ...)
+{
+    va_list args;
+    va_start(args, format);
+    bp__vformat(out, size, format, args);
+    va_end(args);
+}
+
+/* ---- the checks ------------------------------------------------------------------------------------ */
+
+static void bp__fail(const char *format, ...)
+{
+    char message[512];
+    va_list args;
+    va_start(args, format);
+    bp__vformat(message, sizeof message, format, args);
+    va_end(args);
+    bp__error_handler(message);
+}
+
+/* A usable tensor: not NULL, sizes >= 0, at most INT_MAX elements, data present unless it is empty. */
+static int bp__usable(const bp_tensor *t)
+{
+    return t && t->rows >= 0 && t->cols >= 0 && (int64_t)t->rows * t->cols <= INT_MAX &&
+           (t->data || t->rows == 0 || t->cols == 0);
+}
+
+/* Reports, and returns 1, unless t is usable. */
+static int bp__bad_tensor(const char *fn, const char *name, const bp_tensor *t)
+{
+    if (bp__usable(t)) return 0;
+    if (!t) bp__fail("%s: %s is NULL", fn, name);
+    else if (t->rows < 0 || t->cols < 0)
+        bp__fail("%s: %s is %dx%d (sizes must not be negative)", fn, name, t->rows, t->cols);
+    else if ((int64_t)t->rows * t->cols > INT_MAX)
+        bp__fail("%s: %s is %dx%d (more than INT_MAX elements)", fn, name, t->rows, t->cols);
+    else bp__fail("%s: %s is %dx%d but its data is NULL (never allocated, or freed)", fn, name, t->rows, t->cols);
+    return 1;
+}
+
+static int bp__same_shape(const bp_tensor *a, const bp_tensor *b)
+{
+    return a->rows == b->rows && a->cols == b->cols;
+}
+
+static int bp__bad_shapes(const char *fn, const char *a_name, const bp_tensor *a, const char *b_name,
+                          const bp_tensor *b)
+{
+    if (bp__same_shape(a, b)) return 0;
+    bp__fail("%s: %s is %dx%d but %s is %dx%d (they must have the same shape)", fn, a_name, a->rows, a->cols,
+             b_name, b->rows, b->cols);
+    return 1;
+}
+
+/* Do the elements of a and b share any memory? */
+static int bp__overlap(const bp_tensor *a, const bp_tensor *b)
+{
+    uintptr_t a0 = (uintptr_t)a->data, b0 = (uintptr_t)b->data;
+    uintptr_t a1 = a0 + bp__count(a) * sizeof(bp_real), b1 = b0 + bp__count(b) * sizeof(bp_real);
+    return a0 < a1 && b0 < b1 && a0 < b1 && b0 < a1;
+}
+
+/* Output `out` must not share memory with `in`; with in_place_ok it may be exactly in (same data, same
+   shape): elementwise functions read each element before they write it. */
+static int bp__bad_overlap(const char *fn, const char *out_name, const bp_tensor *out, const char *in_name,
+                           const bp_tensor *in, int in_place_ok)
+{
+    if (!bp__overlap(out, in)) return 0;
+    if (in_place_ok && out->data == in->data && bp__same_shape(out, in)) return 0;
+    bp__fail("%s: %s (%dx%d) shares memory with %s (%dx%d)%s", fn, out_name, out->rows, out->cols, in_name,
+             in->rows, in->cols,
+             in_place_ok ? " (only exactly in place is allowed)" : " (an output must not overlap an input)");
+    return 1;
+}
+
+/* A function's n arguments are named in one string: in order, separated by one space, with '>' before the
+   name of an output (written by the function) and '?' after the name of an argument that may be NULL (not
+   given: skipped by every check), e.g. "x W b? >z".  The checks read it only when they need to (a NULL, or
+   two arguments that share memory), so that checking costs little on tiny tensors. */
+static const char *bp__word(const char *names, int i) /* where the i-th name starts */
+{
+    for (; i > 0; names++)
+        if (*names == ' ') i--;
+    return names;
+}
+
+static int bp__is_output(const char *names, int i) { return *bp__word(names, i) == '>'; }
+
+static int bp__is_optional(const char *names, int i)
+{
+    const char *w = bp__word(names, i);
+    size_t len = strcspn(w, " ");
+    return len > 0 && w[len - 1] == '?';
+}
+
+static const char *bp__name(const char *names, int i, char *name) /* the i-th name, unmarked, for a message */
+{
+    const char *w = bp__word(names, i);
+    size_t n = 0;
+    for (; *w && *w != ' ' && n < 15; w++)
+        if (*w != '>' && *w != '?') name[n++] = *w;
+    name[n] = 0;
+    return name;
+}
+
+/* Every argument usable (bp__bad_tensor), unless it is optional and NULL. */
+static int bp__bad_tensors(const char *fn, int n, const bp_tensor *const *args, const char *names)
+{
+    char name[16];
+    int i;
+    for (i = 0; i < n; i++)
+        if (!bp__usable(args[i]) && !(!args[i] && bp__is_optional(names, i)))
+            return bp__bad_tensor(fn, bp__name(names, i, name), args[i]);
+    return 0;
+}
+
+/* No output shares memory with another argument (inputs may share memory with each other); with in_place,
+   an output may be exactly an input.  (bp__overlap's test, with each argument's extent found once: this
+   runs on every call, and the tiny networks of games and devices call often; 8% fewer instructions for a
+   4-4-3 network's whole training step than bp__overlap per pair.) */
+static int bp__bad_overlaps(const char *fn, int n, const bp_tensor *const *args, const char *names, int in_place)
+{
+    char out_name[16], in_name[16];
+    uintptr_t start[8], end[8];
+    int i, j;
+    BP_ASSERT(n <= 8);
+    for (i = 0; i < n; i++) { /* args[i] spans [start, end); absent or empty: an extent nothing overlaps */
+        size_t bytes = args[i] ? bp__count(args[i]) * sizeof(bp_real) : 0;
+        start[i] = bytes ? (uintptr_t)args[i]->data : UINTPTR_MAX;
+        end[i] = bytes ? start[i] + bytes : 0;
+    }
+    for (i = 0; i < n; i++)
+        for (j = i + 1; j < n; j++) {
+            int out, in, one_output;
+            if (start[i] >= end[j] || start[j] >= end[i]) continue; /* no overlap: the usual case */
+            out = bp__is_output(names, i) ? i : j; /* the message names the output first */
+            in = out == i ? j : i;
+            if (!bp__is_output(names, out)) continue; /* two inputs may share memory */
+            one_output = !bp__is_output(names, in);
+            if (in_place && one_output && start[i] == start[j] && bp__same_shape(args[i], args[j])) continue;
+            return bp__bad_overlap(fn, bp__name(names, out, out_name), args[out], bp__name(names, in, in_name),
+                                   args[in], in_place && one_output);
+        }
+    return 0;
+}
+
+/* The whole guard of most functions: bp__bad_tensors; with BP__SAME_SHAPE, every argument the shape of the
+   first; then bp__bad_overlaps (with BP__IN_PLACE, an output may be exactly an input). */
+static int bp__bad_args(const char *fn, int n, const bp_tensor *const *args, const char *names, int rules)
+{
+    char first[16], other[16];
+    int i;
+    if (bp__bad_tensors(fn, n, args, names)) return 1;
+    if (rules & BP__SAME_SHAPE)
+        for (i = 1; i < n; i++)
+            if (args[i] && !bp__same_shape(args[0], args[i]))
+                return bp__bad_shapes(fn, bp__name(names, 0, first), args[0], bp__name(names, i, other), args[i]);
+    return bp__bad_overlaps(fn, n, args, names, (rules & BP__IN_PLACE) != 0);
+}
+
+/* The guard of both matmuls: usable tensors, known flags, the shapes of a product, C apart from A and B. */
+static int bp__bad_matmul(const char *fn, const bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
+{
+    const bp_tensor *args[3] = {C, A, B};
+    int ta = (flags & BP_TRANS_A) != 0, tb = (flags & BP_TRANS_B) != 0, M, K, K2, N;
+    if (bp__bad_tensors(fn, 3, args, ">C A B")) return 1;
+    M = ta ? A->cols : A->rows;
+    K = ta ? A->rows : A->cols;
+    K2 = tb ? B->cols : B->rows;
+    N = tb ? B->rows : B->cols;
+    if (flags & ~(BP_TRANS_A | BP_TRANS_B | BP_ACCUMULATE)) {
+        bp__fail("%s: unknown flags 0x%x (C is %dx%d, A is %dx%d, B is %dx%d; allowed: BP_TRANS_A, BP_TRANS_B, "
+                 "BP_ACCUMULATE)",
+                 fn, (unsigned)flags, C->rows, C->cols, A->rows, A->cols, B->rows, B->cols);
+        return 1;
+    }
+    if (K != K2) {
+        bp__fail("%s: %s is %dx%d but %s is %dx%d (op(A).cols must equal op(B).rows)", fn, ta ? "A^T" : "A", M, K,
+                 tb ? "B^T" : "B", K2, N);
+        return 1;
+    }
+    if (C->rows != M || C->cols != N) {
+        bp__fail("%s: C is %dx%d but %s.%s is %dx%d (C must have the shape of the product)", fn, C->rows,
+                 C->cols, ta ? "A^T" : "A", tb ? "B^T" : "B", M, N);
+        return 1;
+    }
+    return bp__bad_overlaps(fn, 3, args, ">C A B", 0);
+}
+
+/* The Linear layer's shapes: x.W must be defined, b 1 x out and z batch x out; backward (dW given): db,
+   dz the same, and dW the shape of W, dx (if given) that of x. */
+static int bp__bad_linear(const char *fn, const bp_tensor *x, const bp_tensor *W, const bp_tensor *b,
+                          const bp_tensor *z, const bp_tensor *dx, const bp_tensor *dW)
+{
+    const char *b_name = dW ? "db" : "b", *z_name = dW ? "dz" : "z";
+    if (x->cols != W->rows) {
+        bp__fail("%s: x is %dx%d but W is %dx%d (x.cols must equal W.rows)", fn, x->rows, x->cols, W->rows,
+                 W->cols);
+        return 1;
+    }
+    if (z->rows != x->rows || z->cols != W->cols) {
+        bp__fail("%s: x is %dx%d and W is %dx%d but %s is %dx%d (%s must be %dx%d%s)", fn, x->rows, x->cols,
+                 W->rows, W->cols, z_name, z->rows, z->cols, z_name, x->rows, W->cols, dW ? ", the shape of z" : "");
+        return 1;
+    }
+    if (dW && bp__bad_shapes(fn, "W", W, "dW", dW)) return 1;
+    if (dx && bp__bad_shapes(fn, "x", x, "dx", dx)) return 1;
+    if (b && (b->rows != 1 || b->cols != W->cols)) {
+        bp__fail("%s: W is %dx%d but %s is %dx%d (%s must be 1x%d)", fn, W->rows, W->cols, b_name, b->rows,
+                 b->cols, b_name, W->cols);
+        return 1;
+    }
+    return 0;
+}
+
+/* Every label must be a class index of `of` (batch x classes). */
 static int bp__bad_labels(const char *fn, const int *labels, const char *of_name, const bp_tensor *of)
 {
     int r;
@@ -1181,156 +1692,39 @@ static int bp__bad_labels(const char *fn, const int *labels, const char *of_name
     return 0;
 }
 
-BPDEF bp_real bp_softmax_xent_forward(const bp_tensor *logits, const int *labels, bp_tensor *probs)
+/* count usable gradients that share no memory: shared elements would be counted, and scaled, twice */
+static int bp__bad_grads(const char *fn, bp_tensor *const *grads, int count)
 {
-    const char *fn = "bp_softmax_xent_forward";
-    double total = 0;
-    int r, j;
-    if (bp__bad_tensor(fn, "logits", logits) || bp__bad_tensor(fn, "probs", probs)) return (bp_real)NAN;
-    if (bp__bad_shapes(fn, "logits", logits, "probs", probs) ||
-        bp__bad_overlap(fn, "probs", probs, "logits", logits, 1) || bp__bad_labels(fn, labels, "logits", logits))
-        return (bp_real)NAN;
-    if (logits->rows == 0) return 0;
-    for (r = 0; r < logits->rows; r++) {
-        const bp_real *l = logits->data + (size_t)r * (size_t)logits->cols;
-        bp_real *p = probs->data + (size_t)r * (size_t)probs->cols;
-        double m = (double)l[0], sum = 0, label_logit = (double)l[labels[r]];
-        for (j = 1; j < logits->cols; j++)
-            if ((double)l[j] > m) m = (double)l[j];
-        for (j = 0; j < logits->cols; j++) sum += exp((double)l[j] - m);
-        total += log(sum) - (label_logit - m); /* read before p overwrites l (in place) */
-        for (j = 0; j < logits->cols; j++) p[j] = (bp_real)(exp((double)l[j] - m) / sum);
-    }
-    return (bp_real)(total / logits->rows);
-}
-
-/* Backward:  d loss_r / d l_j = p_j - 1[j = y]  (the softmax's Jacobian and the log's 1/p_y cancel to
-   this), and the mean divides by the batch:  dlogits = (probs - onehot(labels)) / batch.
-   The forward caches probs; the logits themselves are not needed. */
-BPDEF void bp_softmax_xent_backward(const bp_tensor *probs, const int *labels, bp_tensor *dlogits)
-{
-    const char *fn = "bp_softmax_xent_backward";
-    double scale;
-    int r, j;
-    if (bp__bad_tensor(fn, "probs", probs) || bp__bad_tensor(fn, "dlogits", dlogits)) return;
-    if (bp__bad_shapes(fn, "probs", probs, "dlogits", dlogits) ||
-        bp__bad_overlap(fn, "dlogits", dlogits, "probs", probs, 1) || bp__bad_labels(fn, labels, "probs", probs))
-        return;
-    if (probs->rows == 0) return;
-    scale = 1.0 / probs->rows;
-    for (r = 0; r < probs->rows; r++) {
-        const bp_real *p = probs->data + (size_t)r * (size_t)probs->cols;
-        bp_real *d = dlogits->data + (size_t)r * (size_t)dlogits->cols;
-        for (j = 0; j < probs->cols; j++) d[j] = (bp_real)(((double)p[j] - (j == labels[r])) * scale);
-    }
-}
-
-/* ---- optimizers ----------------------------------------------------------------------------------- */
-
-BPDEF void bp_sgd_step(bp_tensor *w, const bp_tensor *dw, bp_real lr)
-{
-    const char *fn = "bp_sgd_step";
-    size_t i, n;
-    if (bp__bad_tensor(fn, "w", w) || bp__bad_tensor(fn, "dw", dw)) return;
-    if (bp__bad_shapes(fn, "w", w, "dw", dw) || bp__bad_overlap(fn, "w", w, "dw", dw, 0)) return;
-    n = bp__count(w);
-    for (i = 0; i < n; i++) w->data[i] -= lr * dw->data[i];
-}
-
-/* Momentum: vel is a running sum of past gradients, each older one weighted down by mu, so steps build up
-   speed along directions the gradients agree on and cancel where they oscillate. */
-BPDEF void bp_momentum_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *vel, bp_real lr, bp_real mu)
-{
-    const char *fn = "bp_momentum_step";
-    size_t i, n;
-    if (bp__bad_tensor(fn, "w", w) || bp__bad_tensor(fn, "dw", dw) || bp__bad_tensor(fn, "vel", vel)) return;
-    if (bp__bad_shapes(fn, "w", w, "dw", dw) || bp__bad_shapes(fn, "w", w, "vel", vel)) return;
-    if (bp__bad_overlap(fn, "w", w, "dw", dw, 0) || bp__bad_overlap(fn, "w", w, "vel", vel, 0) ||
-        bp__bad_overlap(fn, "vel", vel, "dw", dw, 0))
-        return;
-    n = bp__count(w);
-    for (i = 0; i < n; i++) {
-        vel->data[i] = mu * vel->data[i] + dw->data[i];
-        w->data[i] -= lr * vel->data[i];
-    }
-}
-
-/* Adam: m and v are running means of the gradient and of its square.  Both start at 0, so early on they
-   are too small by the factor (1 - beta^t); dividing by it removes that bias.  The step m / sqrt(v) has
-   about the same size for every parameter, whatever the scale of its gradient. */
-BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
-                        bp_real beta1, bp_real beta2, bp_real eps)
-{
-    const char *fn = "bp_adam_step";
-    size_t i, n;
-    double step_size, bias2_sqrt;
-    if (bp__bad_tensor(fn, "w", w) || bp__bad_tensor(fn, "dw", dw) || bp__bad_tensor(fn, "m", m) ||
-        bp__bad_tensor(fn, "v", v))
-        return;
-    if (bp__bad_shapes(fn, "w", w, "dw", dw) || bp__bad_shapes(fn, "w", w, "m", m) ||
-        bp__bad_shapes(fn, "w", w, "v", v))
-        return;
-    if (bp__bad_overlap(fn, "w", w, "dw", dw, 0) || bp__bad_overlap(fn, "w", w, "m", m, 0) ||
-        bp__bad_overlap(fn, "w", w, "v", v, 0) || bp__bad_overlap(fn, "m", m, "dw", dw, 0) ||
-        bp__bad_overlap(fn, "v", v, "dw", dw, 0) || bp__bad_overlap(fn, "v", v, "m", m, 0))
-        return;
-    if (t < 1) {
-        bp__fail("%s: t is %d (w is %dx%d; t counts steps from 1)", fn, t, w->rows, w->cols);
-        return;
-    }
-    if (!(beta1 >= 0 && beta1 < 1) || !(beta2 >= 0 && beta2 < 1)) {
-        bp__fail("%s: beta1 is %g and beta2 is %g (w is %dx%d; both must be in [0, 1))", fn, (double)beta1,
-                 (double)beta2, w->rows, w->cols);
-        return;
-    }
-    /* the bias corrections, folded as PyTorch does:  lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps) */
-    step_size = (double)lr / (1 - pow((double)beta1, t));
-    bias2_sqrt = sqrt(1 - pow((double)beta2, t));
-    n = bp__count(w);
-    for (i = 0; i < n; i++) {
-        bp_real g = dw->data[i];
-        m->data[i] = beta1 * m->data[i] + (1 - beta1) * g;
-        v->data[i] = beta2 * v->data[i] + (1 - beta2) * g * g;
-        w->data[i] -= (bp_real)(step_size * (double)m->data[i] /
-                                (sqrt((double)v->data[i]) / bias2_sqrt + (double)eps));
-    }
-}
-
-BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_norm)
-{
-    const char *fn = "bp_clip_grad_norm";
-    double sum = 0, norm;
-    size_t i, n;
-    int g;
+    char name[32], other[32];
+    int g, h;
     if (count < 0 || (count > 0 && !grads)) {
         bp__fail("%s: %d gradients at %p (count must be >= 0, grads non-NULL)", fn, count, (const void *)grads);
-        return (bp_real)NAN;
+        return 1;
     }
     for (g = 0; g < count; g++) {
-        char name[32], other[32];
-        int h;
-        snprintf(name, sizeof name, "grads[%d]", g);
-        if (bp__bad_tensor(fn, name, grads[g])) return (bp_real)NAN;
-        for (h = 0; h < g; h++) { /* shared elements would be counted, and scaled, twice */
-            snprintf(other, sizeof other, "grads[%d]", h);
-            if (bp__bad_overlap(fn, name, grads[g], other, grads[h], 0)) return (bp_real)NAN;
+        bp__format(name, sizeof name, "grads[%d]", g);
+        if (bp__bad_tensor(fn, name, grads[g])) return 1;
+        for (h = 0; h < g; h++) {
+            bp__format(other, sizeof other, "grads[%d]", h);
+            if (bp__bad_overlap(fn, name, grads[g], other, grads[h], 0)) return 1;
         }
     }
-    if (!(max_norm >= 0)) {
-        bp__fail("%s: max_norm is %g (it must be >= 0)", fn, (double)max_norm);
-        return (bp_real)NAN;
-    }
-    for (g = 0; g < count; g++) sum += bp__sum_of_squares(grads[g]);
-    norm = sqrt(sum);
-    if (norm > (double)max_norm) {
-        bp_real scale = (bp_real)((double)max_norm / (norm + 1e-6));
-        for (g = 0; g < count; g++) {
-            n = bp__count(grads[g]);
-            for (i = 0; i < n; i++) grads[g]->data[i] *= scale;
-        }
-    }
-    return (bp_real)norm;
+    return 0;
 }
+
+/* rng must not be NULL; the message shows the tensor being filled, if any */
+static int bp__bad_rng(const char *fn, const bp_rng *rng, const char *name, const bp_tensor *t)
+{
+    if (rng) return 0;
+    if (t) bp__fail("%s: rng is NULL (%s is %dx%d)", fn, name, t->rows, t->cols);
+    else bp__fail("%s: rng is NULL", fn);
+    return 1;
+}
+
+/* ===================================================================================================
+   9. Files: .npy and IDX (left out with BACKPROP_NO_STDIO)
+   =================================================================================================== */
+#ifndef BACKPROP_NO_STDIO
 
 /* ---- .npy files ------------------------------------------------------------------------------------
    The format (numpy's NEP 1): the 6 bytes "\x93NUMPY", a version byte pair (1.0, 2.0 or 3.0), the header
@@ -1352,7 +1746,7 @@ static void bp__file_fail(const char *format, ...)
     char *c;
     va_list args;
     va_start(args, format);
-    vsnprintf(bp__failure, sizeof bp__failure, format, args);
+    bp__vformat(bp__failure, sizeof bp__failure, format, args);
     va_end(args);
     /* the text quotes the file (a key, a dtype): its control characters must not break the one line */
     for (c = bp__failure; *c; c++)
@@ -1438,8 +1832,9 @@ BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path)
         bp__fail("%s: path is NULL (t is %dx%d)", fn, t->rows, t->cols);
         return -1;
     }
-    len = snprintf(header, sizeof header, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d, %d), }",
-                   (int)sizeof(bp_real), t->rows, t->cols);
+    bp__format(header, sizeof header, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d, %d), }",
+               (int)sizeof(bp_real), t->rows, t->cols);
+    len = (int)strlen(header);
     padded = (10 + len + 1 + 63) / 64 * 64 - 10; /* magic+version+length, dict, '\n': a multiple of 64 */
     memset(header + len, ' ', (size_t)(padded - len));
     header[padded - 1] = '\n';
@@ -1886,50 +2281,8 @@ BPDEF void bp_idx_free(bp_idx *idx)
     idx->data = 0;
 }
 
-/* ---- gradient check -------------------------------------------------------------------------------
-   The definition of the derivative, evaluated: nudge one parameter by +-eps, rerun the whole forward
-   pass (loss), and take the slope.  The central difference is exact for quadratics and has error
-   O(eps^2) otherwise, against the rounding error O(machine epsilon / eps) of subtracting two losses. */
 
-BPDEF bp_real bp_gradcheck(bp_real (*loss)(void *ctx), void *ctx, bp_tensor *param, const bp_tensor *grad,
-                           bp_real eps)
-{
-    const char *fn = "bp_gradcheck";
-    double worst = 0;
-    size_t i, n;
-    if (!loss) {
-        bp__fail("%s: loss is NULL", fn);
-        return (bp_real)HUGE_VAL;
-    }
-    if (bp__bad_tensor(fn, "param", param) || bp__bad_tensor(fn, "grad", grad) ||
-        bp__bad_shapes(fn, "param", param, "grad", grad) || bp__bad_overlap(fn, "param", param, "grad", grad, 0))
-        return (bp_real)HUGE_VAL;
-    if (!(eps > 0 && (double)eps <= 1e30)) {
-        bp__fail("%s: eps is %g (param is %dx%d; eps must be finite and > 0)", fn, (double)eps, param->rows,
-                 param->cols);
-        return (bp_real)HUGE_VAL;
-    }
-    n = bp__count(param);
-    for (i = 0; i < n; i++) {
-        const bp_real original = param->data[i];
-        double plus, minus, numeric, analytic, denom, err;
-        param->data[i] = original + eps;
-        plus = (double)loss(ctx);
-        param->data[i] = original - eps;
-        minus = (double)loss(ctx);
-        param->data[i] = original; /* restored bit for bit */
-        /* divide by the step actually taken: original +- eps is rounded to bp_real (0 if eps is too small) */
-        numeric = (plus - minus) / ((double)(bp_real)(original + eps) - (double)(bp_real)(original - eps));
-        analytic = (double)grad->data[i];
-        denom = fabs(numeric) > fabs(analytic) ? fabs(numeric) : fabs(analytic);
-        if (denom < 1e-8) denom = 1e-8;
-        err = fabs(numeric - analytic) / denom;
-        /* a NaN stays: the result is NaN, never a pass.  (err != err, not isnan: mingw-w64's isnan
-           converts a double to float in one branch, which -Wconversion flags) */
-        if (err > worst || err != err) worst = err;
-    }
-    return (bp_real)worst;
-}
+#endif /* BACKPROP_NO_STDIO */
 
 #endif /* BACKPROP_IMPLEMENTATION */
 

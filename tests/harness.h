@@ -201,6 +201,7 @@ static FILE *open_fixture(const char *name)
 /* The folder the suite writes its scratch files into, below the folder it runs in (run.sh makes it). */
 #define SCRATCH "build/test"
 
+#ifndef BACKPROP_NO_STDIO /* (only the tests of the file functions write IDX files) */
 /* Writes an IDX file: the 4-byte magic 00 00 type ndim, the sizes big-endian, then extra bytes (if any). */
 static void write_idx(const char *path, int type, int ndim, const unsigned long *sizes, const unsigned char *extra,
                       size_t extra_size)
@@ -221,6 +222,7 @@ static void write_idx(const char *path, int type, int ndim, const unsigned long 
     if (extra_size) fwrite(extra, 1, extra_size, f);
     fclose(f);
 }
+#endif
 
 /* ---- running tests ------------------------------------------------------------------------------ */
 

@@ -6,8 +6,9 @@
    compiled with it), then the topic files, then the table of tests and main below.
      test_tensor.c   bp_tensor_new/free, the random generator (against tests/fixtures/rng.txt, from an
                      independent Python implementation), randn, He/Xavier init, norm, all_finite, the
-                     error handler
-     test_matmul.c   bp_matmul by hand, against a naive loop at every tile and block edge, 1 vs 2 threads
+                     error handler and the formatter of its messages (against printf)
+     test_matmul.c   bp_matmul by hand; against bp_matmul_reference and a long double loop at every tile
+                     and block edge; 1 vs 2 threads
      test_layers.c   Linear, ReLU, sigmoid, tanh, MSE, softmax + cross-entropy: by hand, against finite
                      differences (bp_gradcheck), and the walkthrough against numpy
                      (tests/fixtures/walkthrough.txt); its top comment says where each layer is tested
@@ -57,9 +58,10 @@ static const test_case tests[] = {
     {"norm", test_norm},
     {"all_finite", test_all_finite},
     {"error_handler", test_error_handler},
+    {"message_format", test_message_format},
     /* test_matmul.c */
     {"matmul_by_hand", test_matmul_by_hand},
-    {"matmul_vs_naive", test_matmul_vs_naive},
+    {"matmul_vs_reference", test_matmul_vs_reference},
 #ifdef _OPENMP
     {"matmul_threads", test_matmul_threads},
 #endif
@@ -84,7 +86,8 @@ static const test_case tests[] = {
     {"adam_by_hand", test_adam_by_hand},
     {"momentum_adam_vs_pytorch", test_momentum_adam_vs_pytorch},
     {"clip_grad_norm", test_clip_grad_norm},
-    /* test_files.c */
+    /* test_files.c (no files with BACKPROP_NO_STDIO) */
+#ifndef BACKPROP_NO_STDIO
     {"npy_load", test_npy_load},
     {"npy_load_malformed", test_npy_load_malformed},
     {"npy_headers", test_npy_headers},
@@ -93,6 +96,7 @@ static const test_case tests[] = {
 #endif
     {"npy_save", test_npy_save},
     {"idx", test_idx},
+#endif
     /* test_sweep.c */
     {"allocation_failure", test_allocation_failure},
     {"no_allocation_step", test_no_allocation_step},

@@ -10,6 +10,8 @@
 
 #include "harness.h"
 
+#ifndef BACKPROP_NO_STDIO /* the whole file: with BACKPROP_NO_STDIO the library has no file functions */
+
 /* ---- .npy files: numpy's files load exactly, malformed ones are refused cleanly -------------------- */
 
 /* The whole file in a malloc'd buffer (the test's own malloc, not the library's); NULL if unreadable. */
@@ -511,3 +513,5 @@ static void test_idx(void)
     CHECK(idx.ndim == 0 && idx.data == NULL);
     remove(path);
 }
+
+#endif /* BACKPROP_NO_STDIO */

@@ -32,6 +32,7 @@ static int alloc_case_tensor_new(int *kept)
     return 0;
 }
 
+#ifndef BACKPROP_NO_STDIO /* the file functions */
 static int alloc_case_load_npy(int *kept)
 {
     static const char *const files[] = {"f4_c.npy", "f8_fortran.npy", "f8_v2.npy"};
@@ -87,6 +88,7 @@ static int alloc_case_idx(int *kept)
     remove(path);
     return rc;
 }
+#endif
 
 static void test_allocation_failure(void)
 {
@@ -96,9 +98,11 @@ static void test_allocation_failure(void)
         int allocations; /* how many each makes: the sweep must find exactly these */
     } cases[] = {
         {"bp_tensor_new", alloc_case_tensor_new, 1},
+#ifndef BACKPROP_NO_STDIO
         {"bp_tensor_load_npy (3 files)", alloc_case_load_npy, 6}, /* header and data, per file */
         {"bp_tensor_save_npy", alloc_case_save_npy, 1},           /* the name of path.part */
         {"bp_idx_load", alloc_case_idx, 1},
+#endif
     };
     int k;
     for (k = 0; k < (int)(sizeof cases / sizeof *cases); k++) {
@@ -258,6 +262,12 @@ static double call_matmul(bp_tensor *const *t) { bp_matmul(t[0], t[1], t[2], 0);
 static double call_matmul_ta(bp_tensor *const *t) { bp_matmul(t[0], t[1], t[2], BP_TRANS_A); return 0; }
 static double call_matmul_tb(bp_tensor *const *t) { bp_matmul(t[0], t[1], t[2], BP_TRANS_B | BP_ACCUMULATE); return 0; }
 static double call_matmul_tab(bp_tensor *const *t) { bp_matmul(t[0], t[1], t[2], BP_TRANS_A | BP_TRANS_B); return 0; }
+static double call_matmul_reference(bp_tensor *const *t) { bp_matmul_reference(t[0], t[1], t[2], BP_TRANS_A); return 0; }
+static double call_matmul_reference_tb(bp_tensor *const *t)
+{
+    bp_matmul_reference(t[0], t[1], t[2], BP_TRANS_B | BP_ACCUMULATE);
+    return 0;
+}
 static double call_linear_forward(bp_tensor *const *t) { bp_linear_forward(t[0], t[1], t[2], t[3]); return 0; }
 static double call_linear_backward(bp_tensor *const *t)
 {
@@ -304,7 +314,9 @@ static double call_gradcheck(bp_tensor *const *t)
     sweep_param = t[0];
     return (double)bp_gradcheck(sweep_loss, NULL, t[0], t[1], (bp_real)1e-2);
 }
+#ifndef BACKPROP_NO_STDIO
 static double call_save_npy(bp_tensor *const *t) { return bp_tensor_save_npy(t[0], SCRATCH "/sweep.npy"); }
+#endif
 
 static const sweep_fn sweep_fns[] = {
     {"bp_tensor_norm", call_norm, NAN, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
@@ -316,6 +328,10 @@ static const sweep_fn sweep_fns[] = {
     {"bp_matmul", call_matmul_ta, 0, 0, 0, "", {{"C", 2, 4, ARG_OUT}, {"A", 3, 2, ARG_IN}, {"B", 3, 4, ARG_IN}}},
     {"bp_matmul", call_matmul_tb, 0, 0, 0, "", {{"C", 2, 4, ARG_OUT}, {"A", 2, 3, ARG_IN}, {"B", 4, 3, ARG_IN}}},
     {"bp_matmul", call_matmul_tab, 0, 0, 0, "", {{"C", 2, 4, ARG_OUT}, {"A", 3, 2, ARG_IN}, {"B", 4, 3, ARG_IN}}},
+    {"bp_matmul_reference", call_matmul_reference, 0, 0, 0, "",
+     {{"C", 2, 4, ARG_OUT}, {"A", 3, 2, ARG_IN}, {"B", 3, 4, ARG_IN}}},
+    {"bp_matmul_reference", call_matmul_reference_tb, 0, 0, 0, "",
+     {{"C", 2, 4, ARG_OUT}, {"A", 2, 3, ARG_IN}, {"B", 4, 3, ARG_IN}}},
     {"bp_linear_forward", call_linear_forward, 0, 0, 0, "",
      {{"x", 4, 3, ARG_IN}, {"W", 3, 2, ARG_IN}, {"b", 1, 2, ARG_OPT_IN}, {"z", 4, 2, ARG_OUT}}},
     {"bp_linear_backward", call_linear_backward, 0, 0, 0, "",
@@ -344,7 +360,9 @@ static const sweep_fn sweep_fns[] = {
      {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"m", 3, 4, ARG_OUT}, {"v", 3, 4, ARG_OUT}}},
     {"bp_clip_grad_norm", call_clip, NAN, 1, 0, "", {{"grads[0]", 3, 4, ARG_OUT}, {"grads[1]", 2, 5, ARG_OUT}}},
     {"bp_gradcheck", call_gradcheck, HUGE_VAL, 0, 0, "", {{"param", 3, 4, ARG_OUT}, {"grad", 3, 4, ARG_IN}}},
+#ifndef BACKPROP_NO_STDIO
     {"bp_tensor_save_npy", call_save_npy, -1, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
+#endif
 };
 
 static bp_real sweep_buf[SWEEP_ARGS][SWEEP_SLACK], sweep_before[SWEEP_ARGS][SWEEP_SLACK];

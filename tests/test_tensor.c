@@ -354,3 +354,57 @@ static void test_error_handler(void)
     prev = bp_set_error_handler(record_error); /* ...which is reported as NULL */
     CHECK(prev == NULL);
 }
+
+/* ---- the messages' formatter -------------------------------------------------------------------
+   backprop.h formats its messages itself (bp__vformat: no <stdio.h> needed, for BACKPROP_NO_STDIO).  Its
+   output must be what printf's would be: the integers, strings and hex exactly; %g to printf's 6
+   significant digits, exactly for every value that has at most 5 significant digits (the values users
+   type: 0.1, -1, 1e-08, 0.999, 1e+30), and otherwise at most one unit off in the last digit, only for a
+   value within a rounding error of a halfway case (the header says so). */
+
+static int same_as_printf_g(double v)
+{
+    char ours[64], libc[64];
+    bp__format(ours, sizeof ours, "%g", v);
+    snprintf(libc, sizeof libc, "%g", v);
+    if (strcmp(ours, libc) == 0) return 1;
+    printf("  %%g of %.17g: backprop.h \"%s\", printf \"%s\"\n", v, ours, libc);
+    return 0;
+}
+
+/* Is v within a rounding error of a value halfway between two 6-digit decimals? */
+static int near_halfway(double v)
+{
+    double scaled = fabs(v) * pow(10, 5 - floor(log10(fabs(v)))), frac = scaled - floor(scaled);
+    return fabs(frac - 0.5) < 1e-6;
+}
+
+static void test_message_format(void)
+{
+    const double special[] = {0, 1, -1, 0.1, -0.1, 0.5, 1.5, 2.5, 100, 65536, 1e-4, 1e-5, 99999, 123456, 999999,
+                              999999.5, 9999995, 1e6, 1234567, 1e15, 1e20, 1e30, 1e-30, 1e300, 1e-300, 4.9e-324,
+                              DBL_MAX, (double)1e-8f, (double)0.9f, (double)0.999f, (double)-0.1f, 3.14159265};
+    char text[64], small[8];
+    bp_rng rng;
+    int i, exact = 1, close = 1, odd_ones = 0;
+    for (i = 0; i < (int)(sizeof special / sizeof *special); i++) exact &= same_as_printf_g(special[i]);
+    bp_rng_seed(&rng, 31);
+    for (i = 0; i < 20000; i++) {
+        /* k * 10^e with k of at most 5 digits: must match exactly */
+        double k = floor(bp_rng_uniform(&rng) * 99999) + 1, e = floor(bp_rng_uniform(&rng) * 60) - 30;
+        double v = (i & 1 ? -k : k) * pow(10, e), w = (bp_rng_uniform(&rng) - 0.5) * pow(10, e);
+        exact &= same_as_printf_g(v);
+        /* any other value: the same, or (near a halfway case) one unit off in the 6th digit */
+        if (!near_halfway(w)) close &= same_as_printf_g(w);
+        else odd_ones++;
+    }
+    CHECK(exact);
+    CHECK(close);
+    CHECK(odd_ones < 100);
+    CHECK(strcmp((bp__format(text, sizeof text, "%g %g %g", NAN, HUGE_VAL, -HUGE_VAL), text), "nan inf -inf") == 0);
+    bp__format(text, sizeof text, "%s: %d %dx%d 0x%x %02x%02x %lu %.0f%%", "fn", -7, 2147483647, -2147483647 - 1,
+               255u, 10u, 0u, 4000000000ul, 802816.0);
+    CHECK(strcmp(text, "fn: -7 2147483647x-2147483648 0xff 0a00 4000000000 802816%") == 0);
+    bp__format(small, sizeof small, "%s and more", "abcdef"); /* cut to the buffer, and terminated */
+    CHECK(strcmp(small, "abcdef ") == 0);
+}
