@@ -2,11 +2,16 @@
 #
 #   make            build the examples into build/
 #   make run        build and run the walkthrough (the textbook example, checked against finite differences)
-#   make test       the test suite in every build we promise (C99, C++, float/double, gcc/clang/tcc, ...)
+#   make test       the test suite in every build we promise (C99, C++, float/double, gcc/clang/tcc, ...),
+#                   the drop-in checks, the examples and make coursework (tests/README.md says what each checks)
 #   make sanitize   the test suite and examples under AddressSanitizer + UndefinedBehaviorSanitizer
 #   make cross-test the suite and quick examples on aarch64 (NEON) and big-endian s390x under qemu, 32-bit
 #                   x86 and Windows (mingw-w64 + wine); a target whose toolchain is missing is skipped
-#   make bench      matmul GFLOP/s (naive loops, bp_matmul, OpenBLAS if installed) and training-step times
+#   make coursework the README's copy recipe, done mechanically: each copyable function's lines out of
+#                   backprop.h into build/coursework/NAME.c, compiled alone, compared with the library
+#                   (make test runs it too)
+#   make bench      matmul GFLOP/s (naive loops, bp_matmul, OpenBLAS if installed, pinned to its fastest
+#                   kernel here) and training-step times (and PyTorch's, if installed)
 #   make fashion    train an MLP on Fashion-MNIST (apt-get install -y dataset-fashion-mnist; or DATA=dir
 #                   of MNIST-format IDX files, gzipped or not)
 #   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual stacks; clipping
@@ -43,7 +48,7 @@ all: $(EXAMPLES)
 build:
 	mkdir -p build
 
-build/%: examples/%.c backprop.h | build
+build/%: examples/%.c examples/chart.h backprop.h | build
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ $(LDLIBS)
 
 run: build/walkthrough
@@ -80,6 +85,11 @@ checkpoint: build/checkpointing
 test:
 	CC="$(CC)" CXX="$(CXX)" sh tests/run.sh
 
+# The suite alone, to run one test by name: make build/test/suite && build/test/suite linear_by_hand
+build/test/suite: tests/test_backprop.c tests/harness.h tests/test_*.c backprop.h
+	@mkdir -p build/test
+	$(CC) $(WARN) -O2 tests/test_backprop.c -o $@ $(LDLIBS)
+
 sanitize:
 	CC="$(CC)" CXX="$(CXX)" sh tests/run.sh sanitize
 
@@ -96,6 +106,9 @@ coverage:
 cross-test:
 	sh tests/cross.sh
 
+coursework:
+	CC="$(CC)" sh tests/coursework.sh
+
 build/bench: tests/bench.c backprop.h | build
 	$(CC) $(WARN) $(CFLAGS) $(BENCH_BLAS) $< -o $@ $(BENCH_BLAS_LIBS) $(LDLIBS)
 
@@ -106,25 +119,29 @@ build/bench_double: tests/bench.c backprop.h | build
 build/bench_omp: tests/bench.c backprop.h | build
 	-$(CC) $(WARN) $(CFLAGS) -fopenmp $< -o $@ $(LDLIBS)
 
-# OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE, if the environment sets them, pin OpenBLAS to an older kernel:
-# unset them so the comparison is against its best.  The OpenMP table runs twice: OMP_WAIT_POLICY=active
-# (idle threads spin: fastest on an otherwise idle machine) and passive (they sleep: costs a wake-up per
-# parallel block, but spinning threads on a busy machine can slow everything down many times).
+# OpenBLAS 0.3.21 does not know every CPU (on Intel Emerald Rapids it runs its SSE3 "Prescott" kernel, 4x
+# slower than its AVX-512 one, and PyTorch inherits that): tests/openblas_core.sh times its kernels here and
+# OpenBLAS and PyTorch run pinned to the fastest (OPENBLAS_CORETYPE; OPENBLAS_L2_SIZE unset).  The OpenMP
+# table runs twice: OMP_WAIT_POLICY=active (idle threads spin: fastest on an otherwise idle machine) and
+# passive (they sleep: costs a wake-up per parallel block, but spinning threads on a busy machine can slow
+# everything down many times).
+PIN_OPENBLAS = env -u OPENBLAS_L2_SIZE OPENBLAS_CORETYPE=$$(cat build/openblas_core.txt)
 bench: build/bench build/bench_double build/bench_omp
-	@if [ "$(OPENBLAS)" != yes ]; then echo "(OpenBLAS not installed: apt-get install -y libopenblas-dev to compare)"; fi
+	@if [ "$(OPENBLAS)" != yes ]; then echo "(OpenBLAS not installed: apt-get install -y libopenblas-dev to compare)"; : >build/openblas_core.txt; \
+	else sh tests/openblas_core.sh build/bench >build/openblas_core.txt; fi
 	@# PyTorch's time for the same training step, when Debian's python3-torch is installed (checked here,
 	@# not when the Makefile is read: importing torch takes a second)
 	@if /usr/bin/python3 -c 'import torch' >/dev/null 2>&1; then \
-	OMP_NUM_THREADS=1 /usr/bin/python3 tests/bench_torch.py > build/torch.txt; \
+	OMP_NUM_THREADS=1 $(PIN_OPENBLAS) /usr/bin/python3 tests/bench_torch.py > build/torch.txt; \
 	else echo "(PyTorch not installed: apt-get install -y python3-torch to compare)"; rm -f build/torch.txt; fi
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench $$([ -s build/torch.txt ] && echo --torch build/torch.txt)
+	$(PIN_OPENBLAS) ./build/bench $$([ -s build/torch.txt ] && echo --torch build/torch.txt)
 	./build/bench --train-only
 	@if [ -x build/bench_omp ]; then echo "== OMP_WAIT_POLICY=active"; OMP_WAIT_POLICY=active ./build/bench_omp --threads-only; \
 	echo "== OMP_WAIT_POLICY=passive"; OMP_WAIT_POLICY=passive ./build/bench_omp --threads-only | tail -n 6; \
 	else echo "(no OpenMP build: $(CC) -fopenmp failed)"; fi
-	env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE ./build/bench_double
+	$(PIN_OPENBLAS) ./build/bench_double
 
 clean:
 	rm -rf build
 
-.PHONY: all run test sanitize valgrind fuzz coverage cross-test bench clean fashion vanishing modes checkpoint
+.PHONY: all run test sanitize valgrind fuzz coverage cross-test coursework bench clean fashion vanishing modes checkpoint

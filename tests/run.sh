@@ -173,6 +173,8 @@ else
     suite "$CC -O3 -march=native -ffp-contract=fast, double" $CC $STRICT -O3 -march=native -ffp-contract=fast -DBP_TEST_FUSED_MULTIPLY_ADD -DBACKPROP_DOUBLE
     suite "$CC tiny matmul blocks, float" $CC $STRICT -O2 -DBP_MATMUL_KC=5 -DBP_MATMUL_NC=7 -DBP_MATMUL_MC=3
     suite "$CC tiny matmul blocks, double" $CC $STRICT -O2 -DBACKPROP_DOUBLE -DBP_MATMUL_KC=5 -DBP_MATMUL_NC=7 -DBP_MATMUL_MC=3
+    # BACKPROP_NO_STDIO: no file functions (their tests are left out), everything else the same
+    suite "$CC BACKPROP_NO_STDIO, float" $CC $STRICT -O2 -DBACKPROP_NO_STDIO
     if grep -qw avx2 /proc/cpuinfo 2>/dev/null && grep -qw avx512f /proc/cpuinfo 2>/dev/null; then
         # native is AVX-512 here; also run the AVX2 register tile, which other x86 machines get
         suite "$CC -O3 -mavx2 -mfma (the AVX2 tile), float" $CC $STRICT -O3 -mavx2 -mfma -ffp-contract=fast -DBP_TEST_FUSED_MULTIPLY_ADD
@@ -251,6 +253,21 @@ else
             fi
         done
     done
+    # BACKPROP_NO_STDIO: no <stdio.h>, no file functions, and the messages still formatted (by the library)
+    for cc in "$CC $STRICT -O2" "$CXX $STRICT_CXX -O2" "tcc -Wall -Werror"; do
+        set -- $cc
+        if ! have "$1"; then continue; fi
+        if $cc tests/dropin/no_stdio.c -o "$B/no_stdio" -lm && "$B/no_stdio"; then
+            ok "BACKPROP_NO_STDIO: no <stdio.h>, no file functions, the same messages ($cc)"
+        else
+            bad "BACKPROP_NO_STDIO ($cc)"
+        fi
+    done
+    if $CC $STRICT $EXTRA -O2 -DBACKPROP_NO_STDIO -c tests/dropin/impl.c -o "$B/impl_extra.o"; then
+        ok "no warnings with $CC -Wconversion -Wshadow -Wdouble-promotion ... -DBACKPROP_NO_STDIO"
+    else
+        bad "warnings with $CC $EXTRA -DBACKPROP_NO_STDIO"
+    fi
     if $CC $STRICT -O2 tests/dropin/twice.c -o "$B/twice" -lm && "$B/twice"; then
         ok "including the header several times, with and without the implementation"
     else
@@ -303,6 +320,31 @@ else
     example vanishing_gradients $CC $STRICT -O2
     example forward_vs_reverse $CC $STRICT -O2
     example checkpointing $CC $STRICT -O2
+    # the examples run from any folder: they create their output folder, or say which file failed and why
+    rm -rf "$B/fresh"
+    mkdir -p "$B/fresh"
+    if (cd "$B/fresh" && ../vanishing_gradients new_folder >/dev/null 2>&1) && [ -s "$B/fresh/new_folder/vanishing_gradients.svg" ]; then
+        ok "vanishing_gradients run from another folder creates its output folder"
+    else
+        bad "vanishing_gradients run from $B/fresh with output folder new_folder"
+    fi
+    touch "$B/fresh/a_file"
+    if "$B/vanishing_gradients" "$B/fresh/a_file" >/dev/null 2>"$B/fresh/unwritable.log"; then
+        bad "vanishing_gradients with a file as its output folder: exit status 0"
+    elif grep -q "^vanishing_gradients: cannot write $B/fresh/a_file/vanishing_gradients.svg: " "$B/fresh/unwritable.log"; then
+        ok "vanishing_gradients says which file it could not write, and why: $(head -n 1 "$B/fresh/unwritable.log")"
+    else
+        cat "$B/fresh/unwritable.log"
+        bad "vanishing_gradients with a file as its output folder: no clear message"
+    fi
+
+    # --- the student's copy: each copyable function, copied out of backprop.h by the README's recipe ---
+    if CC="$CC" sh tests/coursework.sh >"$B/coursework.log" 2>&1; then
+        ok "make coursework: $(tail -n 1 "$B/coursework.log") ($(grep -c '^ok' "$B/coursework.log") functions copied, compiled alone, same results)"
+    else
+        cat "$B/coursework.log"
+        bad "make coursework"
+    fi
 fi
 
 [ "$skipped" -gt 0 ] && echo "($skipped skipped: see the skip lines above)"
