@@ -32,9 +32,12 @@
        cc -O3 -march=native -ffp-contract=fast tests/bench.c -o build/bench -lm
        cc -O3 -march=native -ffp-contract=fast -DBENCH_OPENBLAS -I<openblas include dir> tests/bench.c \
           -o build/bench -lopenblas -lm
-   add -DBACKPROP_DOUBLE for double precision.  Run OpenBLAS builds as
-       env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE build/bench
-   since those variables pin OpenBLAS to an older kernel and are read when the library loads. */
+   add -DBACKPROP_DOUBLE for double precision.
+   OpenBLAS 0.3.21 does not know every CPU: on Intel Emerald Rapids it falls back to its SSE3 "Prescott"
+   kernel, 4x slower than its AVX-512 one (and PyTorch inherits that), which would make every ratio here
+   fiction.  So make bench first runs `bench --openblas-probe` under each OPENBLAS_CORETYPE worth trying
+   (the variable is read when the library loads: one process each), and runs OpenBLAS and PyTorch pinned
+   to the fastest (tests/openblas_core.sh). */
 
 #define _POSIX_C_SOURCE 199309L /* clock_gettime */
 #define _DEFAULT_SOURCE          /* getrusage's ru_maxrss, for the peak memory */
@@ -660,11 +663,9 @@ static void print_header(void)
     printf("\n");
 #ifdef BENCH_OPENBLAS
     openblas_set_num_threads(1); /* a single-threaded comparison, like bp_matmul */
-    printf("OpenBLAS:%score %s, %d thread(s)\n", OPENBLAS_VERSION, openblas_get_corename(),
-           openblas_get_num_threads());
-    if (getenv("OPENBLAS_CORETYPE") || getenv("OPENBLAS_L2_SIZE"))
-        printf("note: OPENBLAS_CORETYPE/OPENBLAS_L2_SIZE are set and may pin OpenBLAS to an older kernel "
-               "(run under env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE)\n");
+    printf("OpenBLAS:%score %s, %d thread(s)%s\n", OPENBLAS_VERSION, openblas_get_corename(),
+           openblas_get_num_threads(),
+           getenv("OPENBLAS_CORETYPE") ? " (pinned with OPENBLAS_CORETYPE: the fastest kernel measured here)" : "");
 #else
     printf("OpenBLAS: not built in (-DBENCH_OPENBLAS)\n");
 #endif
@@ -682,11 +683,34 @@ static double peak_memory_mb(void)
 static double peak_memory_mb(void) { return 0; }
 #endif
 
+#ifdef BENCH_OPENBLAS
+/* bench --openblas-probe: GFLOP/s of OpenBLAS's 512^3 product (best of 5, one thread) and the name of the
+   kernel it runs, on one line, for tests/openblas_core.sh to choose OPENBLAS_CORETYPE. */
+static int openblas_probe(void)
+{
+    bp_tensor A = bp_tensor_new(512, 512), B = bp_tensor_new(512, 512), C = bp_tensor_new(512, 512);
+    double best = 1e30;
+    int i;
+    for (i = 0; i < 512 * 512; i++) A.data[i] = B.data[i] = (bp_real)(i % 7) - 3;
+    openblas_set_num_threads(1);
+    for (i = 0; i < 5; i++) {
+        double t = time_calls(openblas_gemm, &C, &A, &B, 0, 1);
+        if (t < best) best = t;
+    }
+    printf("%.1f %s\n", 2.0 * 512 * 512 * 512 / best * 1e-9, openblas_get_corename());
+    bp_tensor_free(&A);
+    bp_tensor_free(&B);
+    bp_tensor_free(&C);
+    return 0;
+}
+#endif
+
 /* bench                    the matmul table, then the training table
    bench --torch FILE       ... with PyTorch's figures from FILE (written by tests/bench_torch.py)
    bench --train-only       only the training table (bp only), then this process's peak memory: what a
                             training program of this size needs
-   bench --threads-only     (built with -fopenmp) only the 1-thread vs 2-thread table */
+   bench --threads-only     (built with -fopenmp) only the 1-thread vs 2-thread table
+   bench --openblas-probe   (built with OpenBLAS) one quick OpenBLAS rate and its kernel's name */
 int main(int argc, char **argv)
 {
     double start = now(), ratio512 = 0;
@@ -697,8 +721,11 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc) torch_file = argv[++i];
         else if (strcmp(argv[i], "--train-only") == 0) train_only = 1;
         else if (strcmp(argv[i], "--threads-only") == 0) threads_only = 1;
+#ifdef BENCH_OPENBLAS
+        else if (strcmp(argv[i], "--openblas-probe") == 0) return openblas_probe();
+#endif
         else {
-            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--openblas-probe]\n", argv[0]);
             return 2;
         }
     }
