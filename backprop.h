@@ -9,7 +9,7 @@
    HOW TO READ IT.  Top to bottom, as the lesson goes: tensors, matrix multiply (the reference loops first,
    then the fast kernel), layers (each forward directly above its backward), losses, optimizers, starting
    weights, the gradient check; then the guards (argument checks and error reporting) and, last, the file
-   formats.  Every layer, loss and optimizer is written twice over, on purpose:
+   formats.  Every layer, loss and optimizer comes in two parts, on purpose:
        bp__NAME   the math: the derivation in a comment, then plain loops over bp_tensor fields (and
                   bp__matmul for products).  No checks, no macros.  This is the block to read and to copy.
        bp_NAME    the public function: a short guard that checks the arguments, then a call to bp__NAME.
@@ -764,7 +764,7 @@ static void bp__gemm_unpacked(bp_tensor *C, const bp_tensor *A, int trans_a, con
 /* n rounded up to whole tiles */
 static double bp__padded(int n, int tile) { return (double)((n + tile - 1) / tile) * tile; }
 
-/* Picks the way to compute C = op(A).op(B) (no argument checks: bp_matmul has done them). */
+/* Picks the way to compute C = op(A).op(B) (no argument checks: bp__matmul's callers have done them). */
 static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int M, int N, int K)
 {
     int trans_a = (flags & BP_TRANS_A) != 0, trans_b = (flags & BP_TRANS_B) != 0;
@@ -1381,12 +1381,8 @@ static void bp__put_g(bp__text *t, double v)
     }
     e = (int)floor(log10(v)); /* v = d.ddddd * 10^e: 6 digits are v * 10^(5-e), 100000 .. 999999 */
     digits = bp__round_half_even(bp__times_pow10(v, 5 - e));
-    if (digits >= 1e6) digits = bp__round_half_even(bp__times_pow10(v, 5 - ++e));
+    if (digits >= 1e6) digits = bp__round_half_even(bp__times_pow10(v, 5 - ++e)); /* log10 was off by one */
     else if (digits < 1e5) digits = bp__round_half_even(bp__times_pow10(v, 5 - --e));
-    if (digits >= 1e6) { /* 999999.5 rounded up after all */
-        digits /= 10;
-        e++;
-    }
     for (i = 5; i >= 0; i--, digits = floor(digits / 10)) d[i] = (char)('0' + (int)fmod(digits, 10));
     for (last = 5; last > 0 && d[last] == '0'; last--) continue; /* the last digit that is not a trailing 0 */
     if (e < -4 || e >= 6) { /* d.ddddde+XX */
