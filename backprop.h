@@ -212,6 +212,43 @@ BPDEF void bp_tanh_forward(const bp_tensor *z, bp_tensor *a);
 /* Takes the forward's OUTPUT a:  dz = da * (1 - a^2).  dz may be da or a (in place). */
 BPDEF void bp_tanh_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *dz);
 
+/* ---- images: convolution and max-pooling ---------------------------------------------------------
+   A sliding window over images.  Each ROW of an image tensor is one image, channels x height x width,
+   flattened in PyTorch's (C, H, W) order (an NCHW tensor reshaped to (N, -1)).  Square window; the same
+   stride and zero padding on both axes.  The output is OH x OW per channel (the two functions below). */
+typedef struct bp_window { int channels, height, width; int kernel, stride, pad; } bp_window;
+
+/* (height + 2 pad - kernel) / stride + 1, and the same for the width.  A window no function accepts (NULL,
+   a size, kernel or stride < 1, pad < 0, a kernel larger than the padded image) goes to the error handler
+   and returns -1. */
+BPDEF int bp_window_out_height(const bp_window *g);
+BPDEF int bp_window_out_width(const bp_window *g);
+
+/* torch.nn.functional.conv2d(x, W, b, stride, padding).  x: B x (C*H*W); W: F x (C*K*K), torch's
+   weight (F, C, K, K) reshaped to (F, -1), so a saved PyTorch weight loads as is; b: 1 x F (may be NULL);
+   y: B x (F*OH*OW) in (F, OH, OW) order.  col: the caller's workspace for one image, (C*K*K) x (OH*OW)
+   (im2col); nothing is allocated.  The products go through bp_matmul's kernel. */
+BPDEF void bp_conv2d_forward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *b,
+                             bp_tensor *y, bp_tensor *col);
+
+/* Given dy = dL/dy (B x (F*OH*OW)):  dW = sum over images of dy_n . col_n^T,  db = sums of dy per filter,
+   dx = col2im(W^T . dy_n) per image.  dW: F x (C*K*K); db: 1 x F (may be NULL); dx: B x (C*H*W) (may be
+   NULL).  The forward's cache is x itself: col is rebuilt from it here, one image at a time, in the same
+   workspace.  Results OVERWRITE dx, dW, db. */
+BPDEF void bp_conv2d_backward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *dy,
+                              bp_tensor *dx, bp_tensor *dW, bp_tensor *db, bp_tensor *col);
+
+/* torch.nn.functional.max_pool2d(x, kernel, stride, padding), per channel; padding counts as -infinity
+   (pad <= kernel/2, as torch requires).  y: B x (C*OH*OW); argmax: B*C*OH*OW ints, each the index
+   h*W + w within its channel's H x W plane of the element chosen: the first in row-major scan order on
+   ties, and a NaN is chosen over any number (of several NaNs, the last), as torch does.  argmax is the
+   forward's cache: the backward needs nothing else.  argmax may be NULL only if y is empty. */
+BPDEF void bp_maxpool2d_forward(const bp_window *g, const bp_tensor *x, bp_tensor *y, int *argmax);
+
+/* dx = 0, then dx[argmax] += dy (overlapping windows add up).  dx: B x (C*H*W); dy: B x (C*OH*OW).
+   Every argmax[i] must be in 0 .. H*W-1 (checked). */
+BPDEF void bp_maxpool2d_backward(const bp_window *g, const int *argmax, const bp_tensor *dy, bp_tensor *dx);
+
 /* ---------------------------------------------------------------------------------------------------
    4. Losses
    --------------------------------------------------------------------------------------------------- */
@@ -420,6 +457,12 @@ static int bp__bad_linear(const char *fn, const bp_tensor *x, const bp_tensor *W
 static int bp__bad_labels(const char *fn, const int *labels, const char *of_name, const bp_tensor *of);
 static int bp__bad_grads(const char *fn, bp_tensor *const *grads, int count);
 static int bp__bad_rng(const char *fn, const bp_rng *rng, const char *name, const bp_tensor *t);
+static int bp__bad_window(const char *fn, const bp_window *g, int pooling);
+static int bp__bad_conv(const char *fn, const bp_window *g, const bp_tensor *x, const bp_tensor *W,
+                        const bp_tensor *b, const bp_tensor *y, const bp_tensor *col, const bp_tensor *dx,
+                        const bp_tensor *dW);
+static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, const bp_tensor *y,
+                        const int *argmax, int backward);
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 1, 2)))
 #endif
@@ -950,6 +993,185 @@ BPDEF void bp_tanh_backward(const bp_tensor *a, const bp_tensor *da, bp_tensor *
     const bp_tensor *args[3] = {a, da, dz};
     if (bp__bad_args("bp_tanh_backward", 3, args, "a da >dz", BP__SAME_SHAPE | BP__IN_PLACE)) return;
     bp__tanh_backward(a, da, dz);
+}
+
+/* ---- the window's output size ---------------------------------------------------------------------
+   Positions 0, S, 2S, ... of a K-wide window over H + 2P (padded) pixels, while it fits: (H + 2P - K)/S + 1. */
+BPDEF int bp_window_out_height(const bp_window *g)
+{
+    if (bp__bad_window("bp_window_out_height", g, 0)) return -1;
+    return (g->height + 2 * g->pad - g->kernel) / g->stride + 1;
+}
+
+BPDEF int bp_window_out_width(const bp_window *g)
+{
+    if (bp__bad_window("bp_window_out_width", g, 0)) return -1;
+    return (g->width + 2 * g->pad - g->kernel) / g->stride + 1;
+}
+
+/* ---- 2-D convolution -------------------------------------------------------------------------------
+   Forward, for image n, filter f and output position (oh, ow):
+       y[n][f][oh][ow] = b[f] + sum over c, i, j of W[f][c][i][j] x[n][c][oh*S - P + i][ow*S - P + j]
+   (K x K kernel, stride S, zero padding P: x is 0 outside the image).  Written out, that is a matrix
+   product.  im2col copies the patch under each window position into a column:
+       col[(c*K + i)*K + j][oh*OW + ow] = x[n][c][oh*S - P + i][ow*S - P + j]   (0 in the padding)
+   so col is (C*K*K) x (OH*OW), and with W as F x (C*K*K) the whole image is one product:
+       y_n = W . col  (+ b[f] on row f)                        F x (OH*OW), image n's row of y
+   The convolution becomes a Linear layer applied to each image's patches, computed by the fast matmul.
+   Sizes: OH = (H + 2P - K)/S + 1, OW likewise.  col holds one image; images take turns in it. */
+static void bp__im2col(const bp_window *g, const bp_real *image, bp_tensor *col)
+{
+    int K = g->kernel, S = g->stride, P = g->pad, H = g->height, W = g->width;
+    int OW = (W + 2 * P - K) / S + 1, OH = col->cols / OW, c, i, j, oh, ow;
+    bp_real *out = col->data;
+    for (c = 0; c < g->channels; c++)
+        for (i = 0; i < K; i++)
+            for (j = 0; j < K; j++) /* row (c*K + i)*K + j of col */
+                for (oh = 0; oh < OH; oh++)
+                    for (ow = 0; ow < OW; ow++) {
+                        int h = oh * S - P + i, w = ow * S - P + j;
+                        *out++ = h >= 0 && h < H && w >= 0 && w < W ? image[(c * H + h) * W + w] : 0;
+                    }
+}
+
+static void bp__conv2d_forward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *b,
+                               bp_tensor *y, bp_tensor *col)
+{
+    int n, f, p, F = W->rows, P = col->cols;
+    bp_tensor yn; /* image n's output: F x (OH*OW), a view into row n of y */
+    for (n = 0; n < x->rows && F > 0; n++) { /* (no filters: y is empty) */
+        yn.rows = F;
+        yn.cols = P;
+        yn.data = y->data + n * y->cols;
+        bp__im2col(g, x->data + n * x->cols, col);
+        bp__matmul(&yn, W, col, 0); /* y_n = W.col */
+        if (b)
+            for (f = 0; f < F; f++)
+                for (p = 0; p < P; p++) yn.data[f * P + p] += b->data[f];
+    }
+}
+
+BPDEF void bp_conv2d_forward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *b,
+                             bp_tensor *y, bp_tensor *col)
+{
+    const char *fn = "bp_conv2d_forward";
+    const bp_tensor *args[5] = {x, W, b, y, col};
+    if (bp__bad_tensors(fn, 5, args, "x W b? >y >col") || bp__bad_conv(fn, g, x, W, b, y, col, NULL, NULL) ||
+        bp__bad_overlaps(fn, 5, args, "x W b? >y >col", 0))
+        return;
+    bp__conv2d_forward(g, x, W, b, y, col);
+}
+
+/* Backward.  Per image, y_n = W.col_n + b is a Linear layer (roles transposed), so as for Linear:
+       dW = sum over n of dy_n . col_n^T      db[f] = sum over n and positions of dy_n[f][.]
+       dcol_n = W^T . dy_n                    (C*K*K) x (OH*OW): the gradient of each patch entry
+   and each entry of col_n is a copy of one pixel of x_n (or padding), so its gradient goes back to that
+   pixel; a pixel under several windows was copied several times and receives the sum.  That is col2im,
+   im2col run backwards, adding:  dx_n = col2im(dcol_n).
+   The forward caches only x: col_n is rebuilt from it here, in the one-image workspace (keeping B of them
+   would cost B times the memory, to save one im2col per image). */
+static void bp__col2im(const bp_window *g, const bp_tensor *col, bp_real *image)
+{
+    int K = g->kernel, S = g->stride, P = g->pad, H = g->height, W = g->width;
+    int OW = (W + 2 * P - K) / S + 1, OH = col->cols / OW, c, i, j, oh, ow;
+    const bp_real *in = col->data;
+    for (c = 0; c < g->channels; c++)
+        for (i = 0; i < K; i++)
+            for (j = 0; j < K; j++)
+                for (oh = 0; oh < OH; oh++)
+                    for (ow = 0; ow < OW; ow++, in++) {
+                        int h = oh * S - P + i, w = ow * S - P + j;
+                        if (h >= 0 && h < H && w >= 0 && w < W) image[(c * H + h) * W + w] += *in;
+                    }
+}
+
+static void bp__conv2d_backward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *dy,
+                                bp_tensor *dx, bp_tensor *dW, bp_tensor *db, bp_tensor *col)
+{
+    int n, f, p, F = W->rows, P = col->cols;
+    bp_tensor dyn; /* image n's gradient: F x (OH*OW), a view into row n of dy */
+    for (p = 0; p < dW->rows * dW->cols; p++) dW->data[p] = 0; /* the sums below start at 0 */
+    for (f = 0; db && f < F; f++) db->data[f] = 0;
+    for (p = 0; dx && p < dx->rows * dx->cols; p++) dx->data[p] = 0;
+    for (n = 0; n < x->rows && F > 0; n++) { /* (no filters: no gradient flows) */
+        dyn.rows = F;
+        dyn.cols = P;
+        dyn.data = dy->data + n * dy->cols;
+        bp__im2col(g, x->data + n * x->cols, col);
+        bp__matmul(dW, &dyn, col, BP_TRANS_B | BP_ACCUMULATE); /* dW += dy_n.col^T */
+        for (f = 0; db && f < F; f++)
+            for (p = 0; p < P; p++) db->data[f] += dyn.data[f * P + p];
+        if (dx) {
+            bp__matmul(col, W, &dyn, BP_TRANS_A); /* col = W^T.dy_n */
+            bp__col2im(g, col, dx->data + n * dx->cols);
+        }
+    }
+}
+
+BPDEF void bp_conv2d_backward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *dy,
+                              bp_tensor *dx, bp_tensor *dW, bp_tensor *db, bp_tensor *col)
+{
+    const char *fn = "bp_conv2d_backward";
+    const bp_tensor *args[7] = {x, W, dy, dx, dW, db, col};
+    if (bp__bad_tensors(fn, 7, args, "x W dy >dx? >dW >db? >col") ||
+        bp__bad_conv(fn, g, x, W, db, dy, col, dx, dW) || bp__bad_overlaps(fn, 7, args, "x W dy >dx? >dW >db? >col", 0))
+        return;
+    bp__conv2d_backward(g, x, W, dy, dx, dW, db, col);
+}
+
+/* ---- max-pooling -----------------------------------------------------------------------------------
+   Forward, per image and channel (a plane of H x W pixels):  y[oh][ow] = the largest x in the K x K
+   window at (oh*S - P, ow*S - P), padding counting as -infinity.  argmax[oh][ow] = h*W + w of the pixel
+   chosen: the first in row-major order on ties, a NaN over any number (as torch: `v > best || v is NaN`).
+   With pad <= K/2 every window holds at least one pixel.  Planes are contiguous: plane n*C + c of x
+   starts at (n*C + c)*H*W, of y and argmax at (n*C + c)*OH*OW. */
+static void bp__maxpool2d_forward(const bp_window *g, const bp_tensor *x, bp_tensor *y, int *argmax)
+{
+    int K = g->kernel, S = g->stride, P = g->pad, H = g->height, W = g->width;
+    int OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1, plane, oh, ow, i, j;
+    for (plane = 0; plane < x->rows * g->channels; plane++) {
+        const bp_real *in = x->data + plane * H * W;
+        for (oh = 0; oh < OH; oh++)
+            for (ow = 0; ow < OW; ow++) {
+                int h0 = oh * S - P, w0 = ow * S - P, best = -1, o = (plane * OH + oh) * OW + ow;
+                for (i = h0 < 0 ? 0 : h0; i < h0 + K && i < H; i++)
+                    for (j = w0 < 0 ? 0 : w0; j < w0 + K && j < W; j++)
+                        if (best < 0 || in[i * W + j] > in[best] || in[i * W + j] != in[i * W + j]) best = i * W + j;
+                y->data[o] = in[best];
+                argmax[o] = best;
+            }
+    }
+}
+
+BPDEF void bp_maxpool2d_forward(const bp_window *g, const bp_tensor *x, bp_tensor *y, int *argmax)
+{
+    const char *fn = "bp_maxpool2d_forward";
+    const bp_tensor *args[2] = {x, y};
+    if (bp__bad_tensors(fn, 2, args, "x >y") || bp__bad_pool(fn, g, x, y, argmax, 0) ||
+        bp__bad_overlaps(fn, 2, args, "x >y", 0))
+        return;
+    bp__maxpool2d_forward(g, x, y, argmax);
+}
+
+/* Backward.  y = x[argmax] picks one pixel per window: dy/dx is 1 at that pixel and 0 at the others, so
+   each dy goes to its argmax and every other pixel gets 0; a pixel chosen by several overlapping windows
+   gets the sum.  The forward cached argmax (where the maxima were), not x. */
+static void bp__maxpool2d_backward(const bp_window *g, const int *argmax, const bp_tensor *dy, bp_tensor *dx)
+{
+    int HW = g->height * g->width, OHOW = dy->cols / g->channels, plane, o;
+    for (o = 0; o < dx->rows * dx->cols; o++) dx->data[o] = 0;
+    for (plane = 0; plane < dy->rows * g->channels; plane++)
+        for (o = plane * OHOW; o < (plane + 1) * OHOW; o++) dx->data[plane * HW + argmax[o]] += dy->data[o];
+}
+
+BPDEF void bp_maxpool2d_backward(const bp_window *g, const int *argmax, const bp_tensor *dy, bp_tensor *dx)
+{
+    const char *fn = "bp_maxpool2d_backward";
+    const bp_tensor *args[2] = {dy, dx};
+    if (bp__bad_tensors(fn, 2, args, "dy >dx") || bp__bad_pool(fn, g, dx, dy, argmax, 1) ||
+        bp__bad_overlaps(fn, 2, args, "dy >dx", 0))
+        return;
+    bp__maxpool2d_backward(g, argmax, dy, dx);
 }
 
 /* ===================================================================================================
@@ -1715,6 +1937,100 @@ static int bp__bad_rng(const char *fn, const bp_rng *rng, const char *name, cons
     if (t) bp__fail("%s: rng is NULL (%s is %dx%d)", fn, name, t->rows, t->cols);
     else bp__fail("%s: rng is NULL", fn);
     return 1;
+}
+
+/* A window the functions accept: channels, height, width, kernel and stride >= 1, pad >= 0, the sizes'
+   products within INT_MAX, the kernel within the padded image; for pooling also pad <= kernel/2 (every
+   window then holds a pixel of the image, as torch requires).  (The products in double: no overflow.) */
+static int bp__bad_window(const char *fn, const bp_window *g, int pooling)
+{
+    const char *why = 0;
+    if (!g) {
+        bp__fail("%s: the window g is NULL", fn);
+        return 1;
+    }
+    if (g->channels < 1 || g->height < 1 || g->width < 1 || g->kernel < 1 || g->stride < 1 || g->pad < 0)
+        why = "channels, height, width, kernel and stride must be >= 1, pad >= 0";
+    else if ((double)g->height + 2.0 * g->pad > INT_MAX || (double)g->width + 2.0 * g->pad > INT_MAX ||
+             (double)g->channels * g->height * g->width > INT_MAX ||
+             (double)g->channels * g->kernel * g->kernel > INT_MAX)
+        why = "more than INT_MAX elements";
+    else if (g->kernel > g->height + 2 * g->pad || g->kernel > g->width + 2 * g->pad)
+        why = "the kernel is larger than the padded image";
+    else if (pooling && g->pad > g->kernel / 2)
+        why = "pooling needs pad <= kernel/2";
+    if (!why) return 0;
+    bp__fail("%s: window %dx%dx%d (CxHxW), kernel %d, stride %d, pad %d (%s)", fn, g->channels, g->height,
+             g->width, g->kernel, g->stride, g->pad, why);
+    return 1;
+}
+
+/* t (unless NULL: not given) must be rows x cols, as the window says */
+static int bp__bad_window_shape(const char *fn, const bp_window *g, const char *name, const bp_tensor *t,
+                                double rows, double cols)
+{
+    if (!t || (t->rows == rows && t->cols == cols)) return 0;
+    bp__fail("%s: %s is %dx%d but must be %.0fx%.0f (window %dx%dx%d (CxHxW), kernel %d, stride %d, pad %d)", fn,
+             name, t->rows, t->cols, rows, cols, g->channels, g->height, g->width, g->kernel, g->stride, g->pad);
+    return 1;
+}
+
+/* The convolution's shapes: x B x (C*H*W), W F x (C*K*K) (B = x.rows, F = W.rows), b 1 x F, y B x
+   (F*OH*OW), col (C*K*K) x (OH*OW); backward (dW given): the same for db and dy, and dW, dx (if given)
+   the shapes of W and x. */
+static int bp__bad_conv(const char *fn, const bp_window *g, const bp_tensor *x, const bp_tensor *W,
+                        const bp_tensor *b, const bp_tensor *y, const bp_tensor *col, const bp_tensor *dx,
+                        const bp_tensor *dW)
+{
+    double B = x->rows, F = W->rows, CHW, CKK, P;
+    if (bp__bad_window(fn, g, 0)) return 1;
+    CHW = (double)g->channels * g->height * g->width;
+    CKK = (double)g->channels * g->kernel * g->kernel;
+    P = (double)((g->height + 2 * g->pad - g->kernel) / g->stride + 1) *
+        (double)((g->width + 2 * g->pad - g->kernel) / g->stride + 1);
+    return bp__bad_window_shape(fn, g, "x", x, B, CHW) || bp__bad_window_shape(fn, g, "W", W, F, CKK) ||
+           bp__bad_window_shape(fn, g, dW ? "db" : "b", b, 1, F) ||
+           bp__bad_window_shape(fn, g, dW ? "dy" : "y", y, B, F * P) ||
+           bp__bad_window_shape(fn, g, "col", col, CKK, P) || bp__bad_window_shape(fn, g, "dW", dW, F, CKK) ||
+           bp__bad_window_shape(fn, g, "dx", dx, B, CHW);
+}
+
+/* Max-pooling's shapes and argmax: x (backward: dx) B x (C*H*W), y (dy) B x (C*OH*OW); argmax, one int per
+   element of y, not NULL (unless y is empty) and apart from the outputs; backward: every index within the
+   H x W plane (they say where dx is written). */
+static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, const bp_tensor *y,
+                        const int *argmax, int backward)
+{
+    const char *x_name = backward ? "dx" : "x", *y_name = backward ? "dy" : "y";
+    size_t i, n;
+    uintptr_t a0, a1, x0 = (uintptr_t)x->data, x1 = x0 + bp__count(x) * sizeof(bp_real);
+    uintptr_t y0 = (uintptr_t)y->data, y1 = y0 + bp__count(y) * sizeof(bp_real);
+    if (bp__bad_window(fn, g, 1)) return 1;
+    if (bp__bad_window_shape(fn, g, x_name, x, x->rows, (double)g->channels * g->height * g->width) ||
+        bp__bad_window_shape(fn, g, y_name, y, x->rows,
+                             (double)g->channels * ((g->height + 2 * g->pad - g->kernel) / g->stride + 1) *
+                                 ((g->width + 2 * g->pad - g->kernel) / g->stride + 1)))
+        return 1;
+    n = bp__count(y);
+    if (n == 0) return 0;
+    if (!argmax) {
+        bp__fail("%s: argmax is NULL (%s is %dx%d: one index per element needed)", fn, y_name, y->rows, y->cols);
+        return 1;
+    }
+    a0 = (uintptr_t)argmax;
+    a1 = a0 + n * sizeof(int);
+    if ((a0 < x1 && x0 < a1 && x0 < x1) || (!backward && a0 < y1 && y0 < a1)) {
+        bp__fail("%s: argmax (%.0f ints) shares memory with %s (%s is %dx%d, %s is %dx%d)", fn, (double)n,
+                 a0 < x1 && x0 < a1 ? x_name : y_name, x_name, x->rows, x->cols, y_name, y->rows, y->cols);
+        return 1;
+    }
+    for (i = 0; backward && i < n; i++)
+        if (argmax[i] < 0 || argmax[i] >= g->height * g->width) {
+            bp__fail("%s: argmax[%.0f] is %d (dy is %dx%d: each index must be in 0..%d, a pixel of the %dx%d plane)",
+                     fn, (double)i, argmax[i], y->rows, y->cols, g->height * g->width - 1, g->height, g->width);
+            return 1;
+        }
+    return 0;
 }
 
 /* ===================================================================================================
