@@ -80,6 +80,11 @@ static const test_case tests[] = {
     {"gradcheck_softmax_xent", test_gradcheck_softmax_xent},
     {"gradcheck_classifier", test_gradcheck_classifier},
     {"walkthrough_vs_numpy", test_walkthrough_vs_numpy},
+    {"conv2d_by_hand", test_conv2d_by_hand},
+    {"maxpool2d_by_hand", test_maxpool2d_by_hand},
+    {"conv2d_vs_pytorch", test_conv2d_vs_pytorch},
+    {"maxpool2d_vs_pytorch", test_maxpool2d_vs_pytorch},
+    {"gradcheck_conv2d_maxpool2d", test_gradcheck_conv2d_maxpool2d},
     /* test_optim.c */
     {"sgd_by_hand", test_sgd_by_hand},
     {"momentum_by_hand", test_momentum_by_hand},

@@ -982,3 +982,505 @@ static void test_walkthrough_vs_numpy(void)
     bp_tensor_free(&dW);
     bp_tensor_free(&db);
 }
+
+/* ---- convolution and max-pooling ----------------------------------------------------------------
+   By hand, against PyTorch (tests/fixtures/windows.txt: F.conv2d and F.max_pool2d in float64 autograd,
+   written by tests/gen_fixtures.py), and against finite differences. */
+
+static bp_window window(int channels, int height, int width, int kernel, int stride, int pad)
+{
+    bp_window g;
+    g.channels = channels;
+    g.height = height;
+    g.width = width;
+    g.kernel = kernel;
+    g.stride = stride;
+    g.pad = pad;
+    return g;
+}
+
+static void test_conv2d_by_hand(void)
+{
+    /* x = [1 2 3; 4 5 6; 7 8 9], W = [1 2; 3 4], b = 0.5; kernel 2, stride 1, pad 0: y is 2x2,
+       y[0][0] = 1*1 + 2*2 + 4*3 + 5*4 = 37, y[0][1] = 2 + 6 + 15 + 24 = 47, y[1][0] = 67, y[1][1] = 77 */
+    const double x_[] = {1, 2, 3, 4, 5, 6, 7, 8, 9}, W_[] = {1, 2, 3, 4}, b_[] = {0.5};
+    const double y_[] = {37.5, 47.5, 67.5, 77.5};
+    /* dy = [1 0; 0 1]:  dW = patch(0,0) + patch(1,1) = [1 2; 4 5] + [5 6; 8 9];  db = 2;
+       dx = W placed at (0,0) plus W placed at (1,1) (col2im: where they overlap, x[1][1], they add) */
+    const double dy_[] = {1, 0, 0, 1}, dW_[] = {6, 8, 12, 14}, db_[] = {2}, dx_[] = {1, 2, 0, 3, 5, 2, 0, 3, 4};
+    /* pad 1, stride 2: windows at (-1,-1), (-1,1), (1,-1), (1,1) over the zero-padded 5x5 image:
+       x00*W11 = 4;  x01*W10 + x02*W11 = 6 + 12;  x10*W01 + x20*W11 = 8 + 28;  5 + 12 + 24 + 36 */
+    const double yp_[] = {4, 18, 36, 77};
+    bp_window g = window(1, 3, 3, 2, 1, 0), gp = window(1, 3, 3, 2, 2, 1);
+    bp_tensor x = make(1, 9, x_), W = make(1, 4, W_), b = make(1, 1, b_), y = bp_tensor_new(1, 4);
+    bp_tensor col = bp_tensor_new(4, 4), dy = make(1, 4, dy_), dx = bp_tensor_new(1, 9), dW = bp_tensor_new(1, 4);
+    bp_tensor db = bp_tensor_new(1, 1), x2 = bp_tensor_new(2, 9), y2 = bp_tensor_new(2, 4);
+    long mallocs = test_mallocs;
+    CHECK(bp_window_out_height(&g) == 2 && bp_window_out_width(&g) == 2);
+    CHECK(bp_window_out_height(&gp) == 2 && bp_window_out_width(&gp) == 2);
+    bp_conv2d_forward(&g, &x, &W, &b, &y, &col);
+    CHECK(close_to(&y, y_, 0));
+    fill(&dW, 99); /* results overwrite, never accumulate */
+    fill(&db, 99);
+    fill(&dx, 99);
+    bp_conv2d_backward(&g, &x, &W, &dy, &dx, &dW, &db, &col);
+    CHECK(close_to(&dW, dW_, 0));
+    CHECK(close_to(&db, db_, 0));
+    CHECK(close_to(&dx, dx_, 0));
+    fill(&dW, 99);
+    bp_conv2d_backward(&g, &x, &W, &dy, NULL, &dW, NULL, &col); /* dx and db skipped */
+    CHECK(close_to(&dW, dW_, 0));
+    bp_conv2d_forward(&gp, &x, &W, NULL, &y, &col);
+    CHECK(close_to(&y, yp_, 0));
+    /* two images: each as alone */
+    memcpy(x2.data, x.data, 9 * sizeof(bp_real));
+    memcpy(x2.data + 9, x.data, 9 * sizeof(bp_real));
+    x2.data[9] = 0; /* the second image: x00 = 0, so its y00 = 4 - 4 = 0 */
+    bp_conv2d_forward(&gp, &x2, &W, NULL, &y2, &col);
+    CHECK(y2.data[0] == 4 && y2.data[4] == 0 && y2.data[5] == 18 && y2.data[7] == 77);
+    CHECK(test_mallocs == mallocs);
+    EXPECT_NO_ERROR();
+
+    /* empty: no images (dW and db are then 0), and no filters */
+    {
+        bp_tensor x0 = {0, 9, NULL}, y0 = {0, 4, NULL}, W0 = {0, 4, NULL}, yf0 = {1, 0, NULL}, b0 = {1, 0, NULL};
+        bp_conv2d_forward(&g, &x0, &W, &b, &y0, &col);
+        bp_conv2d_backward(&g, &x0, &W, &y0, &x0, &dW, &db, &col);
+        CHECK(all_equal(&dW, 0) && all_equal(&db, 0));
+        bp_conv2d_forward(&g, &x, &W0, &b0, &yf0, &col);
+        fill(&dx, 99);
+        bp_conv2d_backward(&g, &x, &W0, &yf0, &dx, &W0, &b0, &col);
+        CHECK(all_equal(&dx, 0));
+        EXPECT_NO_ERROR();
+    }
+
+    /* argument checks: one message naming the shapes, nothing written */
+    fill(&y, 7);
+    fill(&dx, 7);
+    fill(&dW, 7);
+    fill(&col, 7);
+    {
+        bp_window bad = g;
+        bp_conv2d_forward(NULL, &x, &W, &b, &y, &col);
+        EXPECT_ERROR("bp_conv2d_forward", "the window g is NULL");
+        bad.kernel = 0;
+        bp_conv2d_forward(&bad, &x, &W, &b, &y, &col);
+        EXPECT_ERROR("bp_conv2d_forward", "window 1x3x3 (CxHxW), kernel 0, stride 1, pad 0", ">= 1");
+        bad = g;
+        bad.stride = 0;
+        bp_conv2d_backward(&bad, &x, &W, &dy, &dx, &dW, &db, &col);
+        EXPECT_ERROR("bp_conv2d_backward", "stride 0");
+        bad = g;
+        bad.pad = -1;
+        bp_conv2d_forward(&bad, &x, &W, &b, &y, &col);
+        EXPECT_ERROR("bp_conv2d_forward", "pad -1");
+        bad = g;
+        bad.kernel = 4;
+        bp_conv2d_forward(&bad, &x, &W, &b, &y, &col);
+        EXPECT_ERROR("bp_conv2d_forward", "kernel 4", "larger than the padded image");
+        bad.pad = 1; /* a 4x4 kernel fits the 5x5 padded image: now the shapes are wrong */
+        bp_conv2d_forward(&bad, &x, &W, &b, &y, &col);
+        EXPECT_ERROR("bp_conv2d_forward", "W is 1x4 but must be 1x16");
+        bad = g;
+        bad.channels = 1 << 16;
+        bad.height = bad.width = 1 << 8;
+        CHECK(bp_window_out_height(&bad) == -1);
+        EXPECT_ERROR("bp_window_out_height", "more than INT_MAX");
+        CHECK(bp_window_out_width(NULL) == -1);
+        EXPECT_ERROR("bp_window_out_width", "NULL");
+        bad = g;
+        bad.width = 4;
+        bp_conv2d_forward(&bad, &x, &W, &b, &y, &col);
+        EXPECT_ERROR("bp_conv2d_forward", "x is 1x9 but must be 1x12", "window 1x3x4 (CxHxW), kernel 2");
+    }
+    bp_conv2d_forward(&g, &x, &W, &b, &y, &y2);
+    EXPECT_ERROR("bp_conv2d_forward", "col is 2x4 but must be 4x4");
+    bp_conv2d_forward(&g, &x, &W, &b, &y2, &col);
+    EXPECT_ERROR("bp_conv2d_forward", "y is 2x4 but must be 1x4");
+    bp_conv2d_forward(&g, &x, &W, &dy, &y, &col);
+    EXPECT_ERROR("bp_conv2d_forward", "b is 1x4 but must be 1x1");
+    bp_conv2d_forward(&g, &x, &W, &b, &y, &x);
+    EXPECT_ERROR("bp_conv2d_forward", "col is 1x9 but must be 4x4");
+    bp_conv2d_backward(&g, &x, &W, &dy, &dx, &dW, &db, &dy);
+    EXPECT_ERROR("bp_conv2d_backward", "col is 1x4 but must be 4x4");
+    bp_conv2d_backward(&g, &x, &W, &dy, &dx, &dy, &db, &col);
+    EXPECT_ERROR("bp_conv2d_backward", "shares memory");
+    bp_conv2d_backward(&g, &x, &W, &dy, &dx, &x2, &db, &col);
+    EXPECT_ERROR("bp_conv2d_backward", "dW is 2x9 but must be 1x4");
+    CHECK(all_equal(&y, 7) && all_equal(&dx, 7) && all_equal(&dW, 7) && all_equal(&col, 7));
+    bp_tensor_free(&x);
+    bp_tensor_free(&W);
+    bp_tensor_free(&b);
+    bp_tensor_free(&y);
+    bp_tensor_free(&col);
+    bp_tensor_free(&dy);
+    bp_tensor_free(&dx);
+    bp_tensor_free(&dW);
+    bp_tensor_free(&db);
+    bp_tensor_free(&x2);
+    bp_tensor_free(&y2);
+}
+
+static void test_maxpool2d_by_hand(void)
+{
+    /* x (3x4) = [1 3 3 0; 2 3 1 -1; -5 -6 -7 -8].  Kernel 2, stride 2: windows [1 3; 2 3] and [3 0; 1 -1]:
+       y = [3 3], argmax = [1 2] (the first 3 in row-major order).  Kernel 3, stride 2, pad 1: windows over
+       rows 0-1 / 1-2 and columns 0-1 / 1-3: y = [3 3 3 3], argmax = [1 1 5 5]; dy = [1 2 3 4] goes to
+       dx[1] = 1 + 2 and dx[5] = 3 + 4 (the overlapping windows add up). */
+    const double x_[] = {1, 3, 3, 0, 2, 3, 1, -1, -5, -6, -7, -8}, y_[] = {3, 3}, yp_[] = {3, 3, 3, 3};
+    const double dy_[] = {1, 2, 3, 4}, dx_[] = {0, 3, 0, 0, 0, 7, 0, 0, 0, 0, 0, 0};
+    bp_window g = window(1, 3, 4, 2, 2, 0), gp = window(1, 3, 4, 3, 2, 1);
+    bp_tensor x = make(1, 12, x_), y = bp_tensor_new(1, 2), yp = bp_tensor_new(1, 4), dy = make(1, 4, dy_);
+    bp_tensor dx = bp_tensor_new(1, 12);
+    int argmax[4] = {9, 9, 9, 9};
+    long mallocs = test_mallocs;
+    bp_maxpool2d_forward(&g, &x, &y, argmax);
+    CHECK(close_to(&y, y_, 0) && argmax[0] == 1 && argmax[1] == 2 && argmax[2] == 9);
+    bp_maxpool2d_forward(&gp, &x, &yp, argmax);
+    CHECK(close_to(&yp, yp_, 0) && argmax[0] == 1 && argmax[1] == 1 && argmax[2] == 5 && argmax[3] == 5);
+    fill(&dx, 99);
+    bp_maxpool2d_backward(&gp, argmax, &dy, &dx);
+    CHECK(close_to(&dx, dx_, 0));
+    CHECK(test_mallocs == mallocs);
+    /* a NaN wins over any number; of two NaNs the last; all -infinity: the first pixel */
+    {
+        bp_window g2 = window(1, 2, 2, 2, 1, 0);
+        bp_tensor n = bp_tensor_new(1, 4), m = bp_tensor_new(1, 1);
+        n.data[0] = 1;
+        n.data[1] = (bp_real)NAN;
+        n.data[2] = (bp_real)NAN;
+        n.data[3] = 2;
+        bp_maxpool2d_forward(&g2, &n, &m, argmax);
+        CHECK(isnan((double)m.data[0]) && argmax[0] == 2);
+        fill(&n, -(bp_real)INFINITY);
+        bp_maxpool2d_forward(&g2, &n, &m, argmax);
+        CHECK(m.data[0] == -(bp_real)INFINITY && argmax[0] == 0);
+        bp_tensor_free(&n);
+        bp_tensor_free(&m);
+    }
+    EXPECT_NO_ERROR();
+
+    /* argument checks */
+    fill(&y, 7);
+    fill(&dx, 7);
+    argmax[0] = argmax[1] = argmax[2] = argmax[3] = 1;
+    {
+        bp_window bad = gp;
+        bad.pad = 2; /* more than kernel/2: fine for a convolution, not for pooling */
+        bp_maxpool2d_forward(&bad, &x, &yp, argmax);
+        EXPECT_ERROR("bp_maxpool2d_forward", "kernel 3, stride 2, pad 2", "pad <= kernel/2");
+        bad = gp;
+        bad.kernel = 6;
+        bp_maxpool2d_backward(&bad, argmax, &dy, &dx);
+        EXPECT_ERROR("bp_maxpool2d_backward", "larger than the padded image");
+    }
+    bp_maxpool2d_forward(&g, &x, &y, NULL);
+    EXPECT_ERROR("bp_maxpool2d_forward", "argmax is NULL", "y is 1x2");
+    bp_maxpool2d_forward(&g, &x, &yp, argmax);
+    EXPECT_ERROR("bp_maxpool2d_forward", "y is 1x4 but must be 1x2");
+    bp_maxpool2d_forward(&g, &x, &y, (int *)(void *)x.data);
+    EXPECT_ERROR("bp_maxpool2d_forward", "argmax (2 ints) shares memory with x");
+    bp_maxpool2d_backward(&gp, NULL, &dy, &dx);
+    EXPECT_ERROR("bp_maxpool2d_backward", "argmax is NULL", "dy is 1x4");
+    argmax[2] = 12;
+    bp_maxpool2d_backward(&gp, argmax, &dy, &dx);
+    EXPECT_ERROR("bp_maxpool2d_backward", "argmax[2] is 12", "0..11");
+    argmax[2] = -1;
+    bp_maxpool2d_backward(&gp, argmax, &dy, &dx);
+    EXPECT_ERROR("bp_maxpool2d_backward", "argmax[2] is -1");
+    bp_maxpool2d_backward(&gp, argmax, &dy, &x);
+    EXPECT_ERROR("bp_maxpool2d_backward", "argmax[2] is -1");
+    argmax[2] = 1;
+    bp_maxpool2d_backward(&gp, argmax, &y, &dx);
+    EXPECT_ERROR("bp_maxpool2d_backward", "dy is 1x2 but must be 1x4");
+    bp_maxpool2d_backward(&gp, (const int *)(const void *)dx.data, &dy, &dx);
+    EXPECT_ERROR("bp_maxpool2d_backward", "argmax (4 ints) shares memory with dx");
+    CHECK(all_equal(&y, 7) && all_equal(&dx, 7) && argmax[0] == 1 && argmax[3] == 1);
+    /* empty: no images, argmax may then be NULL */
+    {
+        bp_tensor x0 = {0, 12, NULL}, y0 = {0, 2, NULL};
+        bp_maxpool2d_forward(&g, &x0, &y0, NULL);
+        bp_maxpool2d_backward(&g, NULL, &y0, &x0);
+        EXPECT_NO_ERROR();
+    }
+    bp_tensor_free(&x);
+    bp_tensor_free(&y);
+    bp_tensor_free(&yp);
+    bp_tensor_free(&dy);
+    bp_tensor_free(&dx);
+}
+
+/* The worst error of t against want, relative to want's largest element (as walkthrough_vs_numpy) */
+static double worst_relative(const bp_tensor *t, const bp_tensor *want)
+{
+    double scale = 0, worst = 0;
+    int i, n = (int)element_count(want);
+    if (!same_shape(t, want)) return HUGE_VAL;
+    for (i = 0; i < n; i++)
+        if (fabs((double)want->data[i]) > scale) scale = fabs((double)want->data[i]);
+    for (i = 0; i < n; i++)
+        if (fabs((double)t->data[i] - (double)want->data[i]) > worst) worst = fabs((double)t->data[i] - (double)want->data[i]);
+    return scale > 0 ? worst / scale : worst;
+}
+
+/* BP_TEST_REPORT=1 in the environment: print the worst relative error per function (for the docs) */
+static void report_worst(const char *what, double worst)
+{
+    if (getenv("BP_TEST_REPORT")) printf("  %-24s worst relative error vs PyTorch %.2g\n", what, worst);
+}
+
+static void test_conv2d_vs_pytorch(void)
+{
+    static const char *names[] = {"x", "W", "b", "dy", "y", "dx", "dW", "db"};
+    FILE *f = open_fixture("windows.txt");
+    double worst[4] = {0, 0, 0, 0}; /* y, dx, dW, db */
+    int cases = 0;
+    if (!f) return;
+    for (;;) {
+        bp_tensor geom, t[8], y, dx, dW, db, col;
+        bp_window g;
+        int k, B, Fn, has_bias;
+        double e[4];
+        if (!read_block(f, "conv", &geom)) break;
+        B = (int)geom.data[0];
+        g = window((int)geom.data[1], (int)geom.data[2], (int)geom.data[3], (int)geom.data[5], (int)geom.data[6],
+                   (int)geom.data[7]);
+        Fn = (int)geom.data[4];
+        has_bias = geom.data[8] != 0;
+        for (k = 0; k < 8; k++) CHECK(read_block(f, names[k], &t[k]));
+        y = bp_tensor_new(B, Fn * bp_window_out_height(&g) * bp_window_out_width(&g));
+        dx = bp_tensor_new(B, g.channels * g.height * g.width);
+        dW = bp_tensor_new(Fn, g.channels * g.kernel * g.kernel);
+        db = bp_tensor_new(1, Fn);
+        col = bp_tensor_new(g.channels * g.kernel * g.kernel, bp_window_out_height(&g) * bp_window_out_width(&g));
+        bp_conv2d_forward(&g, &t[0], &t[1], has_bias ? &t[2] : NULL, &y, &col);
+        bp_conv2d_backward(&g, &t[0], &t[1], &t[3], &dx, &dW, has_bias ? &db : NULL, &col);
+        EXPECT_NO_ERROR();
+        if (!has_bias) memcpy(db.data, t[7].data, element_count(&db) * sizeof(bp_real)); /* (no db: torch has none) */
+        e[0] = worst_relative(&y, &t[4]);
+        e[1] = worst_relative(&dx, &t[5]);
+        e[2] = worst_relative(&dW, &t[6]);
+        e[3] = worst_relative(&db, &t[7]);
+        for (k = 0; k < 4; k++) {
+            if (!(e[k] <= REFERENCE_TOL))
+                printf("  case %d (%dx%dx%dx%d, kernel %d, stride %d, pad %d): %s differs by %g\n", cases, B,
+                       g.channels, g.height, g.width, g.kernel, g.stride, g.pad, names[4 + k], e[k]);
+            CHECK(e[k] <= REFERENCE_TOL);
+            if (e[k] > worst[k]) worst[k] = e[k];
+        }
+        cases++;
+        bp_tensor_free(&geom);
+        for (k = 0; k < 8; k++) bp_tensor_free(&t[k]);
+        bp_tensor_free(&y);
+        bp_tensor_free(&dx);
+        bp_tensor_free(&dW);
+        bp_tensor_free(&db);
+        bp_tensor_free(&col);
+    }
+    fclose(f);
+    CHECK(cases == 8);
+    report_worst("bp_conv2d_forward y", worst[0]);
+    report_worst("bp_conv2d_backward dx", worst[1]);
+    report_worst("bp_conv2d_backward dW", worst[2]);
+    report_worst("bp_conv2d_backward db", worst[3]);
+}
+
+static void test_maxpool2d_vs_pytorch(void)
+{
+    static const char *names[] = {"nan", "x", "dy", "y", "argmax", "dx"};
+    FILE *f = open_fixture("windows.txt");
+    double worst[2] = {0, 0}; /* y, dx */
+    int cases = 0, nan_cases = 0;
+    if (!f) return;
+    while (!feof(f)) { /* skip the convolutions */
+        char line[64];
+        long at = ftell(f);
+        if (!fgets(line, sizeof line, f)) break;
+        if (strncmp(line, "pool ", 5) == 0) {
+            fseek(f, at, SEEK_SET);
+            break;
+        }
+    }
+    for (;;) {
+        bp_tensor geom, t[6], y, dx;
+        bp_window g;
+        int k, i, n, *argmax, same = 1;
+        if (!read_block(f, "pool", &geom)) break;
+        g = window((int)geom.data[1], (int)geom.data[2], (int)geom.data[3], (int)geom.data[4], (int)geom.data[5],
+                   (int)geom.data[6]);
+        for (k = 0; k < 6; k++) CHECK(read_block(f, names[k], &t[k]));
+        for (i = 0; i < t[0].cols; i++) t[1].data[(int)t[0].data[i]] = (bp_real)NAN;
+        nan_cases += t[0].cols > 0;
+        y = bp_tensor_new(t[3].rows, t[3].cols);
+        dx = bp_tensor_new(t[5].rows, t[5].cols);
+        n = (int)element_count(&y);
+        argmax = (int *)malloc((size_t)n * sizeof(int) + 1);
+        bp_maxpool2d_forward(&g, &t[1], &y, argmax);
+        bp_maxpool2d_backward(&g, argmax, &t[2], &dx);
+        EXPECT_NO_ERROR();
+        for (i = 0; i < n; i++) { /* torch's argmax exactly; y NaN where its pixel is NaN, else torch's y */
+            int plane = i / (n / (t[1].rows * g.channels));
+            double chosen = (double)t[1].data[plane * g.height * g.width + argmax[i]];
+            same &= argmax[i] == (int)t[4].data[i];
+            if (isnan(chosen)) {
+                same &= isnan((double)y.data[i]) != 0;
+                y.data[i] = 0; /* as written in the fixture */
+            }
+        }
+        if (!same) printf("  pool case %d: argmax or NaN differs from torch\n", cases);
+        CHECK(same);
+        for (k = 0; k < 2; k++) {
+            double e = worst_relative(k ? &dx : &y, &t[k ? 5 : 3]);
+            if (!(e <= REFERENCE_TOL)) printf("  pool case %d: %s differs by %g\n", cases, k ? "dx" : "y", e);
+            CHECK(e <= REFERENCE_TOL);
+            if (e > worst[k]) worst[k] = e;
+        }
+        cases++;
+        free(argmax);
+        bp_tensor_free(&geom);
+        for (k = 0; k < 6; k++) bp_tensor_free(&t[k]);
+        bp_tensor_free(&y);
+        bp_tensor_free(&dx);
+    }
+    fclose(f);
+    CHECK(cases == 8 && nan_cases == 1);
+    report_worst("bp_maxpool2d_forward y", worst[0]);
+    report_worst("bp_maxpool2d_backward dx", worst[1]);
+}
+
+/* Finite differences: L = sum(r * y) for a fixed random r, so dL/dy = r.  conv -> maxpool, each checked
+   alone and composed: dx, dW, db of the convolution and dx of the pooling.  The loss is summed in double
+   and returned minus its value at the start (offset): the gradient is the same, and float then rounds
+   the small change the step makes, not the large sum. */
+typedef struct window_net {
+    bp_window conv, pool;
+    bp_tensor x, W, b, y, col, r, p, rp; /* p: the pooled y; rp: its r */
+    int *argmax, stage;                  /* stage 0: L = sum(r*conv(x)); 1: sum(rp*pool(conv(x))); 2: sum(rp*pool(y)) */
+    double offset;
+} window_net;
+
+static double dot(const bp_tensor *t, const bp_tensor *r)
+{
+    double sum = 0;
+    int i;
+    for (i = 0; i < (int)element_count(t); i++) sum += (double)t->data[i] * (double)r->data[i];
+    return sum;
+}
+
+static bp_real window_loss(void *ctx)
+{
+    window_net *n = (window_net *)ctx;
+    if (n->stage < 2) bp_conv2d_forward(&n->conv, &n->x, &n->W, &n->b, &n->y, &n->col);
+    if (n->stage == 0) return (bp_real)(dot(&n->y, &n->r) - n->offset);
+    bp_maxpool2d_forward(&n->pool, &n->y, &n->p, n->argmax);
+    return (bp_real)(dot(&n->p, &n->rp) - n->offset);
+}
+
+/* bp_gradcheck of param against grad at the given stage, the offset set to the loss there */
+static bp_real window_check(window_net *n, int stage, bp_tensor *param, const bp_tensor *grad)
+{
+    n->stage = stage;
+    n->offset = 0;
+    window_loss(n);
+    n->offset = stage == 0 ? dot(&n->y, &n->r) : dot(&n->p, &n->rp);
+    return bp_gradcheck(window_loss, n, param, grad, GRADCHECK_EPS);
+}
+
+static void test_gradcheck_conv2d_maxpool2d(void)
+{
+    /* (C, H, W, F, K, S, P) of the convolution, then (K, S, P) of the pooling over its output */
+    static const int geoms[3][10] = {{2, 7, 5, 3, 3, 2, 1, 2, 2, 0}, {3, 9, 11, 2, 5, 3, 2, 3, 1, 1},
+                                     {1, 6, 6, 4, 3, 1, 0, 3, 2, 1}};
+    static const char *what[4] = {"conv dx", "conv dW", "conv db", "maxpool dx"};
+    const double tol = GRADCHECK_TOL;
+    double worst[4] = {0, 0, 0, 0};
+    bp_rng rng;
+    int k, i, B = 2;
+    bp_rng_seed(&rng, 13);
+    for (k = 0; k < 3; k++) {
+        const int *q = geoms[k];
+        window_net n;
+        bp_tensor dy, dx, dW, db, dp;
+        int OH, OW, POH, POW, F = q[3];
+        bp_real e[4];
+        n.conv = window(q[0], q[1], q[2], q[4], q[5], q[6]);
+        OH = bp_window_out_height(&n.conv);
+        OW = bp_window_out_width(&n.conv);
+        n.pool = window(F, OH, OW, q[7], q[8], q[9]);
+        POH = bp_window_out_height(&n.pool);
+        POW = bp_window_out_width(&n.pool);
+        n.x = bp_tensor_new(B, q[0] * q[1] * q[2]);
+        n.W = bp_tensor_new(F, q[0] * q[4] * q[4]);
+        n.b = bp_tensor_new(1, F);
+        n.y = bp_tensor_new(B, F * OH * OW);
+        n.col = bp_tensor_new(q[0] * q[4] * q[4], OH * OW);
+        n.r = bp_tensor_new(B, F * OH * OW);
+        n.p = bp_tensor_new(B, F * POH * POW);
+        n.rp = bp_tensor_new(B, F * POH * POW);
+        n.argmax = (int *)malloc(element_count(&n.p) * sizeof(int));
+        dy = bp_tensor_new(B, F * OH * OW);
+        dx = bp_tensor_new(B, q[0] * q[1] * q[2]);
+        dW = bp_tensor_new(F, q[0] * q[4] * q[4]);
+        db = bp_tensor_new(1, F);
+        dp = bp_tensor_new(B, F * OH * OW);
+        randomize(&n.x, &rng);
+        randomize(&n.W, &rng);
+        randomize(&n.b, &rng);
+        randomize(&n.r, &rng);
+        randomize(&n.rp, &rng);
+        /* x, W and r positive, at least 0.1: then no element of dx, dW or db is near 0, where the check's
+           rounding error, relative to the element, would be large */
+        for (i = 0; i < (int)element_count(&n.x); i++) n.x.data[i] = (bp_real)fabs((double)n.x.data[i]) + (bp_real)0.1;
+        for (i = 0; i < (int)element_count(&n.W); i++) n.W.data[i] = (bp_real)fabs((double)n.W.data[i]) + (bp_real)0.1;
+        for (i = 0; i < (int)element_count(&n.r); i++) n.r.data[i] = (bp_real)fabs((double)n.r.data[i]) + (bp_real)0.1;
+        /* the convolution alone: dy = r */
+        bp_conv2d_backward(&n.conv, &n.x, &n.W, &n.r, &dx, &dW, &db, &n.col);
+        e[0] = window_check(&n, 0, &n.x, &dx);
+        e[1] = window_check(&n, 0, &n.W, &dW);
+        e[2] = window_check(&n, 0, &n.b, &db);
+        /* the pooling alone, on y's values replaced by distinct numbers 0.1 apart (no tie within eps, so
+           the finite differences never move an argmax): L = sum(rp * maxpool(y)) with respect to y */
+        for (i = 0; i < (int)element_count(&n.y); i++)
+            n.y.data[i] = (bp_real)(0.1 * ((i * 7919) % (int)element_count(&n.y)) - 1);
+        bp_maxpool2d_forward(&n.pool, &n.y, &n.p, n.argmax);
+        bp_maxpool2d_backward(&n.pool, n.argmax, &n.rp, &dp);
+        e[3] = window_check(&n, 2, &n.y, &dp);
+        for (i = 0; i < 4; i++) {
+            if (!(e[i] < tol)) printf("  geometry %d %s: %g\n", k, what[i], (double)e[i]);
+            CHECK(e[i] < tol);
+            if ((double)e[i] > worst[i]) worst[i] = (double)e[i];
+        }
+#ifdef BACKPROP_DOUBLE
+        /* composed: conv -> maxpool -> sum(rp * p); dy from the pooling's backward.  Only in double: float's
+           step (1e-2) moves some y past a neighbour in its window, which changes the argmax (a kink). */
+        for (i = 0; i < (int)element_count(&n.rp); i++) n.rp.data[i] = (bp_real)fabs((double)n.rp.data[i]) + (bp_real)0.1;
+        n.stage = 1;
+        window_loss(&n);
+        bp_maxpool2d_backward(&n.pool, n.argmax, &n.rp, &dy);
+        bp_conv2d_backward(&n.conv, &n.x, &n.W, &dy, &dx, &dW, &db, &n.col);
+        e[0] = window_check(&n, 1, &n.W, &dW);
+        e[1] = window_check(&n, 1, &n.b, &db);
+        if (!(e[0] < tol && e[1] < tol)) printf("  geometry %d composed: dW %g db %g\n", k, (double)e[0], (double)e[1]);
+        CHECK(e[0] < tol && e[1] < tol);
+#else
+        (void)dy;
+#endif
+        EXPECT_NO_ERROR();
+        free(n.argmax);
+        bp_tensor_free(&n.x);
+        bp_tensor_free(&n.W);
+        bp_tensor_free(&n.b);
+        bp_tensor_free(&n.y);
+        bp_tensor_free(&n.col);
+        bp_tensor_free(&n.r);
+        bp_tensor_free(&n.p);
+        bp_tensor_free(&n.rp);
+        bp_tensor_free(&dy);
+        bp_tensor_free(&dx);
+        bp_tensor_free(&dW);
+        bp_tensor_free(&db);
+        bp_tensor_free(&dp);
+    }
+    if (getenv("BP_TEST_REPORT"))
+        for (i = 0; i < 4; i++) printf("  %-24s worst gradcheck error %.2g\n", what[i], worst[i]);
+}
