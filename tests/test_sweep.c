@@ -162,7 +162,7 @@ static void test_no_allocation_step(void)
 }
 
 /* Every other function that takes tensors (init, randn, norm, sigmoid, tanh, softmax + cross-entropy,
-   momentum, Adam, clipping): no allocation. */
+   momentum, Adam, clipping, convolution and max-pooling): no allocation. */
 static void test_no_allocation_others(void)
 {
     const int labels[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5};
@@ -189,6 +189,17 @@ static void test_no_allocation_others(void)
     bp_momentum_step(&W, &dW, &s1, (bp_real)0.1, (bp_real)0.9);
     bp_adam_step(&W, &dW, &s1, &s2, 3, (bp_real)1e-3, (bp_real)0.9, (bp_real)0.999, (bp_real)1e-8);
     (void)bp_clip_grad_norm(grads, 2, (bp_real)0.5);
+    { /* the image layers: conv 2x4x4 -> 3 filters 3x3 -> pool 2; the tensors above as buffers */
+        static const bp_window conv = {2, 4, 4, 3, 1, 0}, pool = {3, 2, 2, 2, 2, 0};
+        int argmax[2 * 3];
+        bp_tensor x = {2, 32, z.data}, Wc = {3, 18, a.data}, y = {2, 12, d.data}, col = {18, 4, s1.data};
+        bp_tensor p = {2, 3, s2.data}, dWc = {3, 18, W.data}, dx = {2, 32, dW.data};
+        bp_conv2d_forward(&conv, &x, &Wc, NULL, &y, &col);
+        bp_maxpool2d_forward(&pool, &y, &p, argmax);
+        bp_maxpool2d_backward(&pool, argmax, &p, &y);
+        bp_conv2d_backward(&conv, &x, &Wc, &y, &dx, &dWc, NULL, &col);
+        CHECK(bp_window_out_height(&conv) == 2 && bp_window_out_width(&pool) == 1);
+    }
     CHECK(test_mallocs == before);
     EXPECT_NO_ERROR();
     bp_tensor_free(&z);
@@ -209,7 +220,8 @@ static void test_no_allocation_others(void)
    write nothing anywhere (every buffer compared before and after), and return its error value. */
 
 enum { ARG_IN, ARG_OUT, ARG_OPT_IN, ARG_OPT_OUT }; /* OPT: may be NULL */
-#define SWEEP_ARGS 6
+#define SWEEP_ARGS 7
+#define WINDOW (-1) /* no_empty_size of the image functions: only the batch (the rows of args[0]) may be 0 */
 #define SWEEP_SLACK 64 /* elements per buffer: room for any shape below, and for shifted aliases */
 
 typedef struct sweep_arg {
@@ -222,7 +234,8 @@ typedef struct sweep_fn {
     double (*call)(bp_tensor *const *t); /* calls fn with t[0..] in order; returns its result (0 if void) */
     double on_error;                     /* what it returns after an error (NaN: NaN) */
     int free_shape;                      /* 1: no shape ties another argument's */
-    int no_empty_size;                   /* a size that cannot be 0 alone (classes: then no label fits) */
+    int no_empty_size;                   /* a size that cannot be 0 alone (classes: then no label fits);
+                                            WINDOW: any size but the batch */
     const char *in_place;                /* "out=in ..." pairs allowed exactly in place */
     sweep_arg args[SWEEP_ARGS];
 } sweep_fn;
@@ -314,6 +327,31 @@ static double call_gradcheck(bp_tensor *const *t)
     sweep_param = t[0];
     return (double)bp_gradcheck(sweep_loss, NULL, t[0], t[1], (bp_real)1e-2);
 }
+/* The windows of the convolution and pooling rows below: conv 1x3x4, kernel 2, stride 1 (out 2x3, so
+   x 2x12, W 3x4, b 1x3, y 2x18, col 4x6); pool 2x3x4, kernel 2, stride 2 (out 1x2: x 2x24, y 2x4). */
+static const bp_window sweep_conv = {1, 3, 4, 2, 1, 0}, sweep_pool = {2, 3, 4, 2, 2, 0};
+static int sweep_argmax[8] = {0, 1, 4, 5, 2, 3, 6, 7}; /* valid indices into a 3x4 plane */
+static double call_conv_forward(bp_tensor *const *t)
+{
+    bp_conv2d_forward(&sweep_conv, t[0], t[1], t[2], t[3], t[4]);
+    return 0;
+}
+static double call_conv_backward(bp_tensor *const *t)
+{
+    bp_conv2d_backward(&sweep_conv, t[0], t[1], t[2], t[3], t[4], t[5], t[6]);
+    return 0;
+}
+static double call_pool_forward(bp_tensor *const *t)
+{
+    static int argmax[8];
+    bp_maxpool2d_forward(&sweep_pool, t[0], t[1], argmax);
+    return 0;
+}
+static double call_pool_backward(bp_tensor *const *t)
+{
+    bp_maxpool2d_backward(&sweep_pool, sweep_argmax, t[0], t[1]);
+    return 0;
+}
 #ifndef BACKPROP_NO_STDIO
 static double call_save_npy(bp_tensor *const *t) { return bp_tensor_save_npy(t[0], SCRATCH "/sweep.npy"); }
 #endif
@@ -353,6 +391,14 @@ static const sweep_fn sweep_fns[] = {
      {{"logits", 4, 5, ARG_IN}, {"probs", 4, 5, ARG_OUT}}},
     {"bp_softmax_xent_backward", call_xent_backward, 0, 0, 5, "dlogits=probs",
      {{"probs", 4, 5, ARG_IN}, {"dlogits", 4, 5, ARG_OUT}}},
+    /* WINDOW (no_empty_size): every size but the batch is tied to the window, so it cannot be 0 alone */
+    {"bp_conv2d_forward", call_conv_forward, 0, 0, WINDOW, "",
+     {{"x", 2, 12, ARG_IN}, {"W", 3, 4, ARG_IN}, {"b", 1, 3, ARG_OPT_IN}, {"y", 2, 18, ARG_OUT}, {"col", 4, 6, ARG_OUT}}},
+    {"bp_conv2d_backward", call_conv_backward, 0, 0, WINDOW, "",
+     {{"x", 2, 12, ARG_IN}, {"W", 3, 4, ARG_IN}, {"dy", 2, 18, ARG_IN}, {"dx", 2, 12, ARG_OPT_OUT},
+      {"dW", 3, 4, ARG_OUT}, {"db", 1, 3, ARG_OPT_OUT}, {"col", 4, 6, ARG_OUT}}},
+    {"bp_maxpool2d_forward", call_pool_forward, 0, 0, WINDOW, "", {{"x", 2, 24, ARG_IN}, {"y", 2, 4, ARG_OUT}}},
+    {"bp_maxpool2d_backward", call_pool_backward, 0, 0, WINDOW, "", {{"dy", 2, 4, ARG_IN}, {"dx", 2, 24, ARG_OUT}}},
     {"bp_sgd_step", call_sgd, 0, 0, 0, "", {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}}},
     {"bp_momentum_step", call_momentum, 0, 0, 0, "",
      {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"vel", 3, 4, ARG_OUT}}},
@@ -441,6 +487,10 @@ static void sweep_function(const sweep_fn *f)
             }
             if (sizes[d] == f->no_empty_size) {
                 sweep_expect_error(f, p, "labels", "0 classes");
+                continue;
+            }
+            if (f->no_empty_size == WINDOW && sizes[d] != f->args[0].rows) { /* the window says otherwise */
+                sweep_expect_error(f, p, "", "a size of the window's set to 0");
                 continue;
             }
             f->call(p);
