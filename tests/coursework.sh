@@ -5,6 +5,7 @@
 #   the type      #include <math.h>, and bp_real and struct bp_tensor (from "#ifdef BACKPROP_DOUBLE" to
 #                 "} bp_tensor;");
 #   the flags     the three lines "#define BP_TRANS_A 1", "... BP_TRANS_B 2", "... BP_ACCUMULATE 4" (for products);
+#   the window    the line "typedef struct bp_window ..." (for the convolution and max-pooling);
 #   a function    bp__NAME, from the comment block directly above it to its closing "}";
 # and adds at most the glue lines the recipe names (one: "#define bp__matmul bp__matmul_reference", so that
 # the copied Linear layer calls the copied reference matmul instead of the fast one).  That is build/coursework/NAME.c, with the
@@ -14,8 +15,9 @@
 # copied function and the library's must agree on the same inputs, to rounding.
 #
 # One line per function: ok/FAIL, the name, the lines copied (not counting the type, which every copy
-# shares), the bound.  Bounds: linear (forward + backward + the reference matmul) 60 lines; the reference
-# matmul alone 25; the gradient check 25; every other function 20.  Every line of each file before its main is checked to be a
+# shares), the bound.  Bounds: linear (forward + backward + the reference matmul) 60 lines; conv2d (im2col,
+# col2im, forward, backward and the reference matmul) 110; the reference matmul alone 25; the gradient check
+# and the max-pooling forward 25; every other function 20.  Every line of each file before its main is checked to be a
 # line of backprop.h, verbatim, except the glue.  The last line is `N passed, M failed`.
 
 CC=${CC:-cc}
@@ -34,6 +36,7 @@ extract() {
                /^#ifdef BACKPROP_DOUBLE$/ && !t { t = 1 }
                t == 1 { print } /^} bp_tensor;$/ && t == 1 { t = 2 }' "$H" ;;
     flags) grep -E '^#define (BP_TRANS_A 1|BP_TRANS_B 2|BP_ACCUMULATE 4)$' "$H" ;;
+    window) grep -E '^typedef struct bp_window ' "$H" ;;
     glue) echo "$GLUE" ;;
     *) awk -v name="$1" '
         { line[NR] = $0 }
@@ -51,7 +54,7 @@ extract() {
 
 # the section NAME of the mains file: from the line "/* == NAME == */" to the next such line
 section() {
-    awk -v name="$1" '/^\/\* == [a-z_]+ == \*\/$/ { on = ($0 == "/* == " name " == */"); next } on' tests/coursework_mains.c
+    awk -v name="$1" '/^\/\* == [a-z0-9_]+ == \*\/$/ { on = ($0 == "/* == " name " == */"); next } on' tests/coursework_mains.c
 }
 
 if ! $CC -std=c99 -O2 -c tests/dropin/impl.c -o "$B/library.o" 2>"$B/library.log"; then
@@ -108,6 +111,9 @@ for f in relu_forward relu_backward sigmoid_forward sigmoid_backward tanh_forwar
     mse_backward softmax_xent_forward softmax_xent_backward sgd_step momentum_step adam_step clip_grad_norm; do
     coursework $f 20 bp__$f
 done
+coursework conv2d 110 flags window bp__matmul_reference glue bp__im2col bp__conv2d_forward bp__col2im bp__conv2d_backward
+coursework maxpool2d_forward 25 window bp__maxpool2d_forward
+coursework maxpool2d_backward 20 window bp__maxpool2d_backward
 coursework gradcheck 25 bp__gradcheck
 echo "(the type every copy starts with: $(extract type | wc -l) lines; the files are in $B/)"
 echo "$passed passed, $failed failed"

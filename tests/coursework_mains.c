@@ -277,6 +277,59 @@ int main(void)
     return cw_done();
 }
 
+/* == conv2d == */
+/* forward and backward, the copied ones on the reference matmul, the library's on its fast one: a stride
+   and pad that leave pixels over, several channels and filters */
+void bp_conv2d_forward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *b, bp_tensor *y,
+                       bp_tensor *col);
+void bp_conv2d_backward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *dy, bp_tensor *dx,
+                        bp_tensor *dW, bp_tensor *db, bp_tensor *col);
+int main(void)
+{
+    const bp_window g = {3, 9, 7, 3, 2, 1}; /* out 5x4 */
+    bp_tensor x = cw_tensor(2, 3 * 9 * 7, 1), W = cw_tensor(4, 27, 1), b = cw_tensor(1, 4, 1), dy = cw_tensor(2, 80, 1);
+    bp_tensor y = cw_tensor(2, 80, 0), dx = cw_tensor(2, 189, 0), dW = cw_tensor(4, 27, 0), db = cw_tensor(1, 4, 0);
+    bp_tensor y2 = cw_tensor(2, 80, 0), dx2 = cw_tensor(2, 189, 0), dW2 = cw_tensor(4, 27, 0), db2 = cw_tensor(1, 4, 0);
+    bp_tensor col = cw_tensor(27, 20, 0);
+    bp__conv2d_forward(&g, &x, &W, &b, &y, &col);
+    bp_conv2d_forward(&g, &x, &W, &b, &y2, &col);
+    cw_compare("y", &y, &y2, 1e-5);
+    bp__conv2d_backward(&g, &x, &W, &dy, &dx, &dW, &db, &col);
+    bp_conv2d_backward(&g, &x, &W, &dy, &dx2, &dW2, &db2, &col);
+    cw_compare("dx", &dx, &dx2, 1e-5);
+    cw_compare("dW", &dW, &dW2, 1e-5);
+    cw_compare("db", &db, &db2, 1e-5);
+    return cw_done();
+}
+
+/* == maxpool2d_forward == */
+void bp_maxpool2d_forward(const bp_window *g, const bp_tensor *x, bp_tensor *y, int *argmax);
+int main(void)
+{
+    const bp_window g = {2, 7, 6, 3, 2, 1}; /* out 4x3 */
+    bp_tensor x = cw_tensor(3, 2 * 7 * 6, 1), y = cw_tensor(3, 24, 0), y2 = cw_tensor(3, 24, 0);
+    int argmax[72], argmax2[72], i;
+    bp__maxpool2d_forward(&g, &x, &y, argmax);
+    bp_maxpool2d_forward(&g, &x, &y2, argmax2);
+    cw_compare("y", &y, &y2, 0);
+    for (i = 0; i < 72; i++) cw_compare_value("argmax", argmax[i], argmax2[i], 0);
+    return cw_done();
+}
+
+/* == maxpool2d_backward == */
+void bp_maxpool2d_backward(const bp_window *g, const int *argmax, const bp_tensor *dy, bp_tensor *dx);
+int main(void)
+{
+    const bp_window g = {2, 7, 6, 3, 2, 1}; /* out 4x3 */
+    bp_tensor dy = cw_tensor(3, 24, 1), dx = cw_tensor(3, 84, 0), dx2 = cw_tensor(3, 84, 0);
+    int argmax[72], i;
+    for (i = 0; i < 72; i++) argmax[i] = (i * 17) % 42; /* any pixels, some chosen twice */
+    bp__maxpool2d_backward(&g, argmax, &dy, &dx);
+    bp_maxpool2d_backward(&g, argmax, &dy, &dx2);
+    cw_compare("dx", &dx, &dx2, 0);
+    return cw_done();
+}
+
 /* == gradcheck == */
 /* both checkers on the same loss, L(p) = sum_i c_i p_i^3, whose gradient 3 c_i p_i^2 is given once right
    and once with one element wrong: the copied and the library's checker must report the same errors */
