@@ -1133,10 +1133,13 @@ static void bp__maxpool2d_forward(const bp_window *g, const bp_tensor *x, bp_ten
         const bp_real *in = x->data + plane * H * W;
         for (oh = 0; oh < OH; oh++)
             for (ow = 0; ow < OW; ow++) {
-                int h0 = oh * S - P, w0 = ow * S - P, best = -1, o = (plane * OH + oh) * OW + ow;
+                int h0 = oh * S - P, w0 = ow * S - P, o = (plane * OH + oh) * OW + ow;
+                int best = (h0 < 0 ? 0 : h0) * W + (w0 < 0 ? 0 : w0); /* the window's first pixel */
                 for (i = h0 < 0 ? 0 : h0; i < h0 + K && i < H; i++)
-                    for (j = w0 < 0 ? 0 : w0; j < w0 + K && j < W; j++)
-                        if (best < 0 || in[i * W + j] > in[best] || in[i * W + j] != in[i * W + j]) best = i * W + j;
+                    for (j = w0 < 0 ? 0 : w0; j < w0 + K && j < W; j++) {
+                        bp_real v = in[i * W + j];
+                        best = v > in[best] || v != v ? i * W + j : best;
+                    }
                 y->data[o] = in[best];
                 argmax[o] = best;
             }

@@ -1,8 +1,12 @@
 /* fashion_cnn.c - a small convolutional network learns Fashion-MNIST, by hand.
 
-       x (batch x 1x28x28) -> conv 3x3 (C1 filters, pad 1) -> ReLU -> max-pool 2 -> (C1 x 14x14)
-                           -> conv 3x3 (C2 filters, pad 1) -> ReLU -> max-pool 2 -> (C2 x 7x7)
+       x (batch x 1x28x28) -> conv 3x3 (C1 filters, pad 1) -> max-pool 2 -> ReLU -> (C1 x 14x14)
+                           -> conv 3x3 (C2 filters, pad 1) -> max-pool 2 -> ReLU -> (C2 x 7x7)
                            -> Linear(C2*49 -> 10) -> softmax cross-entropy against the labels
+
+   (ReLU and max-pooling commute: max(0, max of a window) = max of the window of max(0, .), and the
+   gradients agree too.  So the ReLU runs after the pooling, on a quarter of the numbers: the same network
+   as conv -> ReLU -> max-pool, which is how it is usually drawn.)
 
    The multi-layer perceptron of fashion_mnist.c sees 784 unrelated numbers; this network sees an image.
    Each 3x3 filter is slid over every position, so a feature (an edge, a collar, a strap) is detected
@@ -58,13 +62,24 @@
 
 #define SIDE 28 /* 28 x 28 pixels, one channel */
 #define PIXELS (SIDE * SIDE)
+#ifndef C1
 #define C1 16 /* filters of the first convolution */
+#endif
+#ifndef C2
 #define C2 32 /* filters of the second */
+#endif
 #define K 3   /* kernel size of both (pad 1: same size out) */
 #define CLASSES 10
+#ifndef BATCH
 #define BATCH 64
+#endif
+#ifndef DEFAULT_EPOCHS
 #define DEFAULT_EPOCHS 4
+#endif
 #define MAX_EPOCHS 100
+#ifndef LR
+#define LR 2e-3 /* Adam's starting rate, on a cosine schedule down to 0 */
+#endif
 #define TARGET_ACCURACY 0.91
 #define SEED 42
 
@@ -161,12 +176,12 @@ static void model_free(model *m)
 }
 
 /* One batch's tensors, made once (BATCH rows; a shorter batch uses the first n rows).  The forward's cache
-   is what the backward reads: x (conv1's input), a1 (ReLU's output: a1 > 0 exactly where its input was),
-   argmax1, p1 (conv2's input), a2, argmax2, p2 (the Linear layer's input) and probs. */
+   is what the backward reads: x (conv1's input), argmax1, p1 (ReLU's output: p1 > 0 exactly where its
+   input was, and conv2's input), argmax2, p2 (the same, and the Linear layer's input) and probs. */
 typedef struct workspace {
     bp_tensor x;                 /* batch x 784, pixels / 255 */
     int labels[BATCH];
-    bp_tensor a1, p1, a2, p2;    /* relu(conv1(x)), pool1(a1), relu(conv2(p1)), pool2(a2) */
+    bp_tensor a1, p1, a2, p2;    /* conv1(x), relu(pool1(a1)), conv2(p1), relu(pool2(a2)) */
     int argmax1[BATCH * P1], argmax2[BATCH * P2];
     bp_tensor logits, probs;     /* batch x 10 */
     bp_tensor dp2, da2, dp1, da1; /* the gradients flowing back, the shapes of p2, a2, p1, a1 */
@@ -222,11 +237,11 @@ static bp_real forward(const bp_tensor *p, workspace *ws, int n)
     bp_tensor a2 = rows_of(&ws->a2, n), p2 = rows_of(&ws->p2, n);
     bp_tensor logits = rows_of(&ws->logits, n), probs = rows_of(&ws->probs, n);
     bp_conv2d_forward(&conv1, &x, &p[W1], &p[B1], &a1, &ws->col1); /* a1 = conv1(x)       n x C1*28*28 */
-    bp_relu_forward(&a1, &a1);                                      /* a1 = max(0, a1), in place       */
     bp_maxpool2d_forward(&pool1, &a1, &p1, ws->argmax1);            /* p1 = pool(a1)      n x C1*14*14 */
+    bp_relu_forward(&p1, &p1);                                      /* p1 = max(0, p1), in place       */
     bp_conv2d_forward(&conv2, &p1, &p[W2], &p[B2], &a2, &ws->col2); /* a2 = conv2(p1)     n x C2*14*14 */
-    bp_relu_forward(&a2, &a2);
     bp_maxpool2d_forward(&pool2, &a2, &p2, ws->argmax2);            /* p2 = pool(a2)      n x C2*7*7   */
+    bp_relu_forward(&p2, &p2);
     bp_linear_forward(&p2, &p[W3], &p[B3], &logits);                /* logits = p2 W3 + b3  n x 10     */
     return bp_softmax_xent_forward(&logits, ws->labels, &probs);
 }
@@ -234,17 +249,17 @@ static bp_real forward(const bp_tensor *p, workspace *ws, int n)
 /* The backward pass after forward on the same n rows: the same chain in reverse. */
 static void backward(const bp_tensor *p, bp_tensor *grad, workspace *ws, int n)
 {
-    bp_tensor x = rows_of(&ws->x, n), a1 = rows_of(&ws->a1, n), p1 = rows_of(&ws->p1, n);
-    bp_tensor a2 = rows_of(&ws->a2, n), p2 = rows_of(&ws->p2, n), probs = rows_of(&ws->probs, n);
+    bp_tensor x = rows_of(&ws->x, n), p1 = rows_of(&ws->p1, n);
+    bp_tensor p2 = rows_of(&ws->p2, n), probs = rows_of(&ws->probs, n);
     bp_tensor dp2 = rows_of(&ws->dp2, n), da2 = rows_of(&ws->da2, n);
     bp_tensor dp1 = rows_of(&ws->dp1, n), da1 = rows_of(&ws->da1, n);
     bp_softmax_xent_backward(&probs, ws->labels, &probs);                   /* dlogits, in place over probs */
     bp_linear_backward(&p2, &p[W3], &probs, &dp2, &grad[W3], &grad[B3]);   /* dW3 = p2^T dl, dp2 = dl W3^T */
+    bp_relu_backward(&p2, &dp2, &dp2);                                      /* through the ReLU            */
     bp_maxpool2d_backward(&pool2, ws->argmax2, &dp2, &da2);                 /* each dp2 to its argmax      */
-    bp_relu_backward(&a2, &da2, &da2);                                      /* through the ReLU            */
     bp_conv2d_backward(&conv2, &p1, &p[W2], &da2, &dp1, &grad[W2], &grad[B2], &ws->col2);
+    bp_relu_backward(&p1, &dp1, &dp1);
     bp_maxpool2d_backward(&pool1, ws->argmax1, &dp1, &da1);
-    bp_relu_backward(&a1, &da1, &da1);
     bp_conv2d_backward(&conv1, &x, &p[W1], &da1, NULL, &grad[W1], &grad[B1], &ws->col1); /* no dx needed */
 }
 
@@ -393,7 +408,7 @@ int main(int argc, char **argv)
     const char *data_dir = argc > 1 ? argv[1] : "examples/data/fashion-mnist";
     const int epochs = argc > 2 ? atoi(argv[2]) : DEFAULT_EPOCHS;
     const char *out_dir = argc > 3 ? argv[3] : "build";
-    const double lr = 2e-3;
+    const double lr = LR;
     static history h;
     static workspace ws; /* static: the argmax arrays are large */
     dataset train_set, test_set;
@@ -420,7 +435,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "fashion_cnn: out of memory\n");
         goto cleanup;
     }
-    printf("network: 1x28x28 -> conv 3x3 x%d -> ReLU -> max-pool 2 -> conv 3x3 x%d -> ReLU -> max-pool 2 -> "
+    printf("network: 1x28x28 -> conv 3x3 x%d -> max-pool 2 -> ReLU -> conv 3x3 x%d -> max-pool 2 -> ReLU -> "
            "Linear %d -> 10, softmax cross-entropy; Adam, lr %g on a cosine schedule, batch %d, %d epochs\n",
            C1, C2, P2, lr, BATCH, epochs);
     for (epoch = 1; epoch <= epochs; epoch++) {

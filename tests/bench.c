@@ -15,6 +15,9 @@
    measured by tests/bench_torch.py just before (make bench runs both).  --train-only times backprop.h's
    step alone and prints the process's peak memory (max RSS): what such a training program needs.
 
+   Part 2b, the CNN of examples/fashion_cnn.c: one training step at batch 64 (forward + backward + Adam),
+   and (--torch FILE) PyTorch's time for the same network, as tests/bench_torch.py measured it.
+
    Part 3, built with -fopenmp (make bench builds build/bench_omp; --threads-only): bp_matmul on 1 and on
    2 threads, the speedup, and a bit-for-bit comparison of the two results.
 
@@ -570,6 +573,159 @@ static void training_table(bp_rng *rng, int bp_only, const char *torch_file)
            IN, HIDDEN, HIDDEN, OUT, torch_file ? "run just before this program" : "not run (no file given)");
 }
 
+/* ---- part 4: a training step of the CNN of examples/fashion_cnn.c ------------------------------------
+   conv 3x3 (16 filters, pad 1) -> max-pool 2 -> ReLU -> conv 3x3 (32, pad 1) -> max-pool 2 -> ReLU ->
+   Linear(1568 -> 10) -> softmax cross-entropy, Adam (ReLU after the pooling: the same function), on a batch of 64 28x28 images (random pixels and
+   labels): forward + backward + update, against the same network in PyTorch on one thread (the line
+   "torch_cnn 64 US" of tests/bench_torch.py's output).  The same sizes as fashion_cnn.c; change both. */
+#define CNN_BATCH 64
+#define CNN_C1 16
+#define CNN_C2 32
+enum { CW1, CB1, CW2, CB2, CW3, CB3, CNN_PARAMS };
+
+typedef struct cnn {
+    bp_window conv1, pool1, conv2, pool2;
+    bp_tensor param[CNN_PARAMS], grad[CNN_PARAMS], m[CNN_PARAMS], v[CNN_PARAMS];
+    bp_tensor x, a1, p1, a2, p2, logits, probs, dp2, da2, dp1, da1, col1, col2;
+    int labels[CNN_BATCH], *argmax1, *argmax2, t;
+} cnn;
+
+static void cnn_new(cnn *n, bp_rng *rng)
+{
+    const bp_window conv1 = {1, 28, 28, 3, 1, 1}, pool1 = {CNN_C1, 28, 28, 2, 2, 0};
+    const bp_window conv2 = {CNN_C1, 14, 14, 3, 1, 1}, pool2 = {CNN_C2, 14, 14, 2, 2, 0};
+    const int rows[CNN_PARAMS] = {CNN_C1, 1, CNN_C2, 1, CNN_C2 * 49, 1};
+    const int cols[CNN_PARAMS] = {9, CNN_C1, CNN_C1 * 9, CNN_C2, 10, 10};
+    int k, i;
+    n->conv1 = conv1;
+    n->pool1 = pool1;
+    n->conv2 = conv2;
+    n->pool2 = pool2;
+    for (k = 0; k < CNN_PARAMS; k++) {
+        n->param[k] = bp_tensor_new(rows[k], cols[k]);
+        n->grad[k] = bp_tensor_new(rows[k], cols[k]);
+        n->m[k] = bp_tensor_new(rows[k], cols[k]);
+        n->v[k] = bp_tensor_new(rows[k], cols[k]);
+    }
+    bp_tensor_randn(&n->param[CW1], rng, (bp_real)sqrt(2.0 / 9));
+    bp_tensor_randn(&n->param[CW2], rng, (bp_real)sqrt(2.0 / (CNN_C1 * 9)));
+    bp_init_he(&n->param[CW3], rng);
+    n->x = bp_tensor_new(CNN_BATCH, 784);
+    for (i = 0; i < CNN_BATCH * 784; i++) n->x.data[i] = (bp_real)bp_rng_uniform(rng);
+    for (i = 0; i < CNN_BATCH; i++) n->labels[i] = (int)(bp_rng_uniform(rng) * 10);
+    n->a1 = bp_tensor_new(CNN_BATCH, CNN_C1 * 784);
+    n->da1 = bp_tensor_new(CNN_BATCH, CNN_C1 * 784);
+    n->p1 = bp_tensor_new(CNN_BATCH, CNN_C1 * 196);
+    n->dp1 = bp_tensor_new(CNN_BATCH, CNN_C1 * 196);
+    n->a2 = bp_tensor_new(CNN_BATCH, CNN_C2 * 196);
+    n->da2 = bp_tensor_new(CNN_BATCH, CNN_C2 * 196);
+    n->p2 = bp_tensor_new(CNN_BATCH, CNN_C2 * 49);
+    n->dp2 = bp_tensor_new(CNN_BATCH, CNN_C2 * 49);
+    n->logits = bp_tensor_new(CNN_BATCH, 10);
+    n->probs = bp_tensor_new(CNN_BATCH, 10);
+    n->col1 = bp_tensor_new(9, 784);
+    n->col2 = bp_tensor_new(CNN_C1 * 9, 196);
+    n->argmax1 = (int *)malloc(sizeof(int) * CNN_BATCH * CNN_C1 * 196);
+    n->argmax2 = (int *)malloc(sizeof(int) * CNN_BATCH * CNN_C2 * 49);
+    n->t = 0;
+}
+
+static void cnn_free(cnn *n)
+{
+    bp_tensor *all[] = {&n->x, &n->a1, &n->p1, &n->a2, &n->p2, &n->logits, &n->probs, &n->dp2, &n->da2,
+                        &n->dp1, &n->da1, &n->col1, &n->col2};
+    int k;
+    for (k = 0; k < CNN_PARAMS; k++) {
+        bp_tensor_free(&n->param[k]);
+        bp_tensor_free(&n->grad[k]);
+        bp_tensor_free(&n->m[k]);
+        bp_tensor_free(&n->v[k]);
+    }
+    for (k = 0; k < (int)(sizeof all / sizeof *all); k++) bp_tensor_free(all[k]);
+    free(n->argmax1);
+    free(n->argmax2);
+}
+
+/* One step, as fashion_cnn.c's forward, backward and Adam; returns the loss. */
+static bp_real cnn_step(cnn *n)
+{
+    bp_tensor *p = n->param, *g = n->grad;
+    bp_real loss;
+    int k;
+    bp_conv2d_forward(&n->conv1, &n->x, &p[CW1], &p[CB1], &n->a1, &n->col1);
+    bp_maxpool2d_forward(&n->pool1, &n->a1, &n->p1, n->argmax1);
+    bp_relu_forward(&n->p1, &n->p1);
+    bp_conv2d_forward(&n->conv2, &n->p1, &p[CW2], &p[CB2], &n->a2, &n->col2);
+    bp_maxpool2d_forward(&n->pool2, &n->a2, &n->p2, n->argmax2);
+    bp_relu_forward(&n->p2, &n->p2);
+    bp_linear_forward(&n->p2, &p[CW3], &p[CB3], &n->logits);
+    loss = bp_softmax_xent_forward(&n->logits, n->labels, &n->probs);
+    bp_softmax_xent_backward(&n->probs, n->labels, &n->probs);
+    bp_linear_backward(&n->p2, &p[CW3], &n->probs, &n->dp2, &g[CW3], &g[CB3]);
+    bp_relu_backward(&n->p2, &n->dp2, &n->dp2);
+    bp_maxpool2d_backward(&n->pool2, n->argmax2, &n->dp2, &n->da2);
+    bp_conv2d_backward(&n->conv2, &n->p1, &p[CW2], &n->da2, &n->dp1, &g[CW2], &g[CB2], &n->col2);
+    bp_relu_backward(&n->p1, &n->dp1, &n->dp1);
+    bp_maxpool2d_backward(&n->pool1, n->argmax1, &n->dp1, &n->da1);
+    bp_conv2d_backward(&n->conv1, &n->x, &p[CW1], &n->da1, NULL, &g[CW1], &g[CB1], &n->col1);
+    n->t++;
+    for (k = 0; k < CNN_PARAMS; k++)
+        bp_adam_step(&p[k], &g[k], &n->m[k], &n->v[k], n->t, (bp_real)1e-3, (bp_real)0.9, (bp_real)0.999, (bp_real)1e-8);
+    return loss;
+}
+
+/* PyTorch's microseconds per CNN step from torch_file (the line "torch_cnn BATCH US"); 0 if absent */
+static double torch_cnn_us(const char *path)
+{
+    char line[128];
+    double us = 0, v;
+    int b;
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "torch_cnn %d %lf", &b, &v) == 2 && b == CNN_BATCH) us = v;
+    fclose(f);
+    return us;
+}
+
+static void cnn_table(bp_rng *rng, const char *torch_file)
+{
+    cnn n;
+    double secs[REPS], s, torch = torch_cnn_us(torch_file) * 1e-6;
+    /* conv flops per image: forward 2*F*CKK*P, backward twice that (dW and dx; conv1 has no dx) */
+    double flop = CNN_BATCH * 2.0 * (3.0 * CNN_C1 * 9 * 784 - CNN_C1 * 9 * 784 + 3.0 * CNN_C2 * CNN_C1 * 9 * 196 +
+                                     3.0 * CNN_C2 * 49 * 10);
+    bp_real first, last = 0;
+    int steps, r;
+    cnn_new(&n, rng);
+    first = cnn_step(&n);
+    for (steps = 1;; steps *= 2) {
+        double t0 = now();
+        int i;
+        for (i = 0; i < steps; i++) last = cnn_step(&n);
+        if (now() - t0 >= MIN_TIMING) break;
+    }
+    for (r = 0; r < REPS; r++) {
+        double t0 = now();
+        int i;
+        for (i = 0; i < steps; i++) last = cnn_step(&n);
+        secs[r] = (now() - t0) / steps;
+    }
+    s = median(secs, REPS);
+    printf("\nCNN training step (examples/fashion_cnn.c): 1x28x28 -> conv3x3 x%d -> maxpool 2 -> ReLU -> conv3x3 x%d"
+           " -> maxpool 2 -> ReLU -> Linear(%d->10) -> softmax xent, Adam; batch %d, median of %d\n",
+           CNN_C1, CNN_C2, CNN_C2 * 49, CNN_BATCH, REPS);
+    printf("%6s %10s %10s %12s %12s %8s  %s\n", "batch", "bp us", "GFLOP/s", "samples/s", "PyTorch us", "Py/bp",
+           "bp loss first -> last step");
+    printf("%6d %10.1f %10.1f %12.0f", CNN_BATCH, s * 1e6, flop / s * 1e-9, CNN_BATCH / s);
+    if (torch > 0) printf(" %12.1f %7.2fx", torch * 1e6, torch / s);
+    else printf(" %12s %8s", "-", "-");
+    printf("  %.4f -> %.4f\n", (double)first, (double)last);
+    printf("(GFLOP/s counts the convolutions' and the Linear layer's products.  PyTorch: tests/bench_torch.py, one"
+           " thread, %s)\n", torch_file ? "run just before this program" : "not run (no file given)");
+    cnn_free(&n);
+}
+
 #ifdef _OPENMP
 #include <omp.h>
 /* With -fopenmp: bp_matmul on 1 thread and on 2, same inputs; the results must be bit-identical. */
@@ -710,26 +866,33 @@ static int openblas_probe(void)
    bench --train-only       only the training table (bp only), then this process's peak memory: what a
                             training program of this size needs
    bench --threads-only     (built with -fopenmp) only the 1-thread vs 2-thread table
+   bench --cnn-only         only the CNN training step (with --torch FILE: against PyTorch's)
    bench --openblas-probe   (built with OpenBLAS) one quick OpenBLAS rate and its kernel's name */
 int main(int argc, char **argv)
 {
     double start = now(), ratio512 = 0;
     const char *torch_file = NULL;
-    int train_only = 0, threads_only = 0, i;
+    int train_only = 0, threads_only = 0, cnn_only = 0, i;
     bp_rng rng;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc) torch_file = argv[++i];
         else if (strcmp(argv[i], "--train-only") == 0) train_only = 1;
         else if (strcmp(argv[i], "--threads-only") == 0) threads_only = 1;
+        else if (strcmp(argv[i], "--cnn-only") == 0) cnn_only = 1;
 #ifdef BENCH_OPENBLAS
         else if (strcmp(argv[i], "--openblas-probe") == 0) return openblas_probe();
 #endif
         else {
-            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--openblas-probe]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--cnn-only] [--openblas-probe]\n",
+                    argv[0]);
             return 2;
         }
     }
     bp_rng_seed(&rng, 12345);
+    if (cnn_only) {
+        cnn_table(&rng, torch_file);
+        return 0;
+    }
     if (train_only) {
         training_table(&rng, 1, NULL);
         printf("peak memory of this training-only run (3 networks, max RSS): %.1f MB\n", peak_memory_mb());
@@ -749,6 +912,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     ratio512 = matmul_table(&rng);
     training_table(&rng, 0, torch_file);
+    cnn_table(&rng, torch_file);
 #ifdef _OPENMP
     threads_table(&rng);
 #endif

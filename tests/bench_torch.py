@@ -1,6 +1,7 @@
 """tests/bench_torch.py - the PyTorch side of `make bench`: microseconds per training step of the same network
 tests/bench.c times, Linear(784->256) -> ReLU -> Linear(256->10) -> MSE with plain SGD, at batch 1, 64, 256,
-on ONE thread (torch.set_num_threads(1)), forward + backward + update, as a PyTorch user writes it.
+on ONE thread (torch.set_num_threads(1)), forward + backward + update, as a PyTorch user writes it; then the
+CNN of examples/fashion_cnn.c, one Adam step at batch 64 (line `torch_cnn 64 <us>`).
 
 Method as in bench.c: one timing = enough back-to-back steps to last >= 20 ms; the median of 7 timings.
 Prints one line per batch size, `torch <batch> <us per step>`, which bench.c reads (make bench passes the
@@ -34,28 +35,69 @@ def step_fn(batch):
     return step
 
 
+# ---- the CNN of examples/fashion_cnn.c (tests/bench.c part 2b): one Adam step at batch 64 ------------------
+# conv 3x3 (16, pad 1) -> max-pool 2 -> ReLU -> conv 3x3 (32, pad 1) -> max-pool 2 -> ReLU -> Linear(1568, 10)
+# -> cross-entropy, as a PyTorch user writes it (nn.Conv2d, F.max_pool2d, F.cross_entropy, optim.Adam).
+# Prints `torch_cnn 64 <us per step>`.
+CNN_BATCH, CNN_C1, CNN_C2 = 64, 16, 32
+
+
+class CNN(torch.nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv1 = torch.nn.Conv2d(1, CNN_C1, 3, padding=1)
+        self.conv2 = torch.nn.Conv2d(CNN_C1, CNN_C2, 3, padding=1)
+        self.fc = torch.nn.Linear(CNN_C2 * 49, 10)
+
+    def forward(self, x):
+        x = torch.relu(torch.nn.functional.max_pool2d(self.conv1(x), 2))
+        x = torch.relu(torch.nn.functional.max_pool2d(self.conv2(x), 2))
+        return self.fc(x.flatten(1))
+
+
+def cnn_step_fn():
+    model = CNN()
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x, y = torch.rand(CNN_BATCH, 1, 28, 28), torch.randint(0, 10, (CNN_BATCH,))
+
+    def step():
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+
+    return step
+
+
+def median_seconds(step):
+    """Warm-up, calibrate one timing to >= 20 ms, then the median of 7 timings, per step."""
+    for _ in range(20):
+        step()
+    n = 1
+    while True:
+        t = time.perf_counter()
+        for _ in range(n):
+            step()
+        if time.perf_counter() - t >= 0.02:
+            break
+        n *= 2
+    times = []
+    for _ in range(7):
+        t = time.perf_counter()
+        for _ in range(n):
+            step()
+        times.append((time.perf_counter() - t) / n)
+    return statistics.median(times)
+
+
 def main():
     print(f"# PyTorch {torch.__version__}, {torch.get_num_threads()} thread, float32", file=sys.stderr)
     for batch in (1, 64, 256):
-        step = step_fn(batch)
-        for _ in range(20):  # warm-up
-            step()
-        n = 1
-        while True:  # calibrate: one timing >= 20 ms
-            t = time.perf_counter()
-            for _ in range(n):
-                step()
-            if time.perf_counter() - t >= 0.02:
-                break
-            n *= 2
-        times = []
-        for _ in range(7):
-            t = time.perf_counter()
-            for _ in range(n):
-                step()
-            times.append((time.perf_counter() - t) / n)
-        print(f"torch {batch} {statistics.median(times) * 1e6:.1f}")
+        print(f"torch {batch} {median_seconds(step_fn(batch)) * 1e6:.1f}")
         sys.stdout.flush()
+    print(f"torch_cnn {CNN_BATCH} {median_seconds(cnn_step_fn()) * 1e6:.1f}")
+    sys.stdout.flush()
 
 
 if __name__ == "__main__":
