@@ -2,7 +2,8 @@
 
        x (batch x 1x28x28) -> conv 3x3 (C1 filters, pad 1) -> max-pool 2 -> ReLU -> (C1 x 14x14)
                            -> conv 3x3 (C2 filters, pad 1) -> max-pool 2 -> ReLU -> (C2 x 7x7)
-                           -> Linear(C2*49 -> 10) -> softmax cross-entropy against the labels
+                           -> Linear(C2*49 -> 128) -> ReLU -> Linear(128 -> 10)
+                           -> softmax cross-entropy against the labels
 
    (ReLU and max-pooling commute: max(0, max of a window) = max of the window of max(0, .), and the
    gradients agree too.  So the ReLU runs after the pooling, on a quarter of the numbers: the same network
@@ -28,10 +29,10 @@
      - the weights saved as .npy files in PyTorch's layouts, so torch loads them as they are:
            conv1_weight.npy  C1 x 9          torch's conv1.weight (C1, 1, 3, 3) reshaped: .reshape(C1, 1, 3, 3)
            conv2_weight.npy  C2 x (C1*9)     torch's conv2.weight (C2, C1, 3, 3): .reshape(C2, C1, 3, 3)
-           fc_weight.npy     10 x (C2*49)    torch's fc.weight, out x in.  backprop.h's Linear weight is
-                                             in x out (z = x.W), so the file holds its transpose W^T:
+           fc1_weight.npy    128 x (C2*49)   torch's fc1.weight, out x in.  backprop.h's Linear weight is
+           fc2_weight.npy    10 x 128        in x out (z = x.W), so the files hold its transpose W^T:
                                              torch's weight[o][i] is W[i][o]
-           conv1_bias.npy, conv2_bias.npy, fc_bias.npy   1 x n: torch's 1-D bias is .reshape(-1)
+           conv1_bias.npy, ..., fc2_bias.npy   1 x n: torch's 1-D bias is .reshape(-1)
        e.g.  net.conv1.weight.data = torch.from_numpy(np.load("conv1_weight.npy")).reshape(C1, 1, 3, 3)
 
    Build and run:  make fashion-cnn     (the data: apt-get install -y dataset-fashion-mnist; make unpacks it)
@@ -71,6 +72,7 @@
 #define C2 32 /* filters of the second */
 #endif
 #define K 3   /* kernel size of both (pad 1: same size out) */
+#define HIDDEN 128 /* the hidden Linear layer's width */
 #define CLASSES 10
 #ifndef BATCH
 #define BATCH 64
@@ -93,7 +95,7 @@ static const bp_window pool2 = {C2, SIDE / 2, SIDE / 2, 2, 2, 0};        /* C2x1
 #define A1 (C1 * SIDE * SIDE)             /* conv1's output per image */
 #define P1 (C1 * (SIDE / 2) * (SIDE / 2)) /* pool1's */
 #define A2 (C2 * (SIDE / 2) * (SIDE / 2)) /* conv2's */
-#define P2 (C2 * (SIDE / 4) * (SIDE / 4)) /* pool2's: the Linear layer's input */
+#define P2 (C2 * (SIDE / 4) * (SIDE / 4)) /* pool2's: the first Linear layer's input */
 
 /* ---- the data: as fashion_mnist.c, shortened (that file explains the IDX checks) --------------------- */
 
@@ -140,20 +142,22 @@ refuse:
 /* ---- the network ------------------------------------------------------------------------------------ */
 
 /* Parameters: the conv weights are F x (C*K*K) (torch's (F, C, K, K) reshaped), their biases 1 x F; the
-   Linear weight is in x out (P2 x 10).  Gradients and Adam's state have the same shapes, in the same order. */
-enum { W1, B1, W2, B2, W3, B3, NPARAMS };
-static const char *const param_names[NPARAMS] = {"conv1_weight", "conv1_bias", "conv2_weight",
-                                                 "conv2_bias",   "fc_weight",  "fc_bias"};
+   Linear weights are in x out (P2 x 128, 128 x 10).  Gradients and Adam's state have the same shapes, in
+   the same order. */
+enum { W1, B1, W2, B2, W3, B3, W4, B4, NPARAMS };
+static const char *const param_names[NPARAMS] = {"conv1_weight", "conv1_bias", "conv2_weight", "conv2_bias",
+                                                 "fc1_weight",   "fc1_bias",   "fc2_weight",   "fc2_bias"};
 
 typedef struct model {
     bp_tensor param[NPARAMS], grad[NPARAMS], adam_m[NPARAMS], adam_v[NPARAMS];
 } model;
 
 /* He initialisation, N(0, 2/fan_in), fan_in = the inputs each output sums: C*K*K for a convolution (the
-   COLUMNS of its weight, so not bp_init_he, which takes W.rows), P2 for the Linear layer.  Biases 0. */
+   COLUMNS of its weight, so not bp_init_he, which takes W.rows), W.rows for the Linear layers.  Biases 0. */
 static void model_new(model *m, bp_rng *rng)
 {
-    const int rows[NPARAMS] = {C1, 1, C2, 1, P2, 1}, cols[NPARAMS] = {K * K, C1, C1 * K * K, C2, CLASSES, CLASSES};
+    const int rows[NPARAMS] = {C1, 1, C2, 1, P2, 1, HIDDEN, 1};
+    const int cols[NPARAMS] = {K * K, C1, C1 * K * K, C2, HIDDEN, HIDDEN, CLASSES, CLASSES};
     int k;
     for (k = 0; k < NPARAMS; k++) {
         m->param[k] = bp_tensor_new(rows[k], cols[k]);
@@ -164,6 +168,7 @@ static void model_new(model *m, bp_rng *rng)
     bp_tensor_randn(&m->param[W1], rng, (bp_real)sqrt(2.0 / (K * K)));
     bp_tensor_randn(&m->param[W2], rng, (bp_real)sqrt(2.0 / (C1 * K * K)));
     bp_init_he(&m->param[W3], rng);
+    bp_init_he(&m->param[W4], rng);
 }
 
 static void model_free(model *m)
@@ -179,37 +184,39 @@ static void model_free(model *m)
 
 /* One batch's tensors, made once (BATCH rows; a shorter batch uses the first n rows).  The forward's cache
    is what the backward reads: x (conv1's input), argmax1, p1 (ReLU's output: p1 > 0 exactly where its
-   input was, and conv2's input), argmax2, p2 (the same, and the Linear layer's input) and probs. */
+   input was, and conv2's input), argmax2, p2 (the same, and fc1's input), h (the same, fc2's input) and
+   probs. */
 typedef struct workspace {
     bp_tensor x;                 /* batch x 784, pixels / 255 */
     int labels[BATCH];
     bp_tensor a1, p1, a2, p2;    /* conv1(x), relu(pool1(a1)), conv2(p1), relu(pool2(a2)) */
     int argmax1[BATCH * P1], argmax2[BATCH * P2];
+    bp_tensor h;                 /* batch x 128: relu(p2 W3 + b3) */
     bp_tensor logits, probs;     /* batch x 10 */
-    bp_tensor dp2, da2, dp1, da1; /* the gradients flowing back, the shapes of p2, a2, p1, a1 */
+    bp_tensor dh, dp2, da2, dp1, da1; /* the gradients flowing back, the shapes of h, p2, a2, p1, a1 */
     bp_tensor col1, col2;        /* im2col workspaces, one image each: (1*9) x 784 and (C1*9) x 196 */
 } workspace;
 
 static int workspace_new(workspace *ws)
 {
-    bp_tensor *all[] = {&ws->x, &ws->a1, &ws->p1, &ws->a2, &ws->p2, &ws->logits, &ws->probs,
-                        &ws->dp2, &ws->da2, &ws->dp1, &ws->da1, &ws->col1, &ws->col2};
-    const int cols[] = {PIXELS, A1, P1, A2, P2, CLASSES, CLASSES, P2, A2, P1, A1};
+    bp_tensor *all[] = {&ws->x,  &ws->a1,  &ws->p1,  &ws->a2,  &ws->p2,  &ws->h,    &ws->logits, &ws->probs,
+                        &ws->dh, &ws->dp2, &ws->da2, &ws->dp1, &ws->da1, &ws->col1, &ws->col2};
+    const int cols[] = {PIXELS, A1, P1, A2, P2, HIDDEN, CLASSES, CLASSES, HIDDEN, P2, A2, P1, A1};
     int i;
-    for (i = 0; i < 11; i++) *all[i] = bp_tensor_new(BATCH, cols[i]);
+    for (i = 0; i < 13; i++) *all[i] = bp_tensor_new(BATCH, cols[i]);
     ws->col1 = bp_tensor_new(1 * K * K, PIXELS);
     ws->col2 = bp_tensor_new(C1 * K * K, (SIDE / 2) * (SIDE / 2));
-    for (i = 0; i < 13; i++)
+    for (i = 0; i < 15; i++)
         if (!all[i]->data) return -1;
     return 0;
 }
 
 static void workspace_free(workspace *ws)
 {
-    bp_tensor *all[] = {&ws->x, &ws->a1, &ws->p1, &ws->a2, &ws->p2, &ws->logits, &ws->probs,
-                        &ws->dp2, &ws->da2, &ws->dp1, &ws->da1, &ws->col1, &ws->col2};
+    bp_tensor *all[] = {&ws->x,  &ws->a1,  &ws->p1,  &ws->a2,  &ws->p2,  &ws->h,    &ws->logits, &ws->probs,
+                        &ws->dh, &ws->dp2, &ws->da2, &ws->dp1, &ws->da1, &ws->col1, &ws->col2};
     int i;
-    for (i = 0; i < 13; i++) bp_tensor_free(all[i]);
+    for (i = 0; i < 15; i++) bp_tensor_free(all[i]);
 }
 
 /* The first n rows of t, sharing its memory (never bp_tensor_free a view). */
@@ -236,7 +243,7 @@ static void load_batch(const dataset *ds, const int *order, int n, workspace *ws
 static bp_real forward(const bp_tensor *p, workspace *ws, int n)
 {
     bp_tensor x = rows_of(&ws->x, n), a1 = rows_of(&ws->a1, n), p1 = rows_of(&ws->p1, n);
-    bp_tensor a2 = rows_of(&ws->a2, n), p2 = rows_of(&ws->p2, n);
+    bp_tensor a2 = rows_of(&ws->a2, n), p2 = rows_of(&ws->p2, n), h = rows_of(&ws->h, n);
     bp_tensor logits = rows_of(&ws->logits, n), probs = rows_of(&ws->probs, n);
     bp_conv2d_forward(&conv1, &x, &p[W1], &p[B1], &a1, &ws->col1); /* a1 = conv1(x)       n x C1*28*28 */
     bp_maxpool2d_forward(&pool1, &a1, &p1, ws->argmax1);            /* p1 = pool(a1)      n x C1*14*14 */
@@ -244,7 +251,9 @@ static bp_real forward(const bp_tensor *p, workspace *ws, int n)
     bp_conv2d_forward(&conv2, &p1, &p[W2], &p[B2], &a2, &ws->col2); /* a2 = conv2(p1)     n x C2*14*14 */
     bp_maxpool2d_forward(&pool2, &a2, &p2, ws->argmax2);            /* p2 = pool(a2)      n x C2*7*7   */
     bp_relu_forward(&p2, &p2);
-    bp_linear_forward(&p2, &p[W3], &p[B3], &logits);                /* logits = p2 W3 + b3  n x 10     */
+    bp_linear_forward(&p2, &p[W3], &p[B3], &h);                     /* h = p2 W3 + b3     n x 128      */
+    bp_relu_forward(&h, &h);
+    bp_linear_forward(&h, &p[W4], &p[B4], &logits);                 /* logits = h W4 + b4 n x 10       */
     return bp_softmax_xent_forward(&logits, ws->labels, &probs);
 }
 
@@ -252,11 +261,13 @@ static bp_real forward(const bp_tensor *p, workspace *ws, int n)
 static void backward(const bp_tensor *p, bp_tensor *grad, workspace *ws, int n)
 {
     bp_tensor x = rows_of(&ws->x, n), p1 = rows_of(&ws->p1, n);
-    bp_tensor p2 = rows_of(&ws->p2, n), probs = rows_of(&ws->probs, n);
-    bp_tensor dp2 = rows_of(&ws->dp2, n), da2 = rows_of(&ws->da2, n);
+    bp_tensor p2 = rows_of(&ws->p2, n), h = rows_of(&ws->h, n), probs = rows_of(&ws->probs, n);
+    bp_tensor dh = rows_of(&ws->dh, n), dp2 = rows_of(&ws->dp2, n), da2 = rows_of(&ws->da2, n);
     bp_tensor dp1 = rows_of(&ws->dp1, n), da1 = rows_of(&ws->da1, n);
     bp_softmax_xent_backward(&probs, ws->labels, &probs);                   /* dlogits, in place over probs */
-    bp_linear_backward(&p2, &p[W3], &probs, &dp2, &grad[W3], &grad[B3]);   /* dW3 = p2^T dl, dp2 = dl W3^T */
+    bp_linear_backward(&h, &p[W4], &probs, &dh, &grad[W4], &grad[B4]);     /* dW4 = h^T dl, dh = dl W4^T  */
+    bp_relu_backward(&h, &dh, &dh);
+    bp_linear_backward(&p2, &p[W3], &dh, &dp2, &grad[W3], &grad[B3]);      /* dW3 = p2^T dh, dp2 = dh W3^T */
     bp_relu_backward(&p2, &dp2, &dp2);                                      /* through the ReLU            */
     bp_maxpool2d_backward(&pool2, ws->argmax2, &dp2, &da2);                 /* each dp2 to its argmax      */
     bp_conv2d_backward(&conv2, &p1, &p[W2], &da2, &dp1, &grad[W2], &grad[B2], &ws->col2);
@@ -378,28 +389,30 @@ static int write_chart(const char *out_dir, const history *h, int epochs, double
     for (e = 0; e < epochs; e++) epoch[e] = e + 1;
     target_x[0] = 1;
     target_x[1] = epochs;
-    sprintf(title, "Fashion-MNIST, CNN conv%d-pool-conv%d-pool-linear, Adam lr %g cosine-decayed, batch %d", C1, C2,
-            lr, BATCH);
+    sprintf(title, "Fashion-MNIST, CNN conv%d-pool-conv%d-pool-fc%d-fc10, Adam lr %g cosine-decayed, batch %d", C1,
+            C2, HIDDEN, lr, BATCH);
     return chart_save("fashion_cnn", out_dir, "fashion_cnn.svg", title, panels, 2);
 }
 
 /* Saves the parameters as out_dir/cnn_NAME.npy in PyTorch's layouts (the top comment): the conv weights
-   and all biases as they are, the Linear weight transposed to torch's out x in.  0, or -1 (stderr says why). */
+   and all biases as they are, the Linear weights transposed to torch's out x in.  0, or -1 (stderr says why). */
 static int save_weights(const model *m, const char *out_dir)
 {
     char path[1024];
-    bp_tensor fc = bp_tensor_new(CLASSES, P2); /* W3^T */
     int k, i, j, rc = 0;
-    if (!fc.data) return -1;
-    for (i = 0; i < P2; i++)
-        for (j = 0; j < CLASSES; j++) fc.data[j * P2 + i] = m->param[W3].data[i * CLASSES + j];
     for (k = 0; k < NPARAMS && rc == 0; k++) {
+        const bp_tensor *w = &m->param[k];
+        bp_tensor t = bp_tensor_new(w->cols, w->rows); /* W^T, for the Linear weights */
+        if (!t.data) return -1;
+        for (i = 0; i < w->rows; i++)
+            for (j = 0; j < w->cols; j++) t.data[j * w->rows + i] = w->data[i * w->cols + j];
         snprintf(path, sizeof path, "%s/cnn_%s.npy", out_dir, param_names[k]);
-        rc = bp_tensor_save_npy(k == W3 ? &fc : &m->param[k], path);
+        rc = bp_tensor_save_npy(k == W3 || k == W4 ? &t : w, path);
         if (rc != 0) fprintf(stderr, "fashion_cnn: %s\n", bp_failure_reason());
+        bp_tensor_free(&t);
     }
-    bp_tensor_free(&fc);
-    if (rc == 0) printf("weights saved to %s/cnn_{conv1,conv2,fc}_{weight,bias}.npy (PyTorch's layouts)\n", out_dir);
+    if (rc == 0)
+        printf("weights saved to %s/cnn_{conv1,conv2,fc1,fc2}_{weight,bias}.npy (PyTorch's layouts)\n", out_dir);
     return rc;
 }
 
@@ -438,8 +451,8 @@ int main(int argc, char **argv)
         goto cleanup;
     }
     printf("network: 1x28x28 -> conv 3x3 x%d -> max-pool 2 -> ReLU -> conv 3x3 x%d -> max-pool 2 -> ReLU -> "
-           "Linear %d -> 10, softmax cross-entropy; Adam, lr %g on a cosine schedule, batch %d, %d epochs\n",
-           C1, C2, P2, lr, BATCH, epochs);
+           "Linear %d -> %d -> ReLU -> 10, softmax cross-entropy; Adam, lr %g on a cosine schedule, batch %d, %d "
+           "epochs\n", C1, C2, P2, HIDDEN, lr, BATCH, epochs);
     for (epoch = 1; epoch <= epochs; epoch++) {
         const int e = epoch - 1;
         bp_real lr_now = (bp_real)(lr * 0.5 * (1 + cos(3.14159265358979 * e / epochs)));

@@ -1218,8 +1218,10 @@ static double worst_relative(const bp_tensor *t, const bp_tensor *want)
     if (!same_shape(t, want)) return HUGE_VAL;
     for (i = 0; i < n; i++)
         if (fabs((double)want->data[i]) > scale) scale = fabs((double)want->data[i]);
-    for (i = 0; i < n; i++)
-        if (fabs((double)t->data[i] - (double)want->data[i]) > worst) worst = fabs((double)t->data[i] - (double)want->data[i]);
+    for (i = 0; i < n; i++) {
+        double e = fabs((double)t->data[i] - (double)want->data[i]);
+        if (e > worst) worst = e;
+    }
     return scale > 0 ? worst / scale : worst;
 }
 
@@ -1453,7 +1455,8 @@ static void test_gradcheck_conv2d_maxpool2d(void)
 #ifdef BACKPROP_DOUBLE
         /* composed: conv -> maxpool -> sum(rp * p); dy from the pooling's backward.  Only in double: float's
            step (1e-2) moves some y past a neighbour in its window, which changes the argmax (a kink). */
-        for (i = 0; i < (int)element_count(&n.rp); i++) n.rp.data[i] = (bp_real)fabs((double)n.rp.data[i]) + (bp_real)0.1;
+        for (i = 0; i < (int)element_count(&n.rp); i++)
+            n.rp.data[i] = (bp_real)fabs((double)n.rp.data[i]) + (bp_real)0.1;
         n.stage = 1;
         window_loss(&n);
         bp_maxpool2d_backward(&n.pool, n.argmax, &n.rp, &dy);

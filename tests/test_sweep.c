@@ -393,7 +393,8 @@ static const sweep_fn sweep_fns[] = {
      {{"probs", 4, 5, ARG_IN}, {"dlogits", 4, 5, ARG_OUT}}},
     /* WINDOW (no_empty_size): every size but the batch is tied to the window, so it cannot be 0 alone */
     {"bp_conv2d_forward", call_conv_forward, 0, 0, WINDOW, "",
-     {{"x", 2, 12, ARG_IN}, {"W", 3, 4, ARG_IN}, {"b", 1, 3, ARG_OPT_IN}, {"y", 2, 18, ARG_OUT}, {"col", 4, 6, ARG_OUT}}},
+     {{"x", 2, 12, ARG_IN}, {"W", 3, 4, ARG_IN}, {"b", 1, 3, ARG_OPT_IN}, {"y", 2, 18, ARG_OUT},
+      {"col", 4, 6, ARG_OUT}}},
     {"bp_conv2d_backward", call_conv_backward, 0, 0, WINDOW, "",
      {{"x", 2, 12, ARG_IN}, {"W", 3, 4, ARG_IN}, {"dy", 2, 18, ARG_IN}, {"dx", 2, 12, ARG_OPT_OUT},
       {"dW", 3, 4, ARG_OUT}, {"db", 1, 3, ARG_OPT_OUT}, {"col", 4, 6, ARG_OUT}}},
