@@ -1,5 +1,5 @@
-/* Tests of the layers and losses, forward and backward: Linear, ReLU, sigmoid, tanh, MSE, and softmax +
-   cross-entropy.  Three kinds of test, in this order:
+/* Tests of the layers and losses, forward and backward: Linear, ReLU, sigmoid, tanh, MSE, softmax +
+   cross-entropy, 2-D convolution and max-pooling.  Three kinds of test, in this order:
      - by hand: each forward and backward on a case small enough to work out on paper (the working is in
        the comments), its in-place forms (the same bits), and each argument check's message;
      - gradient checks: each backward against central finite differences (bp_gradcheck), in double to 1e-7
@@ -17,6 +17,11 @@
                                              walkthrough_vs_numpy
      bp_softmax_xent_*                       softmax_xent_by_hand, softmax_xent_extremes,
                                              gradcheck_softmax_xent, gradcheck_classifier
+     bp_window_out_height, _width            conv2d_by_hand, no_allocation_others (test_sweep.c)
+     bp_conv2d_forward, bp_conv2d_backward   conv2d_by_hand, conv2d_vs_pytorch (tests/fixtures/windows.txt),
+                                             gradcheck_conv2d_maxpool2d
+     bp_maxpool2d_forward, _backward         maxpool2d_by_hand, maxpool2d_vs_pytorch,
+                                             gradcheck_conv2d_maxpool2d
      bp_gradcheck                            gradcheck_itself (and every gradcheck_* relies on it)
      all of them                             argument_sweep (every argument check) and no_allocation_*,
                                              in test_sweep.c
