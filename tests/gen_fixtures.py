@@ -12,6 +12,9 @@ What it writes (all under tests/fixtures/, all committed to the repository):
                             bp_rng_normal) from an independent Python re-implementation of the algorithm
                             documented in backprop.h, bit for bit.
 
+  windows.txt               PyTorch's F.conv2d and F.max_pool2d in float64 autograd over 8 + 8 geometries: inputs,
+                            outputs, gradients and max-pooling's argmax (section f) below says the format).
+
 It also prints to stdout the C array literals of x, y and W (17 significant digits, exact) that are pasted
 into examples/walkthrough.c.
 
