@@ -463,7 +463,7 @@ static int bp__bad_conv(const char *fn, const bp_window *g, const bp_tensor *x, 
                         const bp_tensor *b, const bp_tensor *y, const bp_tensor *col, const bp_tensor *dx,
                         const bp_tensor *dW);
 static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, const bp_tensor *y,
-                        const int *argmax, int backward);
+                        uintptr_t argmax, const int *indices, int backward);
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 1, 2)))
 #endif
@@ -1151,7 +1151,7 @@ BPDEF void bp_maxpool2d_forward(const bp_window *g, const bp_tensor *x, bp_tenso
 {
     const char *fn = "bp_maxpool2d_forward";
     const bp_tensor *args[2] = {x, y};
-    if (bp__bad_tensors(fn, 2, args, "x >y") || bp__bad_pool(fn, g, x, y, argmax, 0) ||
+    if (bp__bad_tensors(fn, 2, args, "x >y") || bp__bad_pool(fn, g, x, y, (uintptr_t)argmax, NULL, 0) ||
         bp__bad_overlaps(fn, 2, args, "x >y", 0))
         return;
     bp__maxpool2d_forward(g, x, y, argmax);
@@ -1172,7 +1172,7 @@ BPDEF void bp_maxpool2d_backward(const bp_window *g, const int *argmax, const bp
 {
     const char *fn = "bp_maxpool2d_backward";
     const bp_tensor *args[2] = {dy, dx};
-    if (bp__bad_tensors(fn, 2, args, "dy >dx") || bp__bad_pool(fn, g, dx, dy, argmax, 1) ||
+    if (bp__bad_tensors(fn, 2, args, "dy >dx") || bp__bad_pool(fn, g, dx, dy, (uintptr_t)argmax, argmax, 1) ||
         bp__bad_overlaps(fn, 2, args, "dy >dx", 0))
         return;
     bp__maxpool2d_backward(g, argmax, dy, dx);
@@ -2001,9 +2001,10 @@ static int bp__bad_conv(const char *fn, const bp_window *g, const bp_tensor *x, 
 
 /* Max-pooling's shapes and argmax: x (backward: dx) B x (C*H*W), y (dy) B x (C*OH*OW); argmax, one int per
    element of y, not NULL (unless y is empty) and apart from the outputs; backward: every index within the
-   H x W plane (they say where dx is written). */
+   H x W plane (they say where dx is written).  argmax comes as an address (a pointer gcc would take as
+   read, and warn of the forward's uninitialised array); the backward passes it again as indices, to check. */
 static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, const bp_tensor *y,
-                        const int *argmax, int backward)
+                        uintptr_t argmax, const int *indices, int backward)
 {
     const char *x_name = backward ? "dx" : "x", *y_name = backward ? "dy" : "y";
     size_t i, n;
@@ -2021,19 +2022,21 @@ static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, 
         bp__fail("%s: argmax is NULL (%s is %dx%d: one index per element needed)", fn, y_name, y->rows, y->cols);
         return 1;
     }
-    a0 = (uintptr_t)argmax;
+    a0 = argmax;
     a1 = a0 + n * sizeof(int);
     if ((a0 < x1 && x0 < a1 && x0 < x1) || (!backward && a0 < y1 && y0 < a1)) {
         bp__fail("%s: argmax (%.0f ints) shares memory with %s (%s is %dx%d, %s is %dx%d)", fn, (double)n,
                  a0 < x1 && x0 < a1 ? x_name : y_name, x_name, x->rows, x->cols, y_name, y->rows, y->cols);
         return 1;
     }
-    for (i = 0; backward && i < n; i++)
-        if (argmax[i] < 0 || argmax[i] >= g->height * g->width) {
+    for (i = 0; backward && i < n; i++) {
+        int at = indices[i];
+        if (at < 0 || at >= g->height * g->width) {
             bp__fail("%s: argmax[%.0f] is %d (dy is %dx%d: each index must be in 0..%d, a pixel of the %dx%d plane)",
-                     fn, (double)i, argmax[i], y->rows, y->cols, g->height * g->width - 1, g->height, g->width);
+                     fn, (double)i, at, y->rows, y->cols, g->height * g->width - 1, g->height, g->width);
             return 1;
         }
+    }
     return 0;
 }
 

@@ -1435,11 +1435,12 @@ static void test_gradcheck_conv2d_maxpool2d(void)
         randomize(&n.b, &rng);
         randomize(&n.r, &rng);
         randomize(&n.rp, &rng);
-        /* x, W and r positive, at least 0.1: then no element of dx, dW or db is near 0, where the check's
-           rounding error, relative to the element, would be large */
-        for (i = 0; i < (int)element_count(&n.x); i++) n.x.data[i] = (bp_real)fabs((double)n.x.data[i]) + (bp_real)0.1;
-        for (i = 0; i < (int)element_count(&n.W); i++) n.W.data[i] = (bp_real)fabs((double)n.W.data[i]) + (bp_real)0.1;
-        for (i = 0; i < (int)element_count(&n.r); i++) n.r.data[i] = (bp_real)fabs((double)n.r.data[i]) + (bp_real)0.1;
+        /* x, W and r positive, at least 0.5: then no element of dx, dW or db is near 0 (a pixel at the edge,
+           under one window, gets one product W r), where the check's rounding error, relative to the
+           element, would be large */
+        for (i = 0; i < (int)element_count(&n.x); i++) n.x.data[i] = (bp_real)fabs((double)n.x.data[i]) + (bp_real)0.5;
+        for (i = 0; i < (int)element_count(&n.W); i++) n.W.data[i] = (bp_real)fabs((double)n.W.data[i]) + (bp_real)0.5;
+        for (i = 0; i < (int)element_count(&n.r); i++) n.r.data[i] = (bp_real)fabs((double)n.r.data[i]) + (bp_real)0.5;
         /* the convolution alone: dy = r */
         bp_conv2d_backward(&n.conv, &n.x, &n.W, &n.r, &dx, &dW, &db, &n.col);
         e[0] = window_check(&n, 0, &n.x, &dx);
