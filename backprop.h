@@ -1137,10 +1137,8 @@ static void bp__maxpool2d_forward(const bp_window *g, const bp_tensor *x, bp_ten
                 int h0 = oh * S - P, w0 = ow * S - P, o = (plane * OH + oh) * OW + ow;
                 int best = (h0 < 0 ? 0 : h0) * W + (w0 < 0 ? 0 : w0); /* the window's first pixel */
                 for (i = h0 < 0 ? 0 : h0; i < h0 + K && i < H; i++)
-                    for (j = w0 < 0 ? 0 : w0; j < w0 + K && j < W; j++) {
-                        bp_real v = in[i * W + j];
-                        best = v > in[best] || v != v ? i * W + j : best;
-                    }
+                    for (j = w0 < 0 ? 0 : w0; j < w0 + K && j < W; j++)
+                        if (in[i * W + j] > in[best] || in[i * W + j] != in[i * W + j]) best = i * W + j;
                 y->data[o] = in[best];
                 argmax[o] = best;
             }

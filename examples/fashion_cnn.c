@@ -39,7 +39,7 @@
              or:   ./build/fashion_cnn [DATA_DIR [EPOCHS [OUT_DIR]]]
                    DATA_DIR  a folder with the four unzipped IDX files (as fashion_mnist.c), default
                              examples/data/fashion-mnist
-                   EPOCHS    default 4 (about 2 minutes on one core of a 2025 server)
+                   EPOCHS    default 6 (about 1.5 minutes on one core of the Zen 5 server of tests/README.md)
                    OUT_DIR   the folder for the weights (cnn_*.npy) and the chart fashion_cnn.svg, default
                              build (created if missing)
    One line per epoch to stdout (with its training and evaluation seconds: wall-clock, and the processor
@@ -78,7 +78,7 @@
 #define BATCH 64
 #endif
 #ifndef DEFAULT_EPOCHS
-#define DEFAULT_EPOCHS 4
+#define DEFAULT_EPOCHS 6
 #endif
 #define MAX_EPOCHS 100
 #ifndef LR
