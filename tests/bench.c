@@ -575,18 +575,20 @@ static void training_table(bp_rng *rng, int bp_only, const char *torch_file)
 
 /* ---- part 4: a training step of the CNN of examples/fashion_cnn.c ------------------------------------
    conv 3x3 (16 filters, pad 1) -> max-pool 2 -> ReLU -> conv 3x3 (32, pad 1) -> max-pool 2 -> ReLU ->
-   Linear(1568 -> 10) -> softmax cross-entropy, Adam (ReLU after the pooling: the same function), on a batch of 64 28x28 images (random pixels and
+   Linear(1568 -> 128) -> ReLU -> Linear(128 -> 10) -> softmax cross-entropy, Adam (ReLU after the pooling:
+   the same function), on a batch of 64 28x28 images (random pixels and
    labels): forward + backward + update, against the same network in PyTorch on one thread (the line
    "torch_cnn 64 US" of tests/bench_torch.py's output).  The same sizes as fashion_cnn.c; change both. */
 #define CNN_BATCH 64
 #define CNN_C1 16
 #define CNN_C2 32
-enum { CW1, CB1, CW2, CB2, CW3, CB3, CNN_PARAMS };
+#define CNN_HIDDEN 128
+enum { CW1, CB1, CW2, CB2, CW3, CB3, CW4, CB4, CNN_PARAMS };
 
 typedef struct cnn {
     bp_window conv1, pool1, conv2, pool2;
     bp_tensor param[CNN_PARAMS], grad[CNN_PARAMS], m[CNN_PARAMS], v[CNN_PARAMS];
-    bp_tensor x, a1, p1, a2, p2, logits, probs, dp2, da2, dp1, da1, col1, col2;
+    bp_tensor x, a1, p1, a2, p2, h, logits, probs, dh, dp2, da2, dp1, da1, col1, col2;
     int labels[CNN_BATCH], *argmax1, *argmax2, t;
 } cnn;
 
@@ -594,8 +596,8 @@ static void cnn_new(cnn *n, bp_rng *rng)
 {
     const bp_window conv1 = {1, 28, 28, 3, 1, 1}, pool1 = {CNN_C1, 28, 28, 2, 2, 0};
     const bp_window conv2 = {CNN_C1, 14, 14, 3, 1, 1}, pool2 = {CNN_C2, 14, 14, 2, 2, 0};
-    const int rows[CNN_PARAMS] = {CNN_C1, 1, CNN_C2, 1, CNN_C2 * 49, 1};
-    const int cols[CNN_PARAMS] = {9, CNN_C1, CNN_C1 * 9, CNN_C2, 10, 10};
+    const int rows[CNN_PARAMS] = {CNN_C1, 1, CNN_C2, 1, CNN_C2 * 49, 1, CNN_HIDDEN, 1};
+    const int cols[CNN_PARAMS] = {9, CNN_C1, CNN_C1 * 9, CNN_C2, CNN_HIDDEN, CNN_HIDDEN, 10, 10};
     int k, i;
     n->conv1 = conv1;
     n->pool1 = pool1;
@@ -610,6 +612,7 @@ static void cnn_new(cnn *n, bp_rng *rng)
     bp_tensor_randn(&n->param[CW1], rng, (bp_real)sqrt(2.0 / 9));
     bp_tensor_randn(&n->param[CW2], rng, (bp_real)sqrt(2.0 / (CNN_C1 * 9)));
     bp_init_he(&n->param[CW3], rng);
+    bp_init_he(&n->param[CW4], rng);
     n->x = bp_tensor_new(CNN_BATCH, 784);
     for (i = 0; i < CNN_BATCH * 784; i++) n->x.data[i] = (bp_real)bp_rng_uniform(rng);
     for (i = 0; i < CNN_BATCH; i++) n->labels[i] = (int)(bp_rng_uniform(rng) * 10);
@@ -621,6 +624,8 @@ static void cnn_new(cnn *n, bp_rng *rng)
     n->da2 = bp_tensor_new(CNN_BATCH, CNN_C2 * 196);
     n->p2 = bp_tensor_new(CNN_BATCH, CNN_C2 * 49);
     n->dp2 = bp_tensor_new(CNN_BATCH, CNN_C2 * 49);
+    n->h = bp_tensor_new(CNN_BATCH, CNN_HIDDEN);
+    n->dh = bp_tensor_new(CNN_BATCH, CNN_HIDDEN);
     n->logits = bp_tensor_new(CNN_BATCH, 10);
     n->probs = bp_tensor_new(CNN_BATCH, 10);
     n->col1 = bp_tensor_new(9, 784);
@@ -632,8 +637,8 @@ static void cnn_new(cnn *n, bp_rng *rng)
 
 static void cnn_free(cnn *n)
 {
-    bp_tensor *all[] = {&n->x, &n->a1, &n->p1, &n->a2, &n->p2, &n->logits, &n->probs, &n->dp2, &n->da2,
-                        &n->dp1, &n->da1, &n->col1, &n->col2};
+    bp_tensor *all[] = {&n->x,   &n->a1,  &n->p1,  &n->a2,  &n->p2,  &n->h,    &n->logits, &n->probs,
+                        &n->dh,  &n->dp2, &n->da2, &n->dp1, &n->da1, &n->col1, &n->col2};
     int k;
     for (k = 0; k < CNN_PARAMS; k++) {
         bp_tensor_free(&n->param[k]);
@@ -658,10 +663,14 @@ static bp_real cnn_step(cnn *n)
     bp_conv2d_forward(&n->conv2, &n->p1, &p[CW2], &p[CB2], &n->a2, &n->col2);
     bp_maxpool2d_forward(&n->pool2, &n->a2, &n->p2, n->argmax2);
     bp_relu_forward(&n->p2, &n->p2);
-    bp_linear_forward(&n->p2, &p[CW3], &p[CB3], &n->logits);
+    bp_linear_forward(&n->p2, &p[CW3], &p[CB3], &n->h);
+    bp_relu_forward(&n->h, &n->h);
+    bp_linear_forward(&n->h, &p[CW4], &p[CB4], &n->logits);
     loss = bp_softmax_xent_forward(&n->logits, n->labels, &n->probs);
     bp_softmax_xent_backward(&n->probs, n->labels, &n->probs);
-    bp_linear_backward(&n->p2, &p[CW3], &n->probs, &n->dp2, &g[CW3], &g[CB3]);
+    bp_linear_backward(&n->h, &p[CW4], &n->probs, &n->dh, &g[CW4], &g[CB4]);
+    bp_relu_backward(&n->h, &n->dh, &n->dh);
+    bp_linear_backward(&n->p2, &p[CW3], &n->dh, &n->dp2, &g[CW3], &g[CB3]);
     bp_relu_backward(&n->p2, &n->dp2, &n->dp2);
     bp_maxpool2d_backward(&n->pool2, n->argmax2, &n->dp2, &n->da2);
     bp_conv2d_backward(&n->conv2, &n->p1, &p[CW2], &n->da2, &n->dp1, &g[CW2], &g[CB2], &n->col2);
@@ -694,7 +703,7 @@ static void cnn_table(bp_rng *rng, const char *torch_file)
     double secs[REPS], s, torch = torch_cnn_us(torch_file) * 1e-6;
     /* conv flops per image: forward 2*F*CKK*P, backward twice that (dW and dx; conv1 has no dx) */
     double flop = CNN_BATCH * 2.0 * (3.0 * CNN_C1 * 9 * 784 - CNN_C1 * 9 * 784 + 3.0 * CNN_C2 * CNN_C1 * 9 * 196 +
-                                     3.0 * CNN_C2 * 49 * 10);
+                                     3.0 * CNN_C2 * 49 * CNN_HIDDEN + 3.0 * CNN_HIDDEN * 10);
     bp_real first, last = 0;
     int steps, r;
     cnn_new(&n, rng);
@@ -713,15 +722,15 @@ static void cnn_table(bp_rng *rng, const char *torch_file)
     }
     s = median(secs, REPS);
     printf("\nCNN training step (examples/fashion_cnn.c): 1x28x28 -> conv3x3 x%d -> maxpool 2 -> ReLU -> conv3x3 x%d"
-           " -> maxpool 2 -> ReLU -> Linear(%d->10) -> softmax xent, Adam; batch %d, median of %d\n",
-           CNN_C1, CNN_C2, CNN_C2 * 49, CNN_BATCH, REPS);
+           " -> maxpool 2 -> ReLU -> Linear(%d->%d) -> ReLU -> Linear(%d->10) -> softmax xent, Adam; batch %d,"
+           " median of %d\n", CNN_C1, CNN_C2, CNN_C2 * 49, CNN_HIDDEN, CNN_HIDDEN, CNN_BATCH, REPS);
     printf("%6s %10s %10s %12s %12s %8s  %s\n", "batch", "bp us", "GFLOP/s", "samples/s", "PyTorch us", "Py/bp",
            "bp loss first -> last step");
     printf("%6d %10.1f %10.1f %12.0f", CNN_BATCH, s * 1e6, flop / s * 1e-9, CNN_BATCH / s);
     if (torch > 0) printf(" %12.1f %7.2fx", torch * 1e6, torch / s);
     else printf(" %12s %8s", "-", "-");
     printf("  %.4f -> %.4f\n", (double)first, (double)last);
-    printf("(GFLOP/s counts the convolutions' and the Linear layer's products.  PyTorch: tests/bench_torch.py, one"
+    printf("(GFLOP/s counts the convolutions' and the Linear layers' products.  PyTorch: tests/bench_torch.py, one"
            " thread, %s)\n", torch_file ? "run just before this program" : "not run (no file given)");
     cnn_free(&n);
 }
