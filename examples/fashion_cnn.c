@@ -430,7 +430,7 @@ int main(int argc, char **argv)
     model m;
     bp_rng rng;
     int *order = NULL, status = 1, epoch, step = 0;
-    double accuracy = 0, loss, train_total = 0;
+    double accuracy = 0, train_total = 0;
 
     if (epochs < 1 || epochs > MAX_EPOCHS) {
         fprintf(stderr, "usage: %s [DATA_DIR [EPOCHS (1..%d) [OUT_DIR]]]\n", argv[0], MAX_EPOCHS);
@@ -478,7 +478,6 @@ int main(int argc, char **argv)
            train_total / epochs, accuracy, h.test_loss[epochs - 1]);
     make_folder(out_dir);
     if (write_chart(out_dir, &h, epochs, lr) != 0 || save_weights(&m, out_dir) != 0) goto cleanup;
-    (void)loss;
     if (accuracy < TARGET_ACCURACY)
         fprintf(stderr, "fashion_cnn: test accuracy %.4f is below the target %.2f\n", accuracy, TARGET_ACCURACY);
     else
