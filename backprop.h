@@ -162,6 +162,12 @@ BPDEF bp_real bp_tensor_norm(const bp_tensor *t);
    loop checks its loss or gradients with it and stops with a message, instead of training on garbage. */
 BPDEF int bp_tensor_all_finite(const bp_tensor *t);
 
+/* Rows [start, start + n) of t, as a tensor that shares t's memory: no copy, no allocation.  Never
+   bp_tensor_free it; it is valid as long as t's data is.  A training loop runs its last, smaller batch
+   through the first n rows of tensors made for a full batch.  A bad t, or a range outside t (start < 0,
+   n < 0, start + n > t->rows), goes to the error handler and returns {0, 0, NULL}. */
+BPDEF bp_tensor bp_tensor_rows(const bp_tensor *t, int start, int n);
+
 /* ---------------------------------------------------------------------------------------------------
    2. Matrix multiply:  C = op(A) . op(B)   or, with BP_ACCUMULATE,  C += op(A) . op(B)
    op(X) is X, or X transposed when its flag is set.  op(A) is M x K, op(B) is K x N, C is M x N.
@@ -489,6 +495,21 @@ BPDEF int bp_tensor_all_finite(const bp_tensor *t)
     for (i = 0; i < n; i++)
         if (t->data[i] - t->data[i] != 0) return 0;
     return 1;
+}
+
+BPDEF bp_tensor bp_tensor_rows(const bp_tensor *t, int start, int n)
+{
+    bp_tensor view = {0, 0, 0};
+    if (bp__bad_tensor("bp_tensor_rows", "t", t)) return view;
+    if (start < 0 || n < 0 || start > t->rows - n) {
+        bp__fail("bp_tensor_rows: start %d and n %d but t is %dx%d (rows start .. start+n-1 must exist)", start, n,
+                 t->rows, t->cols);
+        return view;
+    }
+    view.rows = n;
+    view.cols = t->cols;
+    view.data = t->data ? t->data + (size_t)start * (size_t)t->cols : t->data; /* (an empty t may have none) */
+    return view;
 }
 
 /* ===================================================================================================

@@ -5,7 +5,7 @@
    It is one translation unit: harness.h (the checks, the counting allocator, backprop.h's implementation
    compiled with it), then the topic files, then the table of tests and main below.
      test_tensor.c   bp_tensor_new/free, the random generator (against tests/fixtures/rng.txt, from an
-                     independent Python implementation), randn, He/Xavier init, norm, all_finite, the
+                     independent Python implementation), randn, He/Xavier init, norm, all_finite, rows (views), the
                      error handler and the formatter of its messages (against printf)
      test_matmul.c   bp_matmul by hand; against bp_matmul_reference and a long double loop at every tile
                      and block edge; 1 vs 2 threads
@@ -57,6 +57,7 @@ static const test_case tests[] = {
     {"init", test_init},
     {"norm", test_norm},
     {"all_finite", test_all_finite},
+    {"tensor_rows", test_tensor_rows},
     {"error_handler", test_error_handler},
     {"message_format", test_message_format},
     /* test_matmul.c */

@@ -161,7 +161,7 @@ static void test_no_allocation_step(void)
     bp_tensor_free(&db);
 }
 
-/* Every other function that takes tensors (init, randn, norm, sigmoid, tanh, softmax + cross-entropy,
+/* Every other function that takes tensors (init, randn, norm, rows, sigmoid, tanh, softmax + cross-entropy,
    momentum, Adam, clipping): no allocation. */
 static void test_no_allocation_others(void)
 {
@@ -179,6 +179,7 @@ static void test_no_allocation_others(void)
     bp_init_xavier(&W, &rng);
     bp_tensor_randn(&z, &rng, 1);
     (void)bp_tensor_norm(&z);
+    (void)bp_tensor_rows(&z, 2, 3);
     bp_sigmoid_forward(&z, &a);
     bp_sigmoid_backward(&a, &z, &d);
     bp_tanh_forward(&z, &a);
@@ -237,6 +238,12 @@ static bp_real sweep_loss(void *ctx)
 
 static double call_norm(bp_tensor *const *t) { return (double)bp_tensor_norm(t[0]); }
 static double call_all_finite(bp_tensor *const *t) { return bp_tensor_all_finite(t[0]); }
+static double call_tensor_rows(bp_tensor *const *t) /* 0 for the error view {0, 0, NULL}, 1 otherwise */
+{
+    int r = t[0] && t[0]->rows > 0 ? t[0]->rows : 0;
+    bp_tensor v = bp_tensor_rows(t[0], r / 2, r - r / 2);
+    return v.rows == 0 && v.cols == 0 && v.data == NULL ? 0 : 1;
+}
 static double call_randn(bp_tensor *const *t)
 {
     bp_rng rng;
@@ -321,6 +328,7 @@ static double call_save_npy(bp_tensor *const *t) { return bp_tensor_save_npy(t[0
 static const sweep_fn sweep_fns[] = {
     {"bp_tensor_norm", call_norm, NAN, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
     {"bp_tensor_all_finite", call_all_finite, 0, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
+    {"bp_tensor_rows", call_tensor_rows, 0, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
     {"bp_tensor_randn", call_randn, 0, 1, 0, "", {{"t", 3, 4, ARG_OUT}}},
     {"bp_init_he", call_he, 0, 1, 0, "", {{"W", 3, 4, ARG_OUT}}},
     {"bp_init_xavier", call_xavier, 0, 1, 0, "", {{"W", 3, 4, ARG_OUT}}},
