@@ -366,6 +366,96 @@ BPDEF const char *bp_failure_reason(void);
 
 #endif /* BACKPROP_NO_STDIO */
 
+/* ---------------------------------------------------------------------------------------------------
+   10. The layers put together: a network in one object
+   A multi-layer perceptron, Linear layers each followed by an activation, made of nothing but the public
+   functions above: bp_linear_forward/backward, the activations, a loss, an optimizer, the initialisers.
+   It is the short road for a program that wants to run or train a small network (a game, a tool, a
+   device): one allocation, one call to predict, one call per training step, one file.  The explicit
+   calls remain the lesson; bp_mlp_train_step is exactly them, in order (the tests check it bit for bit).
+       int widths[] = {4, 16, 3}, acts[] = {BP_ACT_RELU, BP_ACT_NONE};      // 4 -> 16 -> ReLU -> 3
+       bp_mlp_config cfg = bp_mlp_default_config();
+       cfg.loss = BP_LOSS_SOFTMAX_XENT;  cfg.optimizer = BP_OPT_ADAM;  cfg.lr = 0.01f;  cfg.max_batch = 64;
+       bp_mlp *net = bp_mlp_new(2, widths, acts, &cfg);
+       bp_real loss = bp_mlp_train_step(net, &x, NULL, labels);   // x: n x 4, n <= 64; one class per row
+       bp_tensor out = bp_mlp_predict(net, &x);                   // n x 3: the last layer's output
+       bp_mlp_save(net, "net.npz");                               // PyTorch's state_dict, as np.savez writes it
+       bp_mlp_free(net);
+   One network is used by one thread at a time (predict writes its activations).
+   --------------------------------------------------------------------------------------------------- */
+
+/* What follows each Linear layer; later layers of the library will join this list. */
+#define BP_ACT_NONE 0    /* nothing: the Linear's output as it is (the usual last layer) */
+#define BP_ACT_RELU 1    /* bp_relu_forward/backward */
+#define BP_ACT_SIGMOID 2 /* bp_sigmoid_forward/backward */
+#define BP_ACT_TANH 3    /* bp_tanh_forward/backward */
+
+#define BP_LOSS_MSE 0          /* bp_mse_*: the targets are y, batch x outputs */
+#define BP_LOSS_SOFTMAX_XENT 1 /* bp_softmax_xent_* on the last layer's output: the targets are labels */
+
+#define BP_OPT_SGD 0      /* bp_sgd_step */
+#define BP_OPT_MOMENTUM 1 /* bp_momentum_step */
+#define BP_OPT_ADAM 2     /* bp_adam_step */
+
+typedef struct bp_mlp_config {
+    int max_batch;             /* the most rows predict and train_step are given (the activations' size) */
+    int loss;                  /* BP_LOSS_MSE or BP_LOSS_SOFTMAX_XENT */
+    int optimizer;             /* BP_OPT_SGD, BP_OPT_MOMENTUM or BP_OPT_ADAM */
+    bp_real lr;                /* the learning rate (net->config.lr may be changed between steps) */
+    bp_real momentum;          /* BP_OPT_MOMENTUM's mu */
+    bp_real beta1, beta2, eps; /* BP_OPT_ADAM's */
+    uint64_t seed;             /* the starting weights: He for a layer followed by ReLU, Xavier otherwise;
+                                  biases 0 */
+} bp_mlp_config;
+
+/* One Linear layer and its activation; every tensor lives in the network's one allocation. */
+typedef struct bp_mlp_layer {
+    int activation;     /* BP_ACT_* */
+    bp_tensor W, b;     /* in x out and 1 x out, as bp_linear_forward takes them */
+    bp_tensor dW, db;   /* their gradients, from the last training step */
+    bp_tensor mW, mb;   /* the optimizer's state: momentum's velocity or Adam's m (0x0 for SGD) */
+    bp_tensor vW, vb;   /* Adam's v (0x0 otherwise) */
+    bp_tensor a, da;    /* max_batch x out: the layer's output (the activation applied in place over the
+                           Linear's), and dL/da, then dL/dz in place, in a training step */
+} bp_mlp_layer;
+
+typedef struct bp_mlp {
+    int layers;           /* Linear layers */
+    int inputs, outputs;  /* widths[0] and widths[layers] */
+    int step;             /* training steps taken (Adam's t) */
+    bp_mlp_config config; /* as given to bp_mlp_new; only lr, momentum, beta1, beta2, eps may change */
+    bp_mlp_layer *layer;  /* layer[0 .. layers-1] */
+    bp_tensor all;        /* 1 x count: every number of every tensor above, one after the other */
+} bp_mlp;
+
+/* max_batch 32, BP_LOSS_MSE, BP_OPT_SGD, lr 0.01, momentum 0.9, beta1 0.9, beta2 0.999, eps 1e-8, seed 1. */
+BPDEF bp_mlp_config bp_mlp_default_config(void);
+
+/* A network of `layers` Linear layers: layer l maps widths[l] to widths[l+1] numbers (widths has layers+1
+   entries, each >= 1) and is followed by activations[l].  config NULL means bp_mlp_default_config().
+   Everything (the struct, the layers, weights, biases, gradients, optimizer state and the activations of
+   max_batch rows) is ONE allocation through BP_MALLOC; nothing after this allocates except save and load.
+   A bad argument, or sizes past INT_MAX numbers per tensor, or a failed allocation go to the error handler
+   and return NULL. */
+BPDEF bp_mlp *bp_mlp_new(int layers, const int *widths, const int *activations, const bp_mlp_config *config);
+
+/* Frees the network (BP_FREE); net may be NULL. */
+BPDEF void bp_mlp_free(bp_mlp *net);
+
+/* The forward pass on x (n x inputs, n <= max_batch): returns the last layer's output, n x outputs, a view
+   into the network (never freed; valid until the next call on net).  With BP_LOSS_SOFTMAX_XENT these are
+   the logits, as PyTorch's model(x) returns them: the class is the largest, the softmax gives probabilities.
+   A bad call goes to the error handler and returns {0, 0, NULL}. */
+BPDEF bp_tensor bp_mlp_predict(bp_mlp *net, const bp_tensor *x);
+
+/* One training step on the batch x (n x inputs, n <= max_batch): the forward pass, the loss, the backward
+   pass, and one step of the optimizer on every weight and bias.  The targets: for BP_LOSS_MSE, y (n x
+   outputs) and labels NULL; for BP_LOSS_SOFTMAX_XENT, labels (n classes in 0 .. outputs-1) and y NULL.
+   Returns the loss before the step (the mean over the batch).  No allocation.  A bad call goes to the
+   error handler, returns NaN and changes nothing. */
+BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor *y, const int *labels);
+
+
 #ifdef __cplusplus
 }
 #endif
@@ -426,6 +516,10 @@ static int bp__bad_linear(const char *fn, const bp_tensor *x, const bp_tensor *W
 static int bp__bad_labels(const char *fn, const int *labels, const char *of_name, const bp_tensor *of);
 static int bp__bad_grads(const char *fn, bp_tensor *const *grads, int count);
 static int bp__bad_rng(const char *fn, const bp_rng *rng, const char *name, const bp_tensor *t);
+static int bp__bad_mlp_config(const char *fn, const bp_mlp_config *c);
+static int bp__bad_mlp_input(const char *fn, const bp_mlp *net, const bp_tensor *x);
+static int bp__bad_mlp_targets(const char *fn, const bp_mlp *net, const bp_tensor *x, const bp_tensor *y,
+                               const int *labels);
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 1, 2)))
 #endif
@@ -1738,6 +1832,80 @@ static int bp__bad_rng(const char *fn, const bp_rng *rng, const char *name, cons
     return 1;
 }
 
+/* The network's config: a known loss and optimizer, a batch of at least 1, finite rates, Adam's betas in
+   [0, 1).  After bp_mlp_new also the optimizer the network's state was made for. */
+static int bp__bad_mlp_config(const char *fn, const bp_mlp_config *c)
+{
+    if (c->max_batch < 1 || (c->loss != BP_LOSS_MSE && c->loss != BP_LOSS_SOFTMAX_XENT) ||
+        c->optimizer < BP_OPT_SGD || c->optimizer > BP_OPT_ADAM) {
+        bp__fail("%s: config.max_batch is %d, config.loss %d, config.optimizer %d (max_batch >= 1; a BP_LOSS_ "
+                 "and a BP_OPT_ value)", fn, c->max_batch, c->loss, c->optimizer);
+        return 1;
+    }
+    if (!(c->lr >= 0 && (double)c->lr <= 1e30) || !(c->momentum >= 0 && (double)c->momentum <= 1e30) ||
+        !(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) ||
+        !(c->eps >= 0 && (double)c->eps <= 1e30)) {
+        bp__fail("%s: config.lr is %g, momentum %g, beta1 %g, beta2 %g, eps %g (all finite and >= 0, the betas "
+                 "below 1)", fn, (double)c->lr, (double)c->momentum, (double)c->beta1, (double)c->beta2,
+                 (double)c->eps);
+        return 1;
+    }
+    return 0;
+}
+
+/* net given; x usable, n x inputs with n <= max_batch, apart from the network's memory (which is written) */
+static int bp__bad_mlp_input(const char *fn, const bp_mlp *net, const bp_tensor *x)
+{
+    if (!net) {
+        bp__fail("%s: net is NULL", fn);
+        return 1;
+    }
+    if (bp__bad_tensor(fn, "x", x)) return 1;
+    if (x->cols != net->inputs || x->rows > net->layer[0].a.rows) {
+        bp__fail("%s: x is %dx%d but the network takes n x %d, n <= %d (max_batch)", fn, x->rows, x->cols,
+                 net->inputs, net->layer[0].a.rows);
+        return 1;
+    }
+    return bp__bad_overlap(fn, "the network", &net->all, "x", x, 0);
+}
+
+/* The training targets the loss takes (y, n x outputs, for MSE; labels for softmax + cross-entropy), and
+   not the other; the config still valid, with the optimizer the network was made for. */
+static int bp__bad_mlp_targets(const char *fn, const bp_mlp *net, const bp_tensor *x, const bp_tensor *y,
+                               const int *labels)
+{
+    const bp_mlp_config *c = &net->config;
+    const bp_mlp_layer *first = &net->layer[0];
+    bp_tensor out;
+    if (bp__bad_mlp_config(fn, c)) return 1;
+    if ((first->mW.rows > 0) != (c->optimizer != BP_OPT_SGD) || (first->vW.rows > 0) != (c->optimizer == BP_OPT_ADAM)) {
+        bp__fail("%s: config.optimizer is %d, not the one the network was made for (bp_mlp_new sizes its state)",
+                 fn, c->optimizer);
+        return 1;
+    }
+    out.rows = x->rows;
+    out.cols = net->outputs;
+    out.data = NULL;
+    if (c->loss == BP_LOSS_SOFTMAX_XENT) {
+        if (y) {
+            bp__fail("%s: y given, but config.loss is BP_LOSS_SOFTMAX_XENT (its targets are labels; y NULL)", fn);
+            return 1;
+        }
+        return bp__bad_labels(fn, labels, "the output", &out);
+    }
+    if (labels) {
+        bp__fail("%s: labels given, but config.loss is BP_LOSS_MSE (its targets are y; labels NULL)", fn);
+        return 1;
+    }
+    if (bp__bad_tensor(fn, "y", y)) return 1;
+    if (!bp__same_shape(y, &out)) {
+        bp__fail("%s: x is %dx%d but y is %dx%d (y must be %dx%d: a row of %d outputs per row of x)", fn, x->rows,
+                 x->cols, y->rows, y->cols, x->rows, net->outputs, net->outputs);
+        return 1;
+    }
+    return bp__bad_overlap(fn, "the network", &net->all, "y", y, 0);
+}
+
 /* ===================================================================================================
    9. Files: .npy and IDX (left out with BACKPROP_NO_STDIO)
    =================================================================================================== */
@@ -2300,6 +2468,215 @@ BPDEF void bp_idx_free(bp_idx *idx)
 
 
 #endif /* BACKPROP_NO_STDIO */
+
+/* ===================================================================================================
+   10. The layers put together: a network in one object
+   ===================================================================================================
+   Nothing new in the math.  The forward pass is bp_linear_forward and an activation, layer after layer;
+   the backward pass is the same calls' backwards in the reverse order; the step is one optimizer call per
+   weight and bias: the explicit calls of examples/fashion_mnist.c, in a loop over the layers.  What the
+   object adds is bookkeeping: every tensor in one allocation, and views of the first n rows
+   (bp_tensor_rows) for a batch smaller than max_batch. */
+
+BPDEF bp_mlp_config bp_mlp_default_config(void)
+{
+    bp_mlp_config c;
+    memset(&c, 0, sizeof c);
+    c.max_batch = 32;
+    c.loss = BP_LOSS_MSE;
+    c.optimizer = BP_OPT_SGD;
+    c.lr = (bp_real)0.01;
+    c.momentum = (bp_real)0.9;
+    c.beta1 = (bp_real)0.9;
+    c.beta2 = (bp_real)0.999;
+    c.eps = (bp_real)1e-8;
+    c.seed = 1;
+    return c;
+}
+
+/* The next rows x cols tensor of the network's numbers, at *next (counted only, when base is NULL). */
+static bp_tensor bp__mlp_take(bp_real *base, size_t *next, int rows, int cols)
+{
+    bp_tensor t;
+    t.rows = rows;
+    t.cols = cols;
+    t.data = base ? base + *next : NULL;
+    *next += (size_t)rows * (size_t)cols;
+    return t;
+}
+
+BPDEF bp_mlp *bp_mlp_new(int layers, const int *widths, const int *activations, const bp_mlp_config *config)
+{
+    const char *fn = "bp_mlp_new";
+    bp_mlp_config c = config ? *config : bp_mlp_default_config();
+    double count = 0, header;
+    size_t next = 0, bytes;
+    int l, m, v; /* whether the optimizer keeps m (momentum's velocity, Adam's m) and v (Adam's) */
+    bp_mlp *net;
+    bp_real *base;
+    bp_rng rng;
+    if (layers < 1 || !widths || !activations) {
+        bp__fail("%s: %d layers, widths %p, activations %p (at least 1 layer, and both lists)", fn, layers,
+                 (const void *)widths, (const void *)activations);
+        return NULL;
+    }
+    for (l = 0; l <= layers; l++)
+        if (widths[l] < 1) {
+            bp__fail("%s: widths[%d] is %d (every width must be >= 1)", fn, l, widths[l]);
+            return NULL;
+        }
+    for (l = 0; l < layers; l++)
+        if (activations[l] < BP_ACT_NONE || activations[l] > BP_ACT_TANH) {
+            bp__fail("%s: activations[%d] is %d (BP_ACT_NONE, BP_ACT_RELU, BP_ACT_SIGMOID or BP_ACT_TANH)", fn, l,
+                     activations[l]);
+            return NULL;
+        }
+    if (bp__bad_mlp_config(fn, &c)) return NULL;
+    m = c.optimizer != BP_OPT_SGD;
+    v = c.optimizer == BP_OPT_ADAM;
+    for (l = 0; l < layers; l++) {
+        double in = widths[l], out = widths[l + 1];
+        if (in * out > INT_MAX || (double)c.max_batch * out > INT_MAX) {
+            bp__fail("%s: layer %d is %dx%d with max_batch %d (more than INT_MAX numbers in a tensor)", fn, l,
+                     widths[l], widths[l + 1], c.max_batch);
+            return NULL;
+        }
+        count += (2 + m + v) * (in * out + out) + 2 * (double)c.max_batch * out;
+    }
+    header = ((double)sizeof(bp_mlp) + (double)layers * (double)sizeof(bp_mlp_layer) + 63) / 64;
+    header = floor(header) * 64; /* the numbers start on a 64-byte boundary */
+    if (count > INT_MAX || header + count * (double)sizeof(bp_real) > (double)((size_t)-1)) {
+        bp__fail("%s: %d layers of %.0f numbers in all (more than INT_MAX, or than size_t counts)", fn, layers,
+                 count);
+        return NULL;
+    }
+    bytes = (size_t)header + (size_t)count * sizeof(bp_real);
+    net = (bp_mlp *)BP_MALLOC(bytes);
+    if (!net) {
+        bp__fail("%s: out of memory allocating %.0f bytes for %d layers", fn, (double)bytes, layers);
+        return NULL;
+    }
+    memset(net, 0, bytes); /* every number 0: biases, optimizer state */
+    base = (bp_real *)(void *)((char *)net + (size_t)header);
+    net->layers = layers;
+    net->inputs = widths[0];
+    net->outputs = widths[layers];
+    net->config = c;
+    net->layer = (bp_mlp_layer *)(void *)(net + 1);
+    bp_rng_seed(&rng, c.seed);
+    for (l = 0; l < layers; l++) {
+        bp_mlp_layer *L = &net->layer[l];
+        int in = widths[l], out = widths[l + 1];
+        L->activation = activations[l];
+        L->W = bp__mlp_take(base, &next, in, out);
+        L->b = bp__mlp_take(base, &next, 1, out);
+        L->dW = bp__mlp_take(base, &next, in, out);
+        L->db = bp__mlp_take(base, &next, 1, out);
+        L->mW = bp__mlp_take(base, &next, m * in, m * out);
+        L->mb = bp__mlp_take(base, &next, m, m * out);
+        L->vW = bp__mlp_take(base, &next, v * in, v * out);
+        L->vb = bp__mlp_take(base, &next, v, v * out);
+        L->a = bp__mlp_take(base, &next, c.max_batch, out);
+        L->da = bp__mlp_take(base, &next, c.max_batch, out);
+        if (L->activation == BP_ACT_RELU) bp_init_he(&L->W, &rng);
+        else bp_init_xavier(&L->W, &rng);
+    }
+    BP_ASSERT((double)next == count);
+    next = 0;
+    net->all = bp__mlp_take(base, &next, 1, (int)count); /* all of them, from the start */
+    return net;
+}
+
+BPDEF void bp_mlp_free(bp_mlp *net)
+{
+    if (net) BP_FREE(net);
+}
+
+/* The forward pass on x's n rows: layer l computes  a = activation(in W + b)  into the first n rows of its
+   a, where in is x for the first layer and the layer below's a for the others. */
+static void bp__mlp_forward(bp_mlp *net, const bp_tensor *x)
+{
+    int l, n = x->rows;
+    for (l = 0; l < net->layers; l++) {
+        bp_mlp_layer *L = &net->layer[l];
+        bp_tensor in = l == 0 ? *x : bp_tensor_rows(&net->layer[l - 1].a, 0, n);
+        bp_tensor a = bp_tensor_rows(&L->a, 0, n);
+        bp_linear_forward(&in, &L->W, &L->b, &a); /* z = in W + b, into a */
+        if (L->activation == BP_ACT_RELU) bp_relu_forward(&a, &a); /* a = act(z), in place */
+        else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_forward(&a, &a);
+        else if (L->activation == BP_ACT_TANH) bp_tanh_forward(&a, &a);
+    }
+}
+
+/* The backward pass, from dL/da of the last layer (in its da) down to the first: each layer turns its da
+   into dL/dz in place (the activation's backward takes a: for ReLU a > 0 exactly where z > 0), then
+   bp_linear_backward gives dW, db and the layer below's da. */
+static void bp__mlp_backward(bp_mlp *net, const bp_tensor *x)
+{
+    int l, n = x->rows;
+    for (l = net->layers - 1; l >= 0; l--) {
+        bp_mlp_layer *L = &net->layer[l];
+        bp_tensor in = l == 0 ? *x : bp_tensor_rows(&net->layer[l - 1].a, 0, n);
+        bp_tensor below = l == 0 ? *x : bp_tensor_rows(&net->layer[l - 1].da, 0, n);
+        bp_tensor a = bp_tensor_rows(&L->a, 0, n), da = bp_tensor_rows(&L->da, 0, n);
+        if (L->activation == BP_ACT_RELU) bp_relu_backward(&a, &da, &da); /* da becomes dz, in place */
+        else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_backward(&a, &da, &da);
+        else if (L->activation == BP_ACT_TANH) bp_tanh_backward(&a, &da, &da);
+        bp_linear_backward(&in, &L->W, &da, l == 0 ? NULL : &below, &L->dW, &L->db);
+    }
+}
+
+/* One optimizer step on every weight and bias. */
+static void bp__mlp_step(bp_mlp *net)
+{
+    const bp_mlp_config *c = &net->config;
+    int l;
+    net->step++;
+    for (l = 0; l < net->layers; l++) {
+        bp_mlp_layer *L = &net->layer[l];
+        if (c->optimizer == BP_OPT_SGD) {
+            bp_sgd_step(&L->W, &L->dW, c->lr);
+            bp_sgd_step(&L->b, &L->db, c->lr);
+        } else if (c->optimizer == BP_OPT_MOMENTUM) {
+            bp_momentum_step(&L->W, &L->dW, &L->mW, c->lr, c->momentum);
+            bp_momentum_step(&L->b, &L->db, &L->mb, c->lr, c->momentum);
+        } else {
+            bp_adam_step(&L->W, &L->dW, &L->mW, &L->vW, net->step, c->lr, c->beta1, c->beta2, c->eps);
+            bp_adam_step(&L->b, &L->db, &L->mb, &L->vb, net->step, c->lr, c->beta1, c->beta2, c->eps);
+        }
+    }
+}
+
+BPDEF bp_tensor bp_mlp_predict(bp_mlp *net, const bp_tensor *x)
+{
+    bp_tensor none = {0, 0, 0};
+    if (bp__bad_mlp_input("bp_mlp_predict", net, x)) return none;
+    bp__mlp_forward(net, x);
+    return bp_tensor_rows(&net->layer[net->layers - 1].a, 0, x->rows);
+}
+
+BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor *y, const int *labels)
+{
+    bp_mlp_layer *last;
+    bp_tensor out, dout;
+    bp_real loss;
+    if (bp__bad_mlp_input("bp_mlp_train_step", net, x) || bp__bad_mlp_targets("bp_mlp_train_step", net, x, y, labels))
+        return (bp_real)NAN;
+    last = &net->layer[net->layers - 1];
+    out = bp_tensor_rows(&last->a, 0, x->rows);
+    dout = bp_tensor_rows(&last->da, 0, x->rows);
+    bp__mlp_forward(net, x);
+    if (net->config.loss == BP_LOSS_MSE) {
+        loss = bp_mse_forward(&out, y);
+        bp_mse_backward(&out, y, &dout); /* dL/dout */
+    } else {
+        loss = bp_softmax_xent_forward(&out, labels, &dout); /* probs, into dout */
+        bp_softmax_xent_backward(&dout, labels, &dout);      /* dL/dlogits, in place */
+    }
+    bp__mlp_backward(net, x);
+    bp__mlp_step(net);
+    return loss;
+}
 
 #endif /* BACKPROP_IMPLEMENTATION */
 

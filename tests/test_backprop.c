@@ -15,6 +15,8 @@
      test_optim.c    SGD, momentum and Adam by hand and against PyTorch (tests/fixtures/optim.txt); clipping
      test_files.c    .npy load and save (numpy's own files in tests/fixtures/npy/, malformed ones, the header
                      parser, np.save's bytes), IDX files
+     test_mlp.c      the network in one object (bp_mlp_*): one allocation, the same bits as the explicit
+                     layer calls, no allocation after it is made, it learns, its argument checks
      test_sweep.c    every allocation failing in turn, no hidden allocation, every argument check of every
                      function
    Tests marked REGRESSION pin down a bug this suite found in backprop.h (now fixed there).
@@ -46,6 +48,7 @@
 #include "test_layers.c"
 #include "test_optim.c"
 #include "test_files.c"
+#include "test_mlp.c"
 #include "test_sweep.c"
 
 static const test_case tests[] = {
@@ -98,6 +101,12 @@ static const test_case tests[] = {
     {"npy_save", test_npy_save},
     {"idx", test_idx},
 #endif
+    /* test_mlp.c */
+    {"mlp_new", test_mlp_new},
+    {"mlp_vs_explicit", test_mlp_vs_explicit},
+    {"mlp_no_allocation", test_mlp_no_allocation},
+    {"mlp_learns", test_mlp_learns},
+    {"mlp_guards", test_mlp_guards},
     /* test_sweep.c */
     {"allocation_failure", test_allocation_failure},
     {"no_allocation_step", test_no_allocation_step},

@@ -1,5 +1,5 @@
 /* Tests that sweep over many functions at once:
-     - allocation_failure: every function that allocates (bp_tensor_new, the .npy and IDX functions), run
+     - allocation_failure: every function that allocates (bp_tensor_new, bp_mlp_new, the file functions), run
        again and again with its 1st, 2nd, ... allocation failing: each failure reported, nothing leaked;
      - no_allocation_step, no_allocation_others: no other function touches the heap (a counting BP_MALLOC);
      - argument_sweep: every tensor argument of every function broken in every way (NULL, data NULL,
@@ -18,6 +18,20 @@
 /* One call of an allocating function; returns its result (0 success, -1 failure) and sets *promises_kept
    to whether the call's other promises held. */
 typedef int (*alloc_case_fn)(int *promises_kept);
+
+static int alloc_case_mlp_new(int *kept)
+{
+    static const int widths[] = {4, 8, 3}, acts[] = {BP_ACT_RELU, BP_ACT_NONE};
+    bp_mlp *net = bp_mlp_new(2, widths, acts, NULL);
+    if (!net) {
+        *kept = errors_seen == 1 && strstr(last_error, "bp_mlp_new: out of memory") != NULL;
+        errors_seen = 0;
+        return -1;
+    }
+    *kept = errors_seen == 0 && net->layers == 2;
+    bp_mlp_free(net);
+    return 0;
+}
 
 static int alloc_case_tensor_new(int *kept)
 {
@@ -98,6 +112,7 @@ static void test_allocation_failure(void)
         int allocations; /* how many each makes: the sweep must find exactly these */
     } cases[] = {
         {"bp_tensor_new", alloc_case_tensor_new, 1},
+        {"bp_mlp_new", alloc_case_mlp_new, 1}, /* everything in one */
 #ifndef BACKPROP_NO_STDIO
         {"bp_tensor_load_npy (3 files)", alloc_case_load_npy, 6}, /* header and data, per file */
         {"bp_tensor_save_npy", alloc_case_save_npy, 1},           /* the name of path.part */
@@ -321,6 +336,26 @@ static double call_gradcheck(bp_tensor *const *t)
     sweep_param = t[0];
     return (double)bp_gradcheck(sweep_loss, NULL, t[0], t[1], (bp_real)1e-2);
 }
+/* the network object: 1 -> 5 -> 1 with max_batch 3, so that x is 3x1 and y 3x1 (a size of 1 is never
+   emptied by the sweep: x n x 1 with n <= 3 is valid for any n, 0 included) */
+static bp_mlp *sweep_net;
+static bp_mlp *sweep_mlp(void)
+{
+    static const int widths[] = {1, 5, 1}, acts[] = {BP_ACT_TANH, BP_ACT_NONE};
+    bp_mlp_config cfg = bp_mlp_default_config();
+    cfg.max_batch = 3;
+    if (!sweep_net) sweep_net = bp_mlp_new(2, widths, acts, &cfg);
+    return sweep_net;
+}
+static double call_mlp_predict(bp_tensor *const *t) /* 0 for the error view {0, 0, NULL}, 1 otherwise */
+{
+    bp_tensor out = bp_mlp_predict(sweep_mlp(), t[0]);
+    return out.rows == 0 && out.cols == 0 && out.data == NULL ? 0 : 1;
+}
+static double call_mlp_train_step(bp_tensor *const *t)
+{
+    return (double)bp_mlp_train_step(sweep_mlp(), t[0], t[1], NULL);
+}
 #ifndef BACKPROP_NO_STDIO
 static double call_save_npy(bp_tensor *const *t) { return bp_tensor_save_npy(t[0], SCRATCH "/sweep.npy"); }
 #endif
@@ -368,6 +403,8 @@ static const sweep_fn sweep_fns[] = {
      {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"m", 3, 4, ARG_OUT}, {"v", 3, 4, ARG_OUT}}},
     {"bp_clip_grad_norm", call_clip, NAN, 1, 0, "", {{"grads[0]", 3, 4, ARG_OUT}, {"grads[1]", 2, 5, ARG_OUT}}},
     {"bp_gradcheck", call_gradcheck, HUGE_VAL, 0, 0, "", {{"param", 3, 4, ARG_OUT}, {"grad", 3, 4, ARG_IN}}},
+    {"bp_mlp_predict", call_mlp_predict, 0, 0, 0, "", {{"x", 3, 1, ARG_IN}}},
+    {"bp_mlp_train_step", call_mlp_train_step, NAN, 0, 0, "", {{"x", 3, 1, ARG_IN}, {"y", 3, 1, ARG_IN}}},
 #ifndef BACKPROP_NO_STDIO
     {"bp_tensor_save_npy", call_save_npy, -1, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
 #endif
@@ -512,5 +549,7 @@ static void test_argument_sweep(void)
 {
     int k;
     for (k = 0; k < (int)(sizeof sweep_fns / sizeof *sweep_fns); k++) sweep_function(&sweep_fns[k]);
+    bp_mlp_free(sweep_net);
+    sweep_net = NULL;
     remove(SCRATCH "/sweep.npy");
 }
