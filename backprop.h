@@ -509,6 +509,25 @@ BPDEF bp_tensor bp_mlp_predict(bp_mlp *net, const bp_tensor *x);
    error handler, returns NaN and changes nothing. */
 BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor *y, const int *labels);
 
+#ifndef BACKPROP_NO_STDIO
+/* The weights and biases as one .npz file, named and laid out as PyTorch's state_dict of the same
+   network written as an nn.Sequential of nn.Linear and activation modules:
+       nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+       ->  "0.weight" 16x4, "0.bias" 16, "2.weight" 3x16, "2.bias" 3
+   Each module counts, so a Linear's number is its place in that list (an activation takes a number, a
+   BP_ACT_NONE does not).  nn.Linear keeps its weight as out x in, the TRANSPOSE of W here (in x out):
+   the file holds W^T, and bp_mlp_load transposes back.  So in Python
+       model.load_state_dict({k: torch.from_numpy(v) for k, v in np.load("net.npz").items()})
+   and np.savez("net.npz", **{k: v.numpy() for k, v in model.state_dict().items()}) the other way.
+   Saved as bp_npz_save saves (atomically); 0 on success, -1 and bp_failure_reason() otherwise. */
+BPDEF int bp_mlp_save(const bp_mlp *net, const char *path);
+
+/* Reads the weights and biases of such a file into net, which must have the same layers: each member
+   "N.weight" out x in and "N.bias" (out, or 1 x out).  On success the optimizer's state and step count
+   start again from zero.  0 on success; -1 and bp_failure_reason() otherwise, with net unchanged. */
+BPDEF int bp_mlp_load(bp_mlp *net, const char *path);
+#endif
+
 
 #ifdef __cplusplus
 }
@@ -2075,13 +2094,18 @@ static uint32_t bp__crc32(uint32_t crc, const unsigned char *p, size_t n)
 }
 
 /* The start of t's .npy file in out (128 bytes): magic, version 1.0, the header's length, then the dict
-   padded with spaces to a multiple of 64 bytes and ending in '\n'.  Returns the bytes written. */
-static size_t bp__npy_start(const bp_tensor *t, unsigned char *out)
+   padded with spaces to a multiple of 64 bytes and ending in '\n'.  Returns the bytes written.  With
+   vector set, a 1 x n t is written as the 1-D array (n,) (a PyTorch bias, for bp_mlp_save). */
+static size_t bp__npy_start(const bp_tensor *t, int vector, unsigned char *out)
 {
     char *dict = (char *)out + 10;
     int len, padded;
-    bp__format(dict, 118, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d, %d), }", (int)sizeof(bp_real),
-               t->rows, t->cols);
+    if (vector)
+        bp__format(dict, 118, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d,), }", (int)sizeof(bp_real),
+                   t->cols);
+    else
+        bp__format(dict, 118, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d, %d), }",
+                   (int)sizeof(bp_real), t->rows, t->cols);
     len = (int)strlen(dict);
     padded = (10 + len + 1 + 63) / 64 * 64 - 10; /* magic+version+length, dict, '\n': a multiple of 64 */
     memcpy(out, "\x93NUMPY\x01\x00", 8);
@@ -2093,18 +2117,18 @@ static size_t bp__npy_start(const bp_tensor *t, unsigned char *out)
 }
 
 /* The length of t's .npy file, in bytes. */
-static double bp__npy_size(const bp_tensor *t)
+static double bp__npy_size(const bp_tensor *t, int vector)
 {
     unsigned char header[128];
-    return (double)bp__npy_start(t, header) + (double)bp__count(t) * sizeof(bp_real);
+    return (double)bp__npy_start(t, vector, header) + (double)bp__count(t) * sizeof(bp_real);
 }
 
 /* Writes t as a .npy file to f; with f NULL writes nothing.  If crc is not NULL, *crc becomes the CRC-32
    of the bytes.  1 if every byte was written. */
-static int bp__npy_write(FILE *f, const bp_tensor *t, uint32_t *crc)
+static int bp__npy_write(FILE *f, const bp_tensor *t, int vector, uint32_t *crc)
 {
     unsigned char chunk[4096];
-    size_t i = 0, n = bp__count(t), used = bp__npy_start(t, chunk);
+    size_t i = 0, n = bp__count(t), used = bp__npy_start(t, vector, chunk);
     if (crc) *crc = 0;
     for (;;) {
         if (used + sizeof(bp_real) > sizeof chunk || i == n) {
@@ -2181,7 +2205,7 @@ BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path)
     }
     f = bp__open_part(fn, path, &part);
     if (!f) return -1;
-    return bp__close_part(fn, path, part, f, bp__npy_write(f, t, NULL));
+    return bp__close_part(fn, path, part, f, bp__npy_write(f, t, 0, NULL));
 }
 
 /* The header dict, parsed: a small recursive-descent reader for exactly the three keys numpy writes. */
@@ -2554,9 +2578,10 @@ static int bp__zip_header(FILE *f, int central, const char *name, uint32_t crc, 
            fwrite(".npy", 1, 4, f) == 4;
 }
 
-BPDEF int bp_npz_save(const char *path, int count, const char *const *names, const bp_tensor *const *tensors)
+/* bp_npz_save, for fn; vector[i] set (vector may be NULL) writes tensors[i], 1 x n, as a 1-D array */
+static int bp__npz_save(const char *fn, const char *path, int count, const char *const *names,
+                        const bp_tensor *const *tensors, const unsigned char *vector)
 {
-    const char *fn = "bp_npz_save";
     double offset = 0, dir_size = 0;
     char *part;
     uint32_t crc;
@@ -2585,7 +2610,7 @@ BPDEF int bp_npz_save(const char *path, int count, const char *const *names, con
     }
     /* without ZIP64 records every size and offset must fit 32 bits (0xffffffff means ZIP64) */
     for (i = 0; i < count; i++) {
-        offset += 30 + (double)strlen(names[i]) + 4 + bp__npy_size(tensors[i]);
+        offset += 30 + (double)strlen(names[i]) + 4 + bp__npy_size(tensors[i], vector && vector[i]);
         dir_size += 46 + (double)strlen(names[i]) + 4;
     }
     if (count > 65534 || offset + dir_size >= 4294967295.0) {
@@ -2597,14 +2622,16 @@ BPDEF int bp_npz_save(const char *path, int count, const char *const *names, con
     if (!f) return -1;
     /* the members, each a local header and the .npy bytes (written twice: the CRC first, then the file) */
     for (i = 0; ok && i < count; i++) {
-        bp__npy_write(NULL, tensors[i], &crc);
-        ok = bp__zip_header(f, 0, names[i], crc, bp__npy_size(tensors[i]), 0) && bp__npy_write(f, tensors[i], NULL);
+        int v = vector && vector[i];
+        bp__npy_write(NULL, tensors[i], v, &crc);
+        ok = bp__zip_header(f, 0, names[i], crc, bp__npy_size(tensors[i], v), 0) &&
+             bp__npy_write(f, tensors[i], v, NULL);
     }
     /* the central directory, then the end record */
     for (i = 0, offset = 0; ok && i < count; i++) {
-        bp__npy_write(NULL, tensors[i], &crc);
-        ok = bp__zip_header(f, 1, names[i], crc, bp__npy_size(tensors[i]), offset);
-        offset += 30 + (double)strlen(names[i]) + 4 + bp__npy_size(tensors[i]);
+        bp__npy_write(NULL, tensors[i], vector && vector[i], &crc);
+        ok = bp__zip_header(f, 1, names[i], crc, bp__npy_size(tensors[i], vector && vector[i]), offset);
+        offset += 30 + (double)strlen(names[i]) + 4 + bp__npy_size(tensors[i], vector && vector[i]);
     }
     if (ok) {
         unsigned char end[22], *p = end;
@@ -2618,6 +2645,11 @@ BPDEF int bp_npz_save(const char *path, int count, const char *const *names, con
         ok = fwrite(end, 1, 22, f) == 22;
     }
     return bp__close_part(fn, path, part, f, ok);
+}
+
+BPDEF int bp_npz_save(const char *path, int count, const char *const *names, const bp_tensor *const *tensors)
+{
+    return bp__npz_save("bp_npz_save", path, count, names, tensors, NULL);
 }
 
 /* One member of an archive being read. */
@@ -3251,6 +3283,135 @@ BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor
     bp__mlp_step(net);
     return loss;
 }
+
+#ifndef BACKPROP_NO_STDIO
+/* The number of layer l's Linear in the equivalent nn.Sequential: every module before it counts (a Linear,
+   and its activation unless it is BP_ACT_NONE). */
+static int bp__mlp_module(const bp_mlp *net, int l)
+{
+    int j, k = 0;
+    for (j = 0; j < l; j++) k += net->layer[j].activation == BP_ACT_NONE ? 1 : 2;
+    return k;
+}
+
+BPDEF int bp_mlp_save(const bp_mlp *net, const char *path)
+{
+    const char *fn = "bp_mlp_save";
+    size_t weights = 0, at, bytes, i;
+    int l, count, rc;
+    char *block, *text;
+    bp_tensor *t;
+    const bp_tensor **tensors;
+    const char **names;
+    unsigned char *vector;
+    if (!net || !path) {
+        bp__fail("%s: %s is NULL", fn, !net ? "net" : "path");
+        return -1;
+    }
+    /* one temporary block: the transposed weights, then the tensors, their names and which are 1-D */
+    count = 2 * net->layers;
+    for (l = 0; l < net->layers; l++) weights += bp__count(&net->layer[l].W);
+    at = (weights * sizeof(bp_real) + 15) / 16 * 16;
+    bytes = at + (size_t)count * (sizeof(bp_tensor) + sizeof(bp_tensor *) + sizeof(char *) + 24 + 1);
+    block = (char *)BP_MALLOC(bytes);
+    if (!block) {
+        bp__file_fail("%s: %s: out of memory", fn, path);
+        return -1;
+    }
+    t = (bp_tensor *)(void *)(block + at);
+    tensors = (const bp_tensor **)(void *)(t + count);
+    names = (const char **)(void *)(tensors + count);
+    text = (char *)(names + count);
+    vector = (unsigned char *)(text + 24 * (size_t)count);
+    for (l = 0, weights = 0; l < net->layers; l++) {
+        const bp_mlp_layer *L = &net->layer[l];
+        bp_tensor *T = &t[2 * l];
+        int r, c, k = bp__mlp_module(net, l);
+        T->rows = L->W.cols; /* nn.Linear's weight: out x in, W transposed */
+        T->cols = L->W.rows;
+        T->data = (bp_real *)(void *)block + weights;
+        weights += bp__count(&L->W);
+        for (r = 0; r < L->W.rows; r++)
+            for (c = 0; c < L->W.cols; c++) T->data[c * T->cols + r] = L->W.data[r * L->W.cols + c];
+        t[2 * l + 1] = L->b;
+        bp__format(text + 24 * (2 * l), 24, "%d.weight", k);
+        bp__format(text + 24 * (2 * l + 1), 24, "%d.bias", k);
+        vector[2 * l] = 0;
+        vector[2 * l + 1] = 1; /* a bias is 1-D in PyTorch */
+    }
+    for (i = 0; i < (size_t)count; i++) {
+        tensors[i] = &t[i];
+        names[i] = text + 24 * i;
+    }
+    rc = bp__npz_save(fn, path, count, names, tensors, vector);
+    BP_FREE(block);
+    return rc;
+}
+
+BPDEF int bp_mlp_load(bp_mlp *net, const char *path)
+{
+    const char *fn = "bp_mlp_load";
+    bp_tensor *got;
+    char name[24];
+    int l, i, count, members, rc = -1;
+    if (!net || !path) {
+        bp__fail("%s: %s is NULL", fn, !net ? "net" : "path");
+        return -1;
+    }
+    count = 2 * net->layers;
+    members = bp_npz_list(path, NULL, NULL);
+    if (members < 0) return -1;
+    if (members != count) {
+        bp__file_fail("%s: %s: %d members, but this network's state_dict has %d (%d Linear layers, each N.weight "
+                      "and N.bias)", fn, path, members, count, net->layers);
+        return -1;
+    }
+    got = (bp_tensor *)BP_MALLOC((size_t)count * sizeof(bp_tensor));
+    if (!got) {
+        bp__file_fail("%s: %s: out of memory", fn, path);
+        return -1;
+    }
+    for (i = 0; i < count; i++) got[i].rows = got[i].cols = 0, got[i].data = NULL;
+    /* every member read and checked before any of the network is changed */
+    for (l = 0; l < net->layers; l++) {
+        const bp_mlp_layer *L = &net->layer[l];
+        bp_tensor *weight = &got[2 * l], *bias = &got[2 * l + 1];
+        int k = bp__mlp_module(net, l);
+        bp__format(name, sizeof name, "%d.weight", k);
+        if (bp_npz_load(weight, path, name) != 0) goto done;
+        if (weight->rows != L->W.cols || weight->cols != L->W.rows) {
+            bp__file_fail("%s: %s: %s is %dx%d, but layer %d is nn.Linear(%d, %d): its weight is %dx%d (out x in)",
+                          fn, path, name, weight->rows, weight->cols, l, L->W.rows, L->W.cols, L->W.cols, L->W.rows);
+            goto done;
+        }
+        bp__format(name, sizeof name, "%d.bias", k);
+        if (bp_npz_load(bias, path, name) != 0) goto done;
+        if (bias->rows != 1 || bias->cols != L->b.cols) {
+            bp__file_fail("%s: %s: %s is %dx%d, but layer %d has %d outputs (a bias of %d, 1-D or 1 x %d)", fn, path,
+                          name, bias->rows, bias->cols, l, L->b.cols, L->b.cols, L->b.cols);
+            goto done;
+        }
+    }
+    for (l = 0; l < net->layers; l++) {
+        bp_mlp_layer *L = &net->layer[l];
+        const bp_tensor *weight = &got[2 * l];
+        int r, c;
+        for (r = 0; r < L->W.rows; r++)
+            for (c = 0; c < L->W.cols; c++) L->W.data[r * L->W.cols + c] = weight->data[c * weight->cols + r];
+        memcpy(L->b.data, got[2 * l + 1].data, bp__count(&L->b) * sizeof(bp_real));
+        if (L->mW.data) memset(L->mW.data, 0, bp__count(&L->mW) * sizeof(bp_real)); /* the optimizer starts again */
+        if (L->mb.data) memset(L->mb.data, 0, bp__count(&L->mb) * sizeof(bp_real));
+        if (L->vW.data) memset(L->vW.data, 0, bp__count(&L->vW) * sizeof(bp_real));
+        if (L->vb.data) memset(L->vb.data, 0, bp__count(&L->vb) * sizeof(bp_real));
+    }
+    net->step = 0;
+    rc = 0;
+done:
+    for (i = 0; i < count; i++) bp_tensor_free(&got[i]);
+    BP_FREE(got);
+    return rc;
+}
+#endif
 
 #endif /* BACKPROP_IMPLEMENTATION */
 

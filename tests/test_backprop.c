@@ -16,7 +16,9 @@
      test_files.c    .npy load and save (numpy's own files in tests/fixtures/npy/, malformed ones, the header
                      parser, np.save's bytes), IDX files
      test_mlp.c      the network in one object (bp_mlp_*): one allocation, the same bits as the explicit
-                     layer calls, no allocation after it is made, it learns, its argument checks
+                     layer calls, no allocation after it is made, it learns, its argument checks; saved as
+                     PyTorch's state_dict (names, out x in weights, 1-D biases), loaded back, and a model
+                     trained in PyTorch (the .npz files of examples/from_pytorch) giving PyTorch's outputs
      test_sweep.c    every allocation failing in turn, no hidden allocation, every argument check of every
                      function
    Tests marked REGRESSION pin down a bug this suite found in backprop.h (now fixed there).
@@ -107,6 +109,11 @@ static const test_case tests[] = {
     {"mlp_no_allocation", test_mlp_no_allocation},
     {"mlp_learns", test_mlp_learns},
     {"mlp_guards", test_mlp_guards},
+#ifndef BACKPROP_NO_STDIO
+    {"mlp_pytorch_layout", test_mlp_pytorch_layout},
+    {"mlp_save_load", test_mlp_save_load},
+    {"mlp_vs_pytorch", test_mlp_vs_pytorch},
+#endif
     /* test_sweep.c */
     {"allocation_failure", test_allocation_failure},
     {"no_allocation_step", test_no_allocation_step},

@@ -455,3 +455,247 @@ static void test_mlp_guards(void)
     bp_tensor_free(&tall);
     bp_tensor_free(&snapshot);
 }
+
+#ifndef BACKPROP_NO_STDIO
+/* ---- one .npz file, as PyTorch's state_dict ---------------------------------------------------------- */
+
+/* the trained PyTorch model of examples/from_pytorch (written by its export.py; committed) */
+static void example_path(char *path, size_t size, const char *file)
+{
+    snprintf(path, size, "%s/../../examples/from_pytorch/%s", fixtures_dir, file);
+}
+
+typedef struct member_list {
+    int count;
+    char names[8][16];
+    int rows[8], cols[8];
+} member_list;
+
+static void list_member(void *ctx, const char *name, int rows, int cols)
+{
+    member_list *m = (member_list *)ctx;
+    if (m->count < 8) {
+        snprintf(m->names[m->count], sizeof m->names[0], "%s", name);
+        m->rows[m->count] = rows;
+        m->cols[m->count] = cols;
+    }
+    m->count++;
+}
+
+/* the whole file as bytes (the archive is stored, not compressed: each member's .npy header is in it) */
+static long read_bytes(const char *path, char *out, long size)
+{
+    FILE *f = fopen(path, "rb");
+    long n;
+    if (!f) return -1;
+    n = (long)fread(out, 1, (size_t)size - 1, f);
+    fclose(f);
+    out[n < 0 ? 0 : n] = 0;
+    return n;
+}
+
+static int contains_bytes(const char *hay, long n, const char *needle)
+{
+    long i, k = (long)strlen(needle);
+    for (i = 0; i + k <= n; i++)
+        if (memcmp(hay + i, needle, (size_t)k) == 0) return 1;
+    return 0;
+}
+
+/* Saved by backprop.h: the names and layouts of nn.Sequential(Linear(5,7), ReLU, Linear(7,6), Tanh,
+   Linear(6,4)).state_dict(): "0.weight" 7x5 = W^T, "0.bias" 1-D (7,), "2.weight", "2.bias", "4.weight",
+   "4.bias" (the activations take numbers 1 and 3; a BP_ACT_NONE takes none). */
+static void test_mlp_pytorch_layout(void)
+{
+    static const int acts[] = {BP_ACT_RELU, BP_ACT_TANH, BP_ACT_NONE}, none_first[] = {BP_ACT_NONE, BP_ACT_SIGMOID};
+    static const int widths2[] = {3, 2, 5};
+    const char *path = SCRATCH "/mlp_layout.npz";
+    static const char *const names[] = {"0.weight", "0.bias", "2.weight", "2.bias", "4.weight", "4.bias"};
+    bp_mlp *net = mlp_make(acts, BP_LOSS_MSE, BP_OPT_SGD, 4);
+    member_list m;
+    char bytes[8192];
+    long n;
+    int l, r, c;
+    bp_rng rng;
+    bp_rng_seed(&rng, 2);
+    for (l = 0; l < 3; l++) bp_tensor_randn(&net->layer[l].b, &rng, 1);
+    CHECK(bp_mlp_save(net, path) == 0);
+    memset(&m, 0, sizeof m);
+    CHECK(bp_npz_list(path, list_member, &m) == 6 && m.count == 6);
+    for (l = 0; l < 3; l++) {
+        const bp_mlp_layer *L = &net->layer[l];
+        bp_tensor weight = {0, 0, NULL}, bias = {0, 0, NULL};
+        int same = 1;
+        CHECK(strcmp(m.names[2 * l], names[2 * l]) == 0 && strcmp(m.names[2 * l + 1], names[2 * l + 1]) == 0);
+        CHECK(m.rows[2 * l] == L->W.cols && m.cols[2 * l] == L->W.rows); /* out x in */
+        CHECK(m.rows[2 * l + 1] == 1 && m.cols[2 * l + 1] == L->W.cols);
+        CHECK(bp_npz_load(&weight, path, names[2 * l]) == 0 && bp_npz_load(&bias, path, names[2 * l + 1]) == 0);
+        for (r = 0; r < L->W.rows; r++)
+            for (c = 0; c < L->W.cols; c++) same &= weight.data[c * weight.cols + r] == L->W.data[r * L->W.cols + c];
+        CHECK(same && same_bits(&bias, &L->b));
+        bp_tensor_free(&weight);
+        bp_tensor_free(&bias);
+    }
+    /* the .npy headers inside: the weight 2-D, the bias 1-D, as state_dict's tensors are */
+    n = read_bytes(path, bytes, sizeof bytes);
+    CHECK(n > 0 && contains_bytes(bytes, n, "'shape': (7, 5), }") && contains_bytes(bytes, n, "'shape': (7,), }") &&
+          contains_bytes(bytes, n, "'shape': (4, 6), }") && contains_bytes(bytes, n, "'shape': (4,), }") &&
+          !contains_bytes(bytes, n, "'shape': (1, "));
+    bp_mlp_free(net);
+    /* a first layer without activation: the next Linear is module 1 */
+    net = bp_mlp_new(2, widths2, none_first, NULL);
+    CHECK(bp_mlp_save(net, path) == 0);
+    memset(&m, 0, sizeof m);
+    CHECK(bp_npz_list(path, list_member, &m) == 4);
+    CHECK(strcmp(m.names[0], "0.weight") == 0 && strcmp(m.names[2], "1.weight") == 0 &&
+          strcmp(m.names[3], "1.bias") == 0 && m.rows[2] == 5 && m.cols[2] == 2);
+    bp_mlp_free(net);
+    remove(path);
+    EXPECT_NO_ERROR();
+}
+
+/* Saved and loaded: the same weights bit for bit and the same predictions; the optimizer starts again;
+   a file of another network, a missing member, a missing file: -1, a reason, the network unchanged. */
+static void test_mlp_save_load(void)
+{
+    static const int acts[] = {BP_ACT_SIGMOID, BP_ACT_RELU, BP_ACT_NONE}, other_acts[] = {BP_ACT_RELU, BP_ACT_NONE};
+    static const int other_widths[] = {5, 7, 4}, wrong_widths[] = {5, 8, 6, 4};
+    const char *path = SCRATCH "/mlp_round_trip.npz", *other_path = SCRATCH "/mlp_other.npz";
+    bp_mlp *net = mlp_make(acts, BP_LOSS_SOFTMAX_XENT, BP_OPT_ADAM, 6), *back, *other, *wrong;
+    bp_mlp_config cfg = bp_mlp_default_config();
+    bp_tensor x = bp_tensor_new(6, 5), out1 = bp_tensor_new(6, 4), snapshot;
+    const int labels[] = {0, 1, 2, 3, 0, 1};
+    bp_rng rng;
+    int i, l, same = 1;
+    bp_rng_seed(&rng, 9);
+    bp_tensor_randn(&x, &rng, 1);
+    for (i = 0; i < 5; i++) bp_mlp_train_step(net, &x, NULL, labels);
+    CHECK(bp_mlp_save(net, path) == 0);
+    CHECK(bp_failure_reason()[0] == 0);
+    memcpy(out1.data, bp_mlp_predict(net, &x).data, element_count(&out1) * sizeof(bp_real));
+    back = mlp_make(acts, BP_LOSS_SOFTMAX_XENT, BP_OPT_ADAM, 6);
+    back->config.seed = 1234;
+    bp_mlp_train_step(back, &x, NULL, labels); /* some optimizer state, to be cleared by the load */
+    CHECK(back->step == 1);
+    CHECK(bp_mlp_load(back, path) == 0);
+    for (l = 0; l < 3; l++) {
+        same &= same_bits(&net->layer[l].W, &back->layer[l].W) && same_bits(&net->layer[l].b, &back->layer[l].b);
+        same &= all_equal(&back->layer[l].mW, 0) && all_equal(&back->layer[l].vW, 0) &&
+                all_equal(&back->layer[l].mb, 0) && all_equal(&back->layer[l].vb, 0);
+    }
+    CHECK(same && back->step == 0);
+    {
+        bp_tensor out2 = bp_mlp_predict(back, &x);
+        CHECK(same_bits(&out1, &out2));
+    }
+    EXPECT_NO_ERROR();
+
+    /* files that do not fit: the reason names the file and the member, and back is unchanged */
+    snapshot = bp_tensor_new(1, back->all.cols);
+    memcpy(snapshot.data, back->all.data, element_count(&snapshot) * sizeof(bp_real));
+    cfg.max_batch = 6;
+    other = bp_mlp_new(2, other_widths, other_acts, &cfg); /* 2 layers: 4 members */
+    CHECK(bp_mlp_save(other, other_path) == 0);
+    CHECK(bp_mlp_load(back, other_path) == -1);
+    CHECK(strstr(bp_failure_reason(), "bp_mlp_load: ") && strstr(bp_failure_reason(), "4 members") &&
+          strstr(bp_failure_reason(), "has 6"));
+    CHECK(bp_mlp_load(other, path) == -1); /* and the other way */
+    CHECK(strstr(bp_failure_reason(), "6 members") != NULL);
+    wrong = bp_mlp_new(3, wrong_widths, acts, &cfg); /* the same members, another width */
+    CHECK(bp_mlp_load(wrong, path) == -1);
+    CHECK(strstr(bp_failure_reason(), "0.weight is 7x5, but layer 0 is nn.Linear(5, 8): its weight is 8x5") != NULL);
+    CHECK(bp_mlp_load(back, SCRATCH "/no_such_file.npz") == -1);
+    CHECK(strstr(bp_failure_reason(), "no_such_file.npz") != NULL);
+    { /* the activations differ: module numbers 0, 2, 4 against 0, 1, 3 */
+        static const int shifted[] = {BP_ACT_NONE, BP_ACT_RELU, BP_ACT_NONE};
+        bp_mlp *s = mlp_make(shifted, BP_LOSS_MSE, BP_OPT_SGD, 2);
+        CHECK(bp_mlp_load(s, path) == -1);
+        CHECK(strstr(bp_failure_reason(), "no member '1.weight'") != NULL);
+        bp_mlp_free(s);
+    }
+    CHECK(same_bits(&snapshot, &back->all));
+    CHECK(bp_mlp_save(NULL, path) == -1);
+    EXPECT_ERROR("bp_mlp_save", "net is NULL");
+    CHECK(bp_mlp_save(net, NULL) == -1);
+    EXPECT_ERROR("bp_mlp_save", "path is NULL");
+    CHECK(bp_mlp_load(NULL, path) == -1);
+    EXPECT_ERROR("bp_mlp_load", "net is NULL");
+    CHECK(bp_mlp_load(net, NULL) == -1);
+    EXPECT_ERROR("bp_mlp_load", "path is NULL");
+    remove(path);
+    remove(other_path);
+    bp_mlp_free(net);
+    bp_mlp_free(back);
+    bp_mlp_free(other);
+    bp_mlp_free(wrong);
+    bp_tensor_free(&x);
+    bp_tensor_free(&out1);
+    bp_tensor_free(&snapshot);
+}
+
+/* PyTorch's own file (np.savez of a trained nn.Sequential's state_dict) runs here with PyTorch's outputs:
+   to 1e-5 (|c - t| <= 1e-5 max(|t|, 1)), and every predicted class equal; through bp_mlp_load and through
+   the explicit calls on the members as they are (z = x W^T + b with BP_TRANS_B). */
+static void test_mlp_vs_pytorch(void)
+{
+    static const int widths[] = {4, 16, 12, 8, 3};
+    static const int acts[] = {BP_ACT_RELU, BP_ACT_TANH, BP_ACT_SIGMOID, BP_ACT_NONE};
+    char model[512], io[512], name[32];
+    bp_tensor x = {0, 0, NULL}, logits = {0, 0, NULL}, out, a, z = {0, 0, NULL};
+    bp_mlp_config cfg = bp_mlp_default_config();
+    bp_mlp *net;
+    double worst = 0, worst_explicit = 0;
+    int r, j, l, classes_equal = 1;
+    example_path(model, sizeof model, "mlp.npz");
+    example_path(io, sizeof io, "mlp_io.npz");
+    CHECK(bp_npz_load(&x, io, "x") == 0 && bp_npz_load(&logits, io, "logits") == 0);
+    CHECK(x.rows == 30 && x.cols == 4 && logits.rows == 30 && logits.cols == 3);
+    if (x.rows != 30 || logits.rows != 30) {
+        printf("  %s\n", bp_failure_reason());
+        return;
+    }
+    cfg.max_batch = 30;
+    net = bp_mlp_new(4, widths, acts, &cfg);
+    CHECK(bp_mlp_load(net, model) == 0);
+    out = bp_mlp_predict(net, &x);
+    a = x;
+    for (l = 0; l < 4; l++) { /* the explicit calls, on nn.Linear's out x in weight as it is */
+        bp_tensor W = {0, 0, NULL}, b = {0, 0, NULL}, next = bp_tensor_new(30, widths[l + 1]);
+        snprintf(name, sizeof name, "%d.weight", 2 * l);
+        CHECK(bp_npz_load(&W, model, name) == 0);
+        snprintf(name, sizeof name, "%d.bias", 2 * l);
+        CHECK(bp_npz_load(&b, model, name) == 0);
+        bp_matmul(&next, &a, &W, BP_TRANS_B);
+        for (r = 0; r < next.rows; r++)
+            for (j = 0; j < next.cols; j++) next.data[r * next.cols + j] += b.data[j];
+        if (acts[l] == BP_ACT_RELU) bp_relu_forward(&next, &next);
+        if (acts[l] == BP_ACT_TANH) bp_tanh_forward(&next, &next);
+        if (acts[l] == BP_ACT_SIGMOID) bp_sigmoid_forward(&next, &next);
+        bp_tensor_free(&W);
+        bp_tensor_free(&b);
+        bp_tensor_free(&z);
+        a = z = next;
+    }
+    for (r = 0; r < 30; r++) {
+        int mine = 0, theirs = 0;
+        for (j = 0; j < 3; j++) {
+            double t = (double)logits.data[3 * r + j], scale = fabs(t) > 1 ? fabs(t) : 1;
+            double e1 = fabs((double)out.data[3 * r + j] - t) / scale, e2 = fabs((double)z.data[3 * r + j] - t) / scale;
+            worst = e1 > worst ? e1 : worst;
+            worst_explicit = e2 > worst_explicit ? e2 : worst_explicit;
+            if (out.data[3 * r + j] > out.data[3 * r + mine]) mine = j;
+            if (logits.data[3 * r + j] > logits.data[3 * r + theirs]) theirs = j;
+        }
+        classes_equal &= mine == theirs;
+    }
+    if (!(worst <= 1e-5 && worst_explicit <= 1e-5 && classes_equal))
+        printf("  against PyTorch: worst relative difference %.2e (bp_mlp), %.2e (explicit calls); classes %s\n",
+               worst, worst_explicit, classes_equal ? "equal" : "DIFFER");
+    CHECK(worst <= 1e-5 && worst_explicit <= 1e-5 && classes_equal);
+    EXPECT_NO_ERROR();
+    bp_mlp_free(net);
+    bp_tensor_free(&x);
+    bp_tensor_free(&logits);
+    bp_tensor_free(&z);
+}
+#endif

@@ -33,6 +33,50 @@ static int alloc_case_mlp_new(int *kept)
     return 0;
 }
 
+#ifndef BACKPROP_NO_STDIO
+static int alloc_case_mlp_save(int *kept)
+{
+    static const int widths[] = {4, 8, 3}, acts[] = {BP_ACT_RELU, BP_ACT_NONE};
+    const char *path = SCRATCH "/alloc_sweep_mlp.npz";
+    bp_mlp *net;
+    int rc;
+    long countdown = test_fail_countdown;
+    test_fail_countdown = 0; /* the network itself is not part of this sweep */
+    net = bp_mlp_new(2, widths, acts, NULL);
+    test_fail_countdown = countdown;
+    rc = bp_mlp_save(net, path);
+    *kept = errors_seen == 0 && (rc == 0 || strstr(bp_failure_reason(), "out of memory") != NULL);
+    test_fail_countdown = 0;
+    bp_mlp_free(net);
+    return rc;
+}
+
+static int alloc_case_mlp_load(int *kept)
+{
+    static const int widths[] = {4, 8, 3}, acts[] = {BP_ACT_RELU, BP_ACT_NONE};
+    const char *path = SCRATCH "/alloc_sweep_mlp.npz";
+    bp_mlp *net;
+    bp_tensor before;
+    int rc;
+    long countdown = test_fail_countdown;
+    test_fail_countdown = 0; /* the network and its file are not part of this sweep */
+    net = bp_mlp_new(2, widths, acts, NULL);
+    bp_mlp_save(net, path);
+    fill(&net->layer[0].W, 5); /* to be overwritten by the load */
+    before = bp_tensor_new(1, net->all.cols);
+    memcpy(before.data, net->all.data, element_count(&before) * sizeof(bp_real));
+    test_fail_countdown = countdown;
+    rc = bp_mlp_load(net, path);
+    test_fail_countdown = 0;
+    if (rc == 0) *kept = errors_seen == 0 && !same_bits(&before, &net->all); /* loaded */
+    else *kept = errors_seen == 0 && same_bits(&before, &net->all) && strstr(bp_failure_reason(), "out of memory");
+    bp_tensor_free(&before);
+    bp_mlp_free(net);
+    remove(path);
+    return rc;
+}
+#endif
+
 static int alloc_case_tensor_new(int *kept)
 {
     bp_tensor t = bp_tensor_new(30, 40);
@@ -113,6 +157,10 @@ static void test_allocation_failure(void)
     } cases[] = {
         {"bp_tensor_new", alloc_case_tensor_new, 1},
         {"bp_mlp_new", alloc_case_mlp_new, 1}, /* everything in one */
+#ifndef BACKPROP_NO_STDIO
+        {"bp_mlp_save", alloc_case_mlp_save, 2},  /* the transposed weights and names; path.part */
+        {"bp_mlp_load", alloc_case_mlp_load, 48}, /* the members read; bp_npz_list's and 4 bp_npz_load's own */
+#endif
 #ifndef BACKPROP_NO_STDIO
         {"bp_tensor_load_npy (3 files)", alloc_case_load_npy, 6}, /* header and data, per file */
         {"bp_tensor_save_npy", alloc_case_save_npy, 1},           /* the name of path.part */
