@@ -128,6 +128,8 @@ if [ "$MODE" = valgrind ]; then
         example train_xor $CC $STRICT -O2 -g
         example vanishing_gradients $CC $STRICT -O2 -g
         example forward_vs_reverse $CC $STRICT -O2 -g
+        mkdir -p "$B/from_pytorch"
+        example from_pytorch/run_mlp $CC $STRICT -O2 -g
         # (not checkpointing: 108 s under memcheck, 4 s without; make sanitize runs it under ASan)
     else
         skip "valgrind (not installed: apt-get install -y valgrind)"
@@ -165,6 +167,9 @@ elif [ "$MODE" = sanitize ]; then
     example vanishing_gradients $CC $STRICT $SAN
     example forward_vs_reverse $CC $STRICT $SAN
     example checkpointing $CC $STRICT $SAN
+    mkdir -p "$B/from_pytorch"
+    example from_pytorch/run_mlp $CC $STRICT $SAN
+    # (not iris_mlp: 750000 training steps, 4 s under ASan; the suite's mlp tests run here)
 else
     # --- the suite, in every build the header promises to work in ---
     suite "$CC -std=c99 -O2, float" $CC $STRICT -O2
@@ -326,6 +331,11 @@ else
     example vanishing_gradients $CC $STRICT -O2
     example forward_vs_reverse $CC $STRICT -O2
     example checkpointing $CC $STRICT -O2
+    # the network in one object: genann's Iris example; and a PyTorch model with PyTorch's outputs (exits
+    # non-zero unless they agree to 1e-5 and the classes are equal)
+    example iris_mlp $CC $STRICT -O2
+    mkdir -p "$B/from_pytorch"
+    example from_pytorch/run_mlp $CC $STRICT -O2
     # the examples run from any folder: they create their output folder, or say which file failed and why
     rm -rf "$B/fresh"
     mkdir -p "$B/fresh"
