@@ -8,8 +8,9 @@
 
    HOW TO READ IT.  Top to bottom, as the lesson goes: tensors, matrix multiply (the reference loops first,
    then the fast kernel), layers (each forward directly above its backward), losses, optimizers, starting
-   weights, the gradient check; then the guards (argument checks and error reporting) and, last, the file
-   formats.  Every layer, loss and optimizer comes in two parts, on purpose:
+   weights, the gradient check; then the guards (argument checks and error reporting), the file formats
+   and, last, the layers put together: a network in one object (bp_mlp_*), the short road for programs
+   that just want a small network.  Every layer, loss and optimizer comes in two parts, on purpose:
        bp__NAME   the math: the derivation in a comment, then plain loops over bp_tensor fields (and
                   bp__matmul for products).  No checks, no macros.  This is the block to read and to copy.
        bp_NAME    the public function: a short guard that checks the arguments, then a call to bp__NAME.
@@ -81,8 +82,9 @@
        plain struct; you may point one at your own buffer (bp_tensor t = {rows, cols, buf}), but then
        never pass it to bp_tensor_free.  Tensors with 0 rows or 0 columns are allowed everywhere (their
        data may be NULL) and the functions do the mathematically consistent thing with them.
-     - The caller owns every buffer.  Only bp_tensor_new and the file functions allocate; no forward,
-       backward, loss, optimizer or matmul function touches the heap.
+     - The caller owns every buffer.  Only bp_tensor_new, bp_mlp_new and the file functions allocate; no
+       forward, backward, loss, optimizer or matmul function touches the heap (nor bp_mlp_predict and
+       bp_mlp_train_step).
      - Gradients OVERWRITE their outputs; they never accumulate.  To accumulate (e.g. over micro-batches),
        compute into a scratch tensor and add, or use bp_matmul with BP_ACCUMULATE.
      - Outputs must not share memory with inputs, except where a function says "may be" (in-place).
@@ -664,19 +666,26 @@ BPDEF int bp_tensor_all_finite(const bp_tensor *t)
     return 1;
 }
 
-BPDEF bp_tensor bp_tensor_rows(const bp_tensor *t, int start, int n)
+/* rows [start, start + n) of t, unchecked: bp_tensor_rows after its guard, and the network's views */
+static bp_tensor bp__tensor_rows(const bp_tensor *t, int start, int n)
 {
-    bp_tensor view = {0, 0, 0};
-    if (bp__bad_tensor("bp_tensor_rows", "t", t)) return view;
-    if (start < 0 || n < 0 || start > t->rows - n) {
-        bp__fail("bp_tensor_rows: start %d and n %d but t is %dx%d (rows start .. start+n-1 must exist)", start, n,
-                 t->rows, t->cols);
-        return view;
-    }
+    bp_tensor view;
     view.rows = n;
     view.cols = t->cols;
     view.data = t->data ? t->data + (size_t)start * (size_t)t->cols : t->data; /* (an empty t may have none) */
     return view;
+}
+
+BPDEF bp_tensor bp_tensor_rows(const bp_tensor *t, int start, int n)
+{
+    bp_tensor none = {0, 0, 0};
+    if (bp__bad_tensor("bp_tensor_rows", "t", t)) return none;
+    if (start < 0 || n < 0 || start > t->rows - n) {
+        bp__fail("bp_tensor_rows: start %d and n %d but t is %dx%d (rows start .. start+n-1 must exist)", start, n,
+                 t->rows, t->cols);
+        return none;
+    }
+    return bp__tensor_rows(t, start, n);
 }
 
 /* ===================================================================================================
@@ -3082,7 +3091,7 @@ BPDEF void bp_idx_free(bp_idx *idx)
    the backward pass is the same calls' backwards in the reverse order; the step is one optimizer call per
    weight and bias: the explicit calls of examples/fashion_mnist.c, in a loop over the layers.  What the
    object adds is bookkeeping: every tensor in one allocation, and views of the first n rows
-   (bp_tensor_rows) for a batch smaller than max_batch. */
+   (bp_tensor_rows's, unchecked: n was checked once) for a batch smaller than max_batch. */
 
 BPDEF bp_mlp_config bp_mlp_default_config(void)
 {
@@ -3205,8 +3214,8 @@ static void bp__mlp_forward(bp_mlp *net, const bp_tensor *x)
     int l, n = x->rows;
     for (l = 0; l < net->layers; l++) {
         bp_mlp_layer *L = &net->layer[l];
-        bp_tensor in = l == 0 ? *x : bp_tensor_rows(&net->layer[l - 1].a, 0, n);
-        bp_tensor a = bp_tensor_rows(&L->a, 0, n);
+        bp_tensor in = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].a, 0, n);
+        bp_tensor a = bp__tensor_rows(&L->a, 0, n);
         bp_linear_forward(&in, &L->W, &L->b, &a); /* z = in W + b, into a */
         if (L->activation == BP_ACT_RELU) bp_relu_forward(&a, &a); /* a = act(z), in place */
         else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_forward(&a, &a);
@@ -3222,9 +3231,9 @@ static void bp__mlp_backward(bp_mlp *net, const bp_tensor *x)
     int l, n = x->rows;
     for (l = net->layers - 1; l >= 0; l--) {
         bp_mlp_layer *L = &net->layer[l];
-        bp_tensor in = l == 0 ? *x : bp_tensor_rows(&net->layer[l - 1].a, 0, n);
-        bp_tensor below = l == 0 ? *x : bp_tensor_rows(&net->layer[l - 1].da, 0, n);
-        bp_tensor a = bp_tensor_rows(&L->a, 0, n), da = bp_tensor_rows(&L->da, 0, n);
+        bp_tensor in = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].a, 0, n);
+        bp_tensor below = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].da, 0, n);
+        bp_tensor a = bp__tensor_rows(&L->a, 0, n), da = bp__tensor_rows(&L->da, 0, n);
         if (L->activation == BP_ACT_RELU) bp_relu_backward(&a, &da, &da); /* da becomes dz, in place */
         else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_backward(&a, &da, &da);
         else if (L->activation == BP_ACT_TANH) bp_tanh_backward(&a, &da, &da);
@@ -3258,7 +3267,7 @@ BPDEF bp_tensor bp_mlp_predict(bp_mlp *net, const bp_tensor *x)
     bp_tensor none = {0, 0, 0};
     if (bp__bad_mlp_input("bp_mlp_predict", net, x)) return none;
     bp__mlp_forward(net, x);
-    return bp_tensor_rows(&net->layer[net->layers - 1].a, 0, x->rows);
+    return bp__tensor_rows(&net->layer[net->layers - 1].a, 0, x->rows);
 }
 
 BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor *y, const int *labels)
@@ -3269,8 +3278,8 @@ BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor
     if (bp__bad_mlp_input("bp_mlp_train_step", net, x) || bp__bad_mlp_targets("bp_mlp_train_step", net, x, y, labels))
         return (bp_real)NAN;
     last = &net->layer[net->layers - 1];
-    out = bp_tensor_rows(&last->a, 0, x->rows);
-    dout = bp_tensor_rows(&last->da, 0, x->rows);
+    out = bp__tensor_rows(&last->a, 0, x->rows);
+    dout = bp__tensor_rows(&last->da, 0, x->rows);
     bp__mlp_forward(net, x);
     if (net->config.loss == BP_LOSS_MSE) {
         loss = bp_mse_forward(&out, y);
