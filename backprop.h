@@ -471,8 +471,8 @@ typedef struct bp_mlp_layer {
     bp_tensor dW, db;   /* their gradients, from the last training step */
     bp_tensor mW, mb;   /* the optimizer's state: momentum's velocity or Adam's m (0x0 for SGD) */
     bp_tensor vW, vb;   /* Adam's v (0x0 otherwise) */
-    bp_tensor a, da;    /* max_batch x out: the layer's output (the activation applied in place over the
-                           Linear's), and dL/da, then dL/dz in place, in a training step */
+    bp_tensor z, a, da; /* max_batch x out: the Linear's output z, the layer's a = activation(z) (for
+                           BP_ACT_NONE, a is z itself), and dL/da, then dL/dz in place, in a training step */
 } bp_mlp_layer;
 
 typedef struct bp_mlp {
@@ -3156,7 +3156,8 @@ BPDEF bp_mlp *bp_mlp_new(int layers, const int *widths, const int *activations, 
                      widths[l], widths[l + 1], c.max_batch);
             return NULL;
         }
-        count += (2 + m + v) * (in * out + out) + 2 * (double)c.max_batch * out;
+        count += (2 + m + v) * (in * out + out); /* W, b, dW, db and the optimizer's state */
+        count += (activations[l] == BP_ACT_NONE ? 2 : 3) * (double)c.max_batch * out; /* z, a, da */
     }
     header = ((double)sizeof(bp_mlp) + (double)layers * (double)sizeof(bp_mlp_layer) + 63) / 64;
     header = floor(header) * 64; /* the numbers start on a 64-byte boundary */
@@ -3191,7 +3192,8 @@ BPDEF bp_mlp *bp_mlp_new(int layers, const int *widths, const int *activations, 
         L->mb = bp__mlp_take(base, &next, m, m * out);
         L->vW = bp__mlp_take(base, &next, v * in, v * out);
         L->vb = bp__mlp_take(base, &next, v, v * out);
-        L->a = bp__mlp_take(base, &next, c.max_batch, out);
+        L->z = bp__mlp_take(base, &next, c.max_batch, out);
+        L->a = L->activation == BP_ACT_NONE ? L->z : bp__mlp_take(base, &next, c.max_batch, out);
         L->da = bp__mlp_take(base, &next, c.max_batch, out);
         if (L->activation == BP_ACT_RELU) bp_init_he(&L->W, &rng);
         else bp_init_xavier(&L->W, &rng);
@@ -3207,25 +3209,25 @@ BPDEF void bp_mlp_free(bp_mlp *net)
     if (net) BP_FREE(net);
 }
 
-/* The forward pass on x's n rows: layer l computes  a = activation(in W + b)  into the first n rows of its
-   a, where in is x for the first layer and the layer below's a for the others. */
+/* The forward pass on x's n rows: layer l computes  z = in W + b  and  a = activation(z)  into the first n
+   rows of its z and a, where in is x for the first layer and the layer below's a for the others. */
 static void bp__mlp_forward(bp_mlp *net, const bp_tensor *x)
 {
     int l, n = x->rows;
     for (l = 0; l < net->layers; l++) {
         bp_mlp_layer *L = &net->layer[l];
         bp_tensor in = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].a, 0, n);
-        bp_tensor a = bp__tensor_rows(&L->a, 0, n);
-        bp_linear_forward(&in, &L->W, &L->b, &a); /* z = in W + b, into a */
-        if (L->activation == BP_ACT_RELU) bp_relu_forward(&a, &a); /* a = act(z), in place */
-        else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_forward(&a, &a);
-        else if (L->activation == BP_ACT_TANH) bp_tanh_forward(&a, &a);
+        bp_tensor z = bp__tensor_rows(&L->z, 0, n), a = bp__tensor_rows(&L->a, 0, n);
+        bp_linear_forward(&in, &L->W, &L->b, &z); /* z = in W + b */
+        if (L->activation == BP_ACT_RELU) bp_relu_forward(&z, &a); /* a = act(z) */
+        else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_forward(&z, &a);
+        else if (L->activation == BP_ACT_TANH) bp_tanh_forward(&z, &a);
     }
 }
 
 /* The backward pass, from dL/da of the last layer (in its da) down to the first: each layer turns its da
-   into dL/dz in place (the activation's backward takes a: for ReLU a > 0 exactly where z > 0), then
-   bp_linear_backward gives dW, db and the layer below's da. */
+   into dL/dz in place (ReLU's backward reads z, sigmoid's and tanh's a), then bp_linear_backward gives
+   dW, db and the layer below's da. */
 static void bp__mlp_backward(bp_mlp *net, const bp_tensor *x)
 {
     int l, n = x->rows;
@@ -3233,8 +3235,9 @@ static void bp__mlp_backward(bp_mlp *net, const bp_tensor *x)
         bp_mlp_layer *L = &net->layer[l];
         bp_tensor in = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].a, 0, n);
         bp_tensor below = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].da, 0, n);
-        bp_tensor a = bp__tensor_rows(&L->a, 0, n), da = bp__tensor_rows(&L->da, 0, n);
-        if (L->activation == BP_ACT_RELU) bp_relu_backward(&a, &da, &da); /* da becomes dz, in place */
+        bp_tensor z = bp__tensor_rows(&L->z, 0, n), a = bp__tensor_rows(&L->a, 0, n);
+        bp_tensor da = bp__tensor_rows(&L->da, 0, n);
+        if (L->activation == BP_ACT_RELU) bp_relu_backward(&z, &da, &da); /* da becomes dz, in place */
         else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_backward(&a, &da, &da);
         else if (L->activation == BP_ACT_TANH) bp_tanh_backward(&a, &da, &da);
         bp_linear_backward(&in, &L->W, &da, l == 0 ? NULL : &below, &L->dW, &L->db);

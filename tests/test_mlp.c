@@ -35,29 +35,32 @@ static void test_mlp_new(void)
         for (l = 0; l < 3; l++) {
             const bp_mlp_layer *L = &net->layer[l];
             int in = widths[l], out = widths[l + 1], m = opts[k] != BP_OPT_SGD, v = opts[k] == BP_OPT_ADAM;
-            const bp_tensor *t[10];
+            const bp_tensor *t[11];
             bp_tensor W = bp_tensor_new(in, out);
-            int i;
-            t[0] = &L->W, t[1] = &L->b, t[2] = &L->dW, t[3] = &L->db, t[4] = &L->mW, t[5] = &L->mb;
-            t[6] = &L->vW, t[7] = &L->vb, t[8] = &L->a, t[9] = &L->da;
+            int i, n = 0, none = acts[l] == BP_ACT_NONE;
+            t[n++] = &L->W, t[n++] = &L->b, t[n++] = &L->dW, t[n++] = &L->db, t[n++] = &L->mW, t[n++] = &L->mb;
+            t[n++] = &L->vW, t[n++] = &L->vb, t[n++] = &L->z;
+            if (!none) t[n++] = &L->a; /* (BP_ACT_NONE: a is z) */
+            t[n++] = &L->da;
             CHECK(L->activation == acts[l]);
             CHECK(L->W.rows == in && L->W.cols == out && same_shape(&L->W, &L->dW));
             CHECK(L->b.rows == 1 && L->b.cols == out && same_shape(&L->b, &L->db));
             CHECK(L->mW.rows == m * in && L->mW.cols == m * out && L->mb.rows == m && L->mb.cols == m * out);
             CHECK(L->vW.rows == v * in && L->vW.cols == v * out && L->vb.rows == v && L->vb.cols == v * out);
-            CHECK(L->a.rows == 9 && L->a.cols == out && same_shape(&L->a, &L->da));
+            CHECK(L->z.rows == 9 && L->z.cols == out && same_shape(&L->z, &L->a) && same_shape(&L->a, &L->da));
+            CHECK((L->a.data == L->z.data) == none);
             /* the starting weights: He before a ReLU, Xavier otherwise, drawn in layer order; the rest 0 */
             if (acts[l] == BP_ACT_RELU) bp_init_he(&W, &rng);
             else bp_init_xavier(&W, &rng);
             CHECK(same_bits(&W, &L->W));
             bp_tensor_free(&W);
-            for (i = 1; i < 10; i++) CHECK(all_equal(t[i], 0));
+            for (i = 1; i < n; i++) CHECK(all_equal(t[i], 0));
             /* every tensor inside `all`, one after the other */
-            for (i = 0; i < 10; i++) {
+            for (i = 0; i < n; i++) {
                 CHECK(t[i]->data == net->all.data + seen);
                 seen += element_count(t[i]);
             }
-            expected += (size_t)(2 + m + v) * (size_t)(in * out + out) + 2 * 9 * (size_t)out;
+            expected += (size_t)(2 + m + v) * (size_t)(in * out + out) + (size_t)(none ? 2 : 3) * 9 * (size_t)out;
         }
         CHECK(seen == expected && net->all.rows == 1 && (size_t)net->all.cols == expected);
         CHECK(bp_tensor_all_finite(&net->all));
