@@ -2340,13 +2340,14 @@ static int bp__read_at(FILE *f, double at, void *out, size_t n)
 }
 
 /* A local (central = 0) or central directory header (central = 1) of a stored member, as np.savez's
-   zipfile writes them but without ZIP64 fields: version 2.0, no flags, the time 1980-01-01 00:00. */
+   zipfile writes them but without ZIP64 fields: version 2.0, no flags, the time 1980-01-01 00:00, a
+   regular file readable by all (when unzipped). */
 static int bp__zip_header(FILE *f, int central, const char *name, uint32_t crc, double size, double offset)
 {
     unsigned char h[46], *p = h;
     size_t name_len = strlen(name);
     p = bp__put_le(p, central ? 0x02014b50u : 0x04034b50u, 4);
-    if (central) p = bp__put_le(p, 20, 2); /* made by: version 2.0, MS-DOS attributes */
+    if (central) p = bp__put_le(p, 0x0314, 2); /* made by: version 2.0 on Unix (the attributes' meaning) */
     p = bp__put_le(p, 20, 2);              /* needed to extract: version 2.0 */
     p = bp__put_le(p, 0, 4);               /* flags; method 0: stored */
     p = bp__put_le(p, 0x00210000u, 4);     /* time 00:00:00, date 1980-01-01 */
@@ -2358,7 +2359,7 @@ static int bp__zip_header(FILE *f, int central, const char *name, uint32_t crc, 
     if (central) {
         p = bp__put_le(p, 0, 4); /* no comment; disk 0 */
         p = bp__put_le(p, 0, 2); /* internal attributes */
-        p = bp__put_le(p, 0, 4); /* external attributes */
+        p = bp__put_le(p, 0100644u << 16, 4); /* external attributes: a regular file, rw-r--r-- */
         p = bp__put_le(p, (uint32_t)offset, 4);
     }
     return fwrite(h, 1, (size_t)(p - h), f) == (size_t)(p - h) && fwrite(name, 1, name_len, f) == name_len &&
@@ -2708,8 +2709,7 @@ BPDEF int bp_npz_load(bp_tensor *t, const char *path, const char *name)
     else if (crc != m->crc)
         bp__file_fail("%s: damaged: the CRC-32 of its bytes is %08x, the archive says %08x", where, (unsigned)crc,
                       (unsigned)m->crc);
-    else
-        ok = bp__seek(z.f, m->at) && bp__npy_read(z.f, m->size, t, where);
+    ok = ok && crc == m->crc && bp__seek(z.f, m->at) && bp__npy_read(z.f, m->size, t, where);
     bp__zip_close(&z);
     if (!ok) return -1;
     bp__failure[0] = 0;

@@ -95,6 +95,9 @@ static const test_case tests[] = {
     {"npy_load_large_file", test_npy_load_large_file},
 #endif
     {"npy_save", test_npy_save},
+    {"npz_load", test_npz_load},
+    {"npz_load_malformed", test_npz_load_malformed},
+    {"npz_save", test_npz_save},
     {"idx", test_idx},
 #endif
     /* test_sweep.c */

@@ -406,6 +406,286 @@ static void test_npy_save(void)
     }
 }
 
+/* ---- .npz files: numpy's archives load exactly, ours are byte for byte what zipfile writes -------- */
+
+/* bp_npz_list's callback: "name rows cols\n" appended to a text */
+typedef struct npz_listing {
+    char text[2048];
+    int calls;
+} npz_listing;
+
+static void npz_collect(void *ctx, const char *name, int rows, int cols)
+{
+    npz_listing *l = (npz_listing *)ctx;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s %d %d\n", name, rows, cols);
+    l->calls++;
+}
+
+/* tests/fixtures/npz/expected.txt: model.npz's members (written by np.savez, with its ZIP64 extra fields)
+   load with numpy's values, bit for bit; bp_npz_list reports each listed archive's members as numpy sees
+   them (-1 -1: not loadable into a tensor) */
+static void test_npz_load(void)
+{
+    char path[512], line[4096], name[128];
+    FILE *f = open_fixture("npz/expected.txt");
+    int members = 0, lists = 0;
+    if (!f) return;
+    snprintf(path, sizeof path, "%s/npz/model.npz", fixtures_dir);
+    while (fgets(line, sizeof line, f)) {
+        int rows, cols, i, ok, n;
+        long mallocs = test_mallocs, frees = test_frees;
+        bp_tensor t = {5, 5, NULL};
+        if (line[0] == '#') continue;
+        if (sscanf(line, "list %127s %d", name, &n) == 2) { /* `list FILE N` and N lines NAME ROWS COLS */
+            char listed[512];
+            npz_listing got;
+            got.text[0] = 0;
+            got.calls = 0;
+            snprintf(listed, sizeof listed, "%s/npz/%s", fixtures_dir, name);
+            ok = bp_npz_list(listed, npz_collect, &got) == n && got.calls == n && bp_failure_reason()[0] == 0;
+            for (i = 0; i < n; i++) {
+                char want[sizeof line + 2], *end;
+                if (!fgets(line, sizeof line, f)) break;
+                end = strchr(line, '\n');
+                if (end) *end = 0;
+                snprintf(want, sizeof want, "%s\n", line);
+                ok &= strstr(got.text, want) != NULL;
+            }
+            if (!ok) printf("  bp_npz_list(%s): \"%s\" %s\n", name, got.text, bp_failure_reason());
+            CHECK(ok);
+            CHECK(bp_npz_list(listed, NULL, NULL) == n); /* a count */
+            CHECK(test_mallocs - mallocs == test_frees - frees);
+            lists++;
+            continue;
+        }
+        if (sscanf(line, "%127s %d %d", name, &rows, &cols) != 3) continue;
+        ok = bp_npz_load(&t, path, name) == 0 && t.rows == rows && t.cols == cols && bp_failure_reason()[0] == 0;
+        if (!ok) printf("  %s: %s\n", name, bp_failure_reason());
+        for (i = 0; i < rows * cols; i++) {
+            double v;
+            bp_real want;
+            if (fscanf(f, "%lf", &v) != 1) {
+                ok = 0;
+                break;
+            }
+            want = (bp_real)v;
+            if (ok && memcmp(&t.data[i], &want, sizeof want) != 0) {
+                printf("  %s element %d: %.17g, numpy %.17g\n", name, i, (double)t.data[i], (double)want);
+                ok = 0;
+            }
+        }
+        CHECK(ok);
+        bp_tensor_free(&t);
+        CHECK(test_mallocs - mallocs == test_frees - frees);
+        members++;
+    }
+    fclose(f);
+    CHECK(members == 5 && lists == 5);
+    /* the same member from np.savez's archive, from one with a comment, from one with ZIP64 fields
+       everywhere (sizes and offsets), and from ours: the same values */
+    {
+        static const char *const files[] = {"two.npz", "comment.npz", "zip64_fields.npz"};
+        bp_tensor first = {0, 0, NULL};
+        int k;
+        for (k = 0; k < 3; k++) {
+            bp_tensor t = {0, 0, NULL};
+            snprintf(path, sizeof path, "%s/npz/%s", fixtures_dir, files[k]);
+            CHECK(bp_npz_load(&t, path, "a") == 0 && t.rows == 3 && t.cols == 4);
+            if (k == 0) first = t;
+            else {
+                CHECK(same_bits(&t, &first));
+                bp_tensor_free(&t);
+            }
+        }
+        bp_tensor_free(&first);
+    }
+    /* bad arguments: the handler */
+    {
+        bp_tensor t = {3, 3, NULL};
+        CHECK(bp_npz_load(NULL, path, "a") == -1);
+        EXPECT_ERROR("bp_npz_load", "t is NULL");
+        CHECK(bp_npz_load(&t, path, NULL) == -1);
+        EXPECT_ERROR("bp_npz_load", "name is NULL");
+        CHECK(t.rows == 0 && t.cols == 0 && t.data == NULL);
+        t.rows = 3;
+        CHECK(bp_npz_load(&t, NULL, "a") == -1);
+        EXPECT_ERROR("bp_npz_load", "path is NULL");
+        CHECK(t.rows == 0);
+        CHECK(bp_npz_list(NULL, NULL, NULL) == -1);
+        EXPECT_ERROR("bp_npz_list", "path is NULL");
+    }
+}
+
+/* Each malformed archive (written by gen_fixtures.py): -1, a one-line reason with the word given, the
+   tensor empty, no handler call, nothing leaked; bp_npz_list refuses the same archives (without calling
+   back) except where only the member's bytes are bad. */
+static void test_npz_load_malformed(void)
+{
+    static const struct {
+        const char *file, *member, *reason;
+        int lists; /* 1: the directory is sound, bp_npz_list succeeds */
+    } bad[] = {
+        {"compressed.npz", "a", "np.savez, not np.savez_compressed", 0}, /* deflate */
+        {"truncated.npz", "fc1.bias", "no ZIP end record", 0},          /* model.npz less 30 bytes */
+        {"trailing_bytes.npz", "a", "no ZIP end record", 0},            /* 5 zero bytes after the end record */
+        {"zero_bytes.npz", "a", "no ZIP end record", 0},
+        {"npy_not_npz.npz", "a", "bp_tensor_load_npy reads it", 0},       /* a .npy file */
+        {"not_npy_member.npz", "a", "member 'notes.txt' is not a .npy", 0},
+        {"bad_member_bytes.npz", "a", "not a .npy file", 1},              /* a.npy holds a CSV */
+        {"duplicate.npz", "a", "two members are named 'a.npy'", 0},
+        {"data_descriptor.npz", "a", "data descriptor", 0},               /* zipfile on a stream */
+        {"zip64_end.npz", "a", "ZIP64 end records", 0},
+        {"bad_crc.npz", "a", "CRC-32", 1},                                /* one bit of a.npy flipped */
+        {"multi_part.npz", "a", "multi-part", 0},
+        {"count_lies.npz", "a", "the end record says 3 members", 0},
+        {"dir_offset_lies.npz", "a", "damaged", 0},
+        {"local_offset_lies.npz", "a", "no local header", 0},
+        {"size_lies.npz", "a", "disagrees with the directory", 0},       /* directory: 1 byte more than local */
+        {"sizes_differ.npz", "b", "damaged directory entry", 0},         /* compressed != uncompressed */
+        {"local_name_differs.npz", "a", "disagrees with the directory", 0},
+        {"encrypted.npz", "b", "encrypted", 0},
+        {"past_directory.npz", "a", "run past the start of the directory", 0},
+        {"bad_zip64_extra.npz", "fc1.bias", "disagrees with the directory", 0}, /* an extra field's length lies */
+        {"two.npz", "c", "no member 'c'", 1},
+        {"no_such_file.npz", "a", "cannot open", 0},
+    };
+    char path[512];
+    int k;
+    for (k = 0; k < (int)(sizeof bad / sizeof *bad); k++) {
+        bp_real sentinel = 7;
+        bp_tensor t;
+        long mallocs = test_mallocs, frees = test_frees;
+        const char *reason;
+        npz_listing got;
+        int rc, ok, listed;
+        t.rows = 7;
+        t.cols = 9;
+        t.data = &sentinel;
+        snprintf(path, sizeof path, "%s/npz/%s", fixtures_dir, bad[k].file);
+        rc = bp_npz_load(&t, path, bad[k].member);
+        reason = bp_failure_reason();
+        ok = rc == -1 && t.data == NULL && t.rows == 0 && t.cols == 0 && errors_seen == 0;
+        ok &= test_mallocs - mallocs == test_frees - frees;
+        ok &= strncmp(reason, "bp_npz_load: ", 13) == 0 && strstr(reason, path) != NULL &&
+              strstr(reason, bad[k].reason) != NULL && !strchr(reason, '\n');
+        if (!ok)
+            printf("  %s: returned %d, t %dx%d, %d handler calls, %ld mallocs %ld frees, reason \"%s\" (wanted \"%s\")\n",
+                   bad[k].file, rc, t.rows, t.cols, errors_seen, test_mallocs - mallocs, test_frees - frees, reason,
+                   bad[k].reason);
+        CHECK(ok);
+        got.text[0] = 0;
+        got.calls = 0;
+        listed = bp_npz_list(path, npz_collect, &got);
+        ok = bad[k].lists ? listed > 0 && got.calls == listed
+                          : listed == -1 && got.calls == 0 && strncmp(bp_failure_reason(), "bp_npz_list: ", 13) == 0 &&
+                                strstr(bp_failure_reason(), bad[k].reason) != NULL;
+        if (!ok) printf("  bp_npz_list(%s): %d, \"%s\"\n", bad[k].file, listed, bp_failure_reason());
+        CHECK(ok && errors_seen == 0 && test_mallocs - mallocs == test_frees - frees);
+        errors_seen = 0;
+    }
+}
+
+static void test_npz_save(void)
+{
+    const char *path = SCRATCH "/saved.npz";
+    char fixture[512];
+    bp_rng rng;
+    bp_tensor a = bp_tensor_new(3, 5), b = bp_tensor_new(1, 7), e = bp_tensor_new(0, 4);
+    const char *names[3] = {"fc1.weight", "fc1.bias", "nothing"};
+    const bp_tensor *tensors[3];
+    long mallocs, frees;
+    int k, ok;
+    tensors[0] = &a;
+    tensors[1] = &b;
+    tensors[2] = &e;
+    bp_rng_seed(&rng, 14);
+    bp_tensor_randn(&a, &rng, 1);
+    bp_tensor_randn(&b, &rng, 1);
+    a.data[1] = -(bp_real)0.0;
+    a.data[2] = (bp_real)HUGE_VAL;
+    a.data[3] = sizeof(bp_real) == 8 ? (bp_real)4.9406564584124654e-324 : (bp_real)1.4012984643e-45;
+
+    /* save, list, load: the same names, shapes and bits; only the .part name allocated */
+    mallocs = test_mallocs;
+    frees = test_frees;
+    ok = bp_npz_save(path, 3, names, tensors) == 0 && bp_failure_reason()[0] == 0;
+    ok &= test_mallocs - mallocs == 1 && test_frees - frees == 1 && fopen_fails(SCRATCH "/saved.npz.part");
+    CHECK(ok);
+    {
+        npz_listing got;
+        got.text[0] = 0;
+        got.calls = 0;
+        CHECK(bp_npz_list(path, npz_collect, &got) == 3 &&
+              strcmp(got.text, "fc1.weight 3 5\nfc1.bias 1 7\nnothing 0 4\n") == 0);
+    }
+    for (k = 0; k < 3; k++) {
+        bp_tensor back = {0, 0, NULL};
+        CHECK(bp_npz_load(&back, path, names[k]) == 0 && same_bits(&back, tensors[k]));
+        bp_tensor_free(&back);
+    }
+    /* (a copy stays in build/test/roundtrip.npz: np.load reads it, the same names and values) */
+    CHECK(bp_npz_save(SCRATCH "/roundtrip.npz", 3, names, tensors) == 0);
+
+    /* the bytes Python's zipfile writes for the same members (gen_fixtures.py; np.load reads that file) */
+    {
+        static const char *const members[] = {"W1", "layer.bias", "e"};
+        bp_tensor t[3];
+        const bp_tensor *tp[3];
+        const char *mine = SCRATCH "/ours.npz";
+        snprintf(fixture, sizeof fixture, "%s/npz/ours_f%d.npz", fixtures_dir, (int)sizeof(bp_real));
+        for (k = 0; k < 3; k++) {
+            CHECK(bp_npz_load(&t[k], fixture, members[k]) == 0);
+            tp[k] = &t[k];
+        }
+        CHECK(bp_npz_save(mine, 3, members, tp) == 0 && same_file_bytes(mine, fixture));
+        for (k = 0; k < 3; k++) bp_tensor_free(&t[k]);
+        /* no tensors: a ZIP of only an end record, what np.savez() writes */
+        snprintf(fixture, sizeof fixture, "%s/npz/empty.npz", fixtures_dir);
+        CHECK(bp_npz_save(mine, 0, NULL, NULL) == 0 && same_file_bytes(mine, fixture) && bp_npz_list(mine, NULL, NULL) == 0);
+        remove(mine);
+    }
+
+    /* saving over an existing archive replaces it */
+    CHECK(bp_npz_save(path, 1, names + 1, tensors + 1) == 0 && bp_npz_list(path, NULL, NULL) == 1);
+
+    /* failures: a file problem returns -1 with a reason; bad arguments call the handler */
+    {
+        const char *unwritable = SCRATCH "/no_such_directory/x.npz";
+        bp_tensor unallocated = {2, 2, NULL};
+        const bp_tensor *bad_tensors[2];
+        const char *twice[2] = {"w", "w"}, *null_name[2] = {"w", NULL}, *empty_name[2] = {"", "w"};
+        bad_tensors[0] = &a;
+        bad_tensors[1] = &unallocated;
+        CHECK(bp_npz_save(unwritable, 1, names, tensors) == -1 && errors_seen == 0);
+        CHECK(strncmp(bp_failure_reason(), "bp_npz_save: ", 13) == 0 && strstr(bp_failure_reason(), "cannot open"));
+        CHECK(bp_npz_save(SCRATCH, 1, names, tensors) == -1 && strstr(bp_failure_reason(), "cannot rename") != NULL);
+        CHECK(errors_seen == 0 && fopen_fails(SCRATCH ".part"));
+        CHECK(bp_npz_save(NULL, 1, names, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "path is NULL");
+        CHECK(bp_npz_save(path, -1, names, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "count is negative", "-1");
+        CHECK(bp_npz_save(path, 1, NULL, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "names is NULL");
+        CHECK(bp_npz_save(path, 1, names, NULL) == -1);
+        EXPECT_ERROR("bp_npz_save", "tensors is NULL");
+        CHECK(bp_npz_save(path, 2, names, bad_tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "tensors[1] is 2x2", "NULL");
+        CHECK(bp_npz_save(path, 2, twice, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "names[0] and names[1] are both 'w'");
+        CHECK(bp_npz_save(path, 2, null_name, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "names[1] is NULL");
+        CHECK(bp_npz_save(path, 2, empty_name, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "names[0] is empty");
+        /* none of them touched the archive that was there */
+        CHECK(bp_npz_list(path, NULL, NULL) == 1);
+    }
+    remove(path);
+    bp_tensor_free(&a);
+    bp_tensor_free(&b);
+    bp_tensor_free(&e);
+}
+
 /* ---- IDX files ------------------------------------------------------------------------------------ */
 
 static void test_idx(void)
