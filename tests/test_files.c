@@ -686,6 +686,91 @@ static void test_npz_save(void)
     bp_tensor_free(&e);
 }
 
+/* ---- full disks: a write that fails mid-file ----------------------------------------------------------
+   setrlimit(RLIMIT_FSIZE) caps the size of any file this process writes; with SIGXFSZ ignored, a write past
+   it fails with EFBIG, as on a full disk.  For each cap (0 bytes, 1, inside the header, at stdio's buffer
+   edges, one byte short of the whole file) .npy and .npz saving must return -1 with a reason, leave the
+   file that was there untouched, and leave no path.part behind.  The limit is restored after each save. */
+#if defined(__unix__) && !defined(__EMSCRIPTEN__)
+#include <signal.h>
+#include <sys/resource.h>
+#define BP_TEST_FULL_DISK 1
+
+/* Saves with the file size capped at limit bytes (npz: as a .npz of t, else a .npy); returns the result. */
+static int save_capped(const bp_tensor *t, const char *path, int npz, long limit)
+{
+    struct rlimit old, capped;
+    const char *names[1] = {"t"};
+    int rc;
+    if (getrlimit(RLIMIT_FSIZE, &old) != 0) return -2;
+    capped = old;
+    capped.rlim_cur = (rlim_t)limit;
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < capped.rlim_cur) return -2;
+    if (setrlimit(RLIMIT_FSIZE, &capped) != 0) return -2;
+    rc = npz ? bp_npz_save(path, 1, names, &t) : bp_tensor_save_npy(t, path);
+    setrlimit(RLIMIT_FSIZE, &old);
+    return rc;
+}
+
+static void test_full_disk(void)
+{
+    bp_tensor t = bp_tensor_new(100, 100), old = bp_tensor_new(2, 2);
+    const bp_tensor *olds[1];
+    const char *names[1] = {"t"};
+    void (*previous)(int) = signal(SIGXFSZ, SIG_IGN);
+    int npz, k, cases = 0;
+    olds[0] = &old;
+    fill(&t, 3);
+    fill(&old, 5);
+    for (npz = 0; npz < 2; npz++) {
+        const char *path = npz ? SCRATCH "/full_disk.npz" : SCRATCH "/full_disk.npy";
+        const char *part = npz ? SCRATCH "/full_disk.npz.part" : SCRATCH "/full_disk.npy.part";
+        long whole = npz ? 40000L * sizeof(bp_real) / 4 + 128 + 30 + 5 + 46 + 5 + 22 : 40000L * sizeof(bp_real) / 4 + 128;
+        long limits[8];
+        limits[0] = 0;
+        limits[1] = 1;
+        limits[2] = 50;   /* inside the first header */
+        limits[3] = 4095; /* around stdio's buffer */
+        limits[4] = 4096;
+        limits[5] = 4097;
+        limits[6] = whole / 2;
+        limits[7] = whole - 1; /* the last byte (.npz: of the end record) does not fit */
+        CHECK(npz ? bp_npz_save(path, 1, names, olds) == 0 : bp_tensor_save_npy(&old, path) == 0);
+        for (k = 0; k < 8; k++) {
+            long mallocs = test_mallocs, frees = test_frees;
+            bp_tensor back = {0, 0, NULL};
+            int rc = save_capped(&t, path, npz, limits[k]), ok;
+            if (rc == -2) {
+                printf("  setrlimit(RLIMIT_FSIZE) failed: not tested\n");
+                break;
+            }
+            ok = rc == -1 && errors_seen == 0 && strstr(bp_failure_reason(), "writing failed") != NULL &&
+                 strstr(bp_failure_reason(), path) != NULL && fopen_fails(part);
+            ok &= test_mallocs - mallocs == test_frees - frees;
+            /* the old file, intact */
+            ok &= (npz ? bp_npz_load(&back, path, "t") : bp_tensor_load_npy(&back, path)) == 0 && same_bits(&back, &old);
+            if (!ok)
+                printf("  %s capped at %ld bytes: returned %d, \"%s\"\n", path, limits[k], rc, bp_failure_reason());
+            CHECK(ok);
+            bp_tensor_free(&back);
+            cases++;
+        }
+        /* the whole file fits exactly: saved */
+        {
+            bp_tensor back = {0, 0, NULL};
+            CHECK(save_capped(&t, path, npz, whole) == 0);
+            CHECK((npz ? bp_npz_load(&back, path, "t") : bp_tensor_load_npy(&back, path)) == 0 && same_bits(&back, &t));
+            bp_tensor_free(&back);
+        }
+        remove(path);
+    }
+    CHECK(cases == 16);
+    signal(SIGXFSZ, previous);
+    bp_tensor_free(&t);
+    bp_tensor_free(&old);
+}
+#endif
+
 /* ---- IDX files ------------------------------------------------------------------------------------ */
 
 static void test_idx(void)
