@@ -20,6 +20,7 @@
 #   make fuzz       libFuzzer on the .npy and IDX readers, FUZZ_SECONDS each (default 60; needs clang)
 #   make coverage   the suite under gcov: lines and branches of backprop.h executed (targets 95% / 85%)
 #   make valgrind   the suite (float and double) and the quick examples under valgrind's memcheck
+#   make tsan       the suite under ThreadSanitizer, plain (its threaded tests) and with OpenMP (needs clang)
 #   make clean
 #
 # CC and CFLAGS are honoured: `make CC=clang`, `make CFLAGS=-O2`.  The default CFLAGS are the fast ones:
@@ -96,6 +97,9 @@ sanitize:
 valgrind:
 	CC="$(CC)" CXX="$(CXX)" sh tests/run.sh valgrind
 
+tsan:
+	sh tests/tsan.sh
+
 FUZZ_SECONDS ?= 60
 fuzz:
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
@@ -144,4 +148,4 @@ bench: build/bench build/bench_double build/bench_omp
 clean:
 	rm -rf build
 
-.PHONY: all run test sanitize valgrind fuzz coverage cross-test coursework bench clean fashion vanishing modes checkpoint
+.PHONY: all run test sanitize valgrind tsan fuzz coverage cross-test coursework bench clean fashion vanishing modes checkpoint
