@@ -17,7 +17,7 @@
 #   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual stacks; clipping
 #   make modes      the full gradient by reverse mode (backprop) vs forward mode (JVPs): the cost ratio
 #   make checkpoint gradient checkpointing: activation memory vs recomputation
-#   make fuzz       libFuzzer on the .npy and IDX readers, FUZZ_SECONDS each (default 60; needs clang)
+#   make fuzz       libFuzzer on the .npy, IDX and .npz readers, FUZZ_SECONDS each (default 60; needs clang)
 #   make coverage   the suite under gcov: lines and branches of backprop.h executed (targets 95% / 85%)
 #   make valgrind   the suite (float and double) and the quick examples under valgrind's memcheck
 #   make tsan       the suite under ThreadSanitizer, plain (its threaded tests) and with OpenMP (needs clang)

@@ -3,7 +3,8 @@
    A dense tensor, a matrix multiply (the textbook loops, and a cache-blocked kernel as fast as OpenBLAS),
    hand-written forward and backward passes for a Linear layer, ReLU, sigmoid and tanh, the mean squared
    error and a fused softmax + cross-entropy; SGD, momentum and Adam, gradient clipping; He and Xavier
-   initialisation; a finite-difference gradient checker; .npy save/load and an IDX (MNIST) reader.
+   initialisation; a finite-difference gradient checker; .npy and .npz (numpy's files) save/load and an
+   IDX (MNIST) reader.
    No dependencies beyond libc and libm.
 
    HOW TO READ IT.  Top to bottom, as the lesson goes: tensors, matrix multiply (the reference loops first,
@@ -32,7 +33,7 @@
        BACKPROP_DOUBLE     bp_real is double instead of float.
        BACKPROP_STATIC     every function is static: a private copy per file, no exported symbols.
        BACKPROP_NO_STDIO   no files, for programs without a file system (embedded, WebAssembly): the
-                           .npy and IDX functions and bp_failure_reason are left out, and <stdio.h> is
+                           .npy, .npz and IDX functions and bp_failure_reason are left out, and <stdio.h> is
                            never included.  The default error handler then cannot print: it only calls
                            abort(), so install your own (bp_set_error_handler) to see the message.
    and before the #include that has BACKPROP_IMPLEMENTATION:
@@ -95,14 +96,15 @@
        then return NaN (losses, bp_tensor_norm, bp_clip_grad_norm), 0 (bp_tensor_all_finite), -1 (the
        file functions) or +infinity (bp_gradcheck).  (The bp__NAME math functions check nothing: they
        are the lesson, and the public bp_NAME calls them only after its checks have passed.)
-     - A bad FILE is not a programming error: the file functions (.npy, IDX) return -1 and
+     - A bad FILE is not a programming error: the file functions (.npy, .npz, IDX) return -1 and
        bp_failure_reason() says why; they never call the error handler for a file's contents, and no
        file, however made, can make them crash, leak, or allocate room for more values than it holds
        (fuzzed: tests/fuzz/).  An allocation that fails is reported the same way (bp_tensor_new: through
        the handler; the file functions: -1), with nothing leaked and the caller's tensors left valid.
-     - The error handler, and bp_failure_reason's text, are the only global state.  Set the handler once
-       at start-up, before starting threads.  Everything else is reentrant: the random generator is a
-       struct the caller owns.
+     - The error handler is the only global state.  Set it once at start-up, before starting threads.
+       Everything else is reentrant: the random generator is a struct the caller owns, and
+       bp_failure_reason's text is per thread (thread-local; one shared buffer only with tcc, which has no
+       thread-local storage).  Threads may call any function at once on their own tensors.
 */
 
 #ifndef BACKPROP_H
@@ -312,8 +314,8 @@ typedef void (*bp_error_fn)(const char *message);
 BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
 
 /* ---------------------------------------------------------------------------------------------------
-   9. Files: tensors as numpy .npy files (np.save / np.load read and write the same files), and data sets
-   in the IDX format.  Left out with BACKPROP_NO_STDIO.
+   9. Files: tensors as numpy .npy files (np.save / np.load read and write the same files), several in one
+   .npz (np.savez), and data sets in the IDX format.  Left out with BACKPROP_NO_STDIO.
    A bad FILE is not a programming error: these functions never call the error handler for one.  They
    return 0 on success; on failure they return -1, leave nothing behind (no leak; t->data == NULL and
    t is 0x0 after a failed load; no partial file after a failed save, and the file that was there is
@@ -1772,7 +1774,7 @@ static int bp__bad_rng(const char *fn, const bp_rng *rng, const char *name, cons
 }
 
 /* ===================================================================================================
-   9. Files: .npy and IDX (left out with BACKPROP_NO_STDIO)
+   9. Files: .npy, .npz and IDX (left out with BACKPROP_NO_STDIO)
    =================================================================================================== */
 #ifndef BACKPROP_NO_STDIO
 
@@ -2380,6 +2382,10 @@ BPDEF int bp_npz_save(const char *path, int count, const char *const *names, con
                  count);
         return -1;
     }
+    if (count > 65534) { /* (before the names are compared: that takes count^2 / 2 comparisons) */
+        bp__file_fail("%s: %s: %d tensors: more than a ZIP file without ZIP64 holds (65534)", fn, path, count);
+        return -1;
+    }
     for (i = 0; i < count; i++) {
         char what[32];
         bp__format(what, sizeof what, "tensors[%d]", i);
@@ -2400,9 +2406,9 @@ BPDEF int bp_npz_save(const char *path, int count, const char *const *names, con
         offset += 30 + (double)strlen(names[i]) + 4 + bp__npy_size(tensors[i]);
         dir_size += 46 + (double)strlen(names[i]) + 4;
     }
-    if (count > 65534 || offset + dir_size >= 4294967295.0) {
-        bp__file_fail("%s: %s: %d tensors, %.0f bytes: too large for a ZIP file without ZIP64 (at most 65534 "
-                      "members and 4 GiB): save fewer or smaller tensors per file", fn, path, count, offset + dir_size);
+    if (offset + dir_size >= 4294967295.0) {
+        bp__file_fail("%s: %s: %.0f bytes: more than a ZIP file without ZIP64 holds (4 GiB): save the tensors in "
+                      "several files", fn, path, offset + dir_size);
         return -1;
     }
     f = bp__open_part(fn, path, &part);
@@ -2483,6 +2489,14 @@ static int bp__zip64(const unsigned char *x, size_t n, double *usize, double *cs
     return n == 0 && *usize != 4294967295.0 && *csize != 4294967295.0 && (!offset || *offset != 4294967295.0);
 }
 
+/* Reads n bytes at offset `at` of the archive; 0 after reporting (an I/O error: the offsets are checked). */
+static int bp__zip_read(bp__zip *z, double at, void *out, size_t n, const char *fn, const char *path)
+{
+    if (bp__read_at(z->f, at, out, n)) return 1;
+    bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
+    return 0;
+}
+
 /* Opens the archive at path and checks its whole directory, and every member's local header, before
    anything is read from a member.  0 on success; -1 after setting the failure text, all freed. */
 static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
@@ -2507,10 +2521,7 @@ static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
         bp__file_fail("%s: %s: out of memory", fn, path);
         goto fail;
     }
-    if (!bp__read_at(z->f, size - (double)tail_len, tail, tail_len)) {
-        bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
-        goto fail;
-    }
+    if (!bp__zip_read(z, size - (double)tail_len, tail, tail_len, fn, path)) goto fail;
     for (i = tail_len < 22 ? 0 : tail_len - 21; i-- > 0;)
         if (bp__le(tail + i, 4) == 0x06054b50u && bp__le(tail + i + 20, 2) == tail_len - i - 22) break;
     if (i == (size_t)-1) {
@@ -2550,10 +2561,7 @@ static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
         bp__file_fail("%s: %s: out of memory for a directory of %.0f bytes", fn, path, dir_size);
         goto fail;
     }
-    if (!bp__read_at(z->f, dir_at, z->dir, (size_t)dir_size)) {
-        bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
-        goto fail;
-    }
+    if (!bp__zip_read(z, dir_at, z->dir, (size_t)dir_size, fn, path)) goto fail;
     for (k = 0, pos = 0; k < z->count; k++) {
         bp__zip_member *m = &z->members[k];
         size_t name_len, extra_len, flags, method;
@@ -2642,10 +2650,7 @@ static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
             bp__file_fail("%s: %s: out of memory", fn, path);
             goto fail;
         }
-        if (!bp__read_at(z->f, m->at - (double)(name_len + extra_len), local, name_len + extra_len)) {
-            bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
-            goto fail;
-        }
+        if (!bp__zip_read(z, m->at - (double)(name_len + extra_len), local, name_len + extra_len, fn, path)) goto fail;
         if (name_len != want + 4 || memcmp(local, m->name, want) != 0 || memcmp(local + want, ".npy", 4) != 0 ||
             (bp__le(h + 6, 2) & 9) != 0 || bp__le(h + 8, 2) != 0 || bp__le(h + 14, 4) != m->crc ||
             !bp__zip64((const unsigned char *)local + name_len, extra_len, &usize, &csize, NULL) ||

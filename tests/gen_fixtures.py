@@ -608,6 +608,18 @@ def write_npz():
         "encrypted.npz": patched(two, ca + 8, b"\x01\x00"),
         "past_directory.npz": patched(patched(two, cb + 20, (len(f8) + 200).to_bytes(4, "little") * 2), lb + 18,
                                       (len(f8) + 200).to_bytes(4, "little") * 2),
+        "bzip2.npz": patched(two, ca + 10, b"\x0c\x00"),
+        "local_flags.npz": patched(two, la + 6, b"\x08\x00"),
+        "local_method.npz": patched(two, la + 8, b"\x08\x00"),
+        "local_crc.npz": patched(two, la + 14, bytes([two[la + 14] ^ 1])),
+        "zip64_value_missing.npz": patched(two, ca + 24, b"\xff\xff\xff\xff"),
+        "disk_start.npz": patched(two, ca + 34, b"\x01\x00"),
+        "offset_past_directory.npz": patched(two, cb + 42, ca.to_bytes(4, "little")),
+        "nul_in_name.npz": patched(two, cb + 46, b"\x00"),
+        "entry_misplaced.npz": patched(two, cb, b"PK\x01\x03"),
+        "entry_past_directory.npz": patched(two, cb + 32, (200).to_bytes(2, "little")),
+        "directory_extra_bytes.npz": patched(two, two_end + 8, b"\x01\x00\x01\x00"),
+        "local_name_too_long.npz": patched(two, lb + 26, b"\xff\xff"),
         "bad_zip64_extra.npz": patched(model_npz, local[0] + 30 + len("fc1.weight.npy") + 2, b"\x20\x00"),
     }
     for name in ("comment.npz", "zip64_fields.npz", "two.npz"):

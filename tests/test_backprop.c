@@ -103,6 +103,7 @@ static const test_case tests[] = {
     {"npz_save", test_npz_save},
 #ifdef BP_TEST_FULL_DISK
     {"full_disk", test_full_disk},
+    {"unseekable_files", test_unseekable_files},
 #endif
     {"idx", test_idx},
 #endif

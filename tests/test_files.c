@@ -547,6 +547,18 @@ static void test_npz_load_malformed(void)
         {"encrypted.npz", "b", "encrypted", 0},
         {"past_directory.npz", "a", "run past the start of the directory", 0},
         {"bad_zip64_extra.npz", "fc1.bias", "disagrees with the directory", 0}, /* an extra field's length lies */
+        {"bzip2.npz", "a", "not deflate either", 0},                   /* method 12 */
+        {"local_flags.npz", "a", "disagrees with the directory", 0},      /* a data descriptor in one copy */
+        {"local_method.npz", "a", "disagrees with the directory", 0},
+        {"local_crc.npz", "a", "disagrees with the directory", 0},
+        {"zip64_value_missing.npz", "a", "damaged directory entry", 0}, /* 0xffffffff, no ZIP64 field */
+        {"disk_start.npz", "a", "damaged directory entry", 0},
+        {"offset_past_directory.npz", "a", "damaged directory entry", 0},
+        {"nul_in_name.npz", "a", "is not a .npy file", 0},               /* "\0.npy" */
+        {"entry_misplaced.npz", "a", "directory entry 2 of 2 is not where", 0},  /* PK\1\3 */
+        {"entry_past_directory.npz", "a", "runs past the directory's end", 0},  /* a comment too long */
+        {"directory_extra_bytes.npz", "a", "bytes in the directory after its 1 entries", 0},
+        {"local_name_too_long.npz", "a", "runs into the directory", 0},
         {"two.npz", "c", "no member 'c'", 1},
         {"no_such_file.npz", "a", "cannot open", 0},
     };
@@ -677,6 +689,29 @@ static void test_npz_save(void)
         EXPECT_ERROR("bp_npz_save", "names[1] is NULL");
         CHECK(bp_npz_save(path, 2, empty_name, tensors) == -1);
         EXPECT_ERROR("bp_npz_save", "names[0] is empty");
+        {
+            char *long_name = (char *)malloc(60002);
+            if (long_name) {
+                const char *long_names[1];
+                memset(long_name, 'w', 60001);
+                long_name[60001] = 0;
+                long_names[0] = long_name;
+                CHECK(bp_npz_save(path, 1, long_names, tensors) == -1);
+                EXPECT_ERROR("bp_npz_save", "names[0] is longer than 60000 characters");
+                free(long_name);
+            }
+        }
+        /* too much for a ZIP without ZIP64: refused before anything is written (or read: the count before the
+           arrays, a 65536x16384 tensor's 4 GiB before its data) */
+        {
+            bp_tensor huge = {65536, 16384, NULL};
+            const bp_tensor *one[1];
+            huge.data = a.data;
+            one[0] = &huge;
+            CHECK(bp_npz_save(path, 1, names, one) == -1 && strstr(bp_failure_reason(), "(4 GiB)") && errors_seen == 0);
+            CHECK(bp_npz_save(path, 65535, names, tensors) == -1 && strstr(bp_failure_reason(), "65535 tensors") &&
+                  errors_seen == 0);
+        }
         /* none of them touched the archive that was there */
         CHECK(bp_npz_list(path, NULL, NULL) == 1);
     }
@@ -710,6 +745,50 @@ static int save_capped(const bp_tensor *t, const char *path, int npz, long limit
     rc = npz ? bp_npz_save(path, 1, names, &t) : bp_tensor_save_npy(t, path);
     setrlimit(RLIMIT_FSIZE, &old);
     return rc;
+}
+
+/* Files that cannot seek: a named pipe (FIFO), which a child process writes into, for each loader; and
+   (on Linux, where fopen opens a folder) a folder, whose reading fails. */
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+static void test_unseekable_files(void)
+{
+    const char *fifo = SCRATCH "/fifo.npy";
+    int k;
+    for (k = 0; k < 3; k++) {
+        bp_tensor t = {0, 0, NULL};
+        bp_idx idx;
+        pid_t child;
+        int rc, status;
+        remove(fifo);
+        if (mkfifo(fifo, 0600) != 0) {
+            printf("  mkfifo failed: not tested\n");
+            return;
+        }
+        child = fork();
+        if (child == 0) { /* the writer: 64 bytes (the start of a .npy, or of an IDX file), then gone */
+            char bytes[64] = "\x93NUMPY\x01\x00";
+            int fd = open(fifo, O_WRONLY);
+            if (k == 2) memcpy(bytes, "\0\0\x08\x01\0\0\0\x05", 8);
+            if (fd >= 0 && write(fd, bytes, sizeof bytes) == (ssize_t)sizeof bytes) close(fd);
+            _exit(0);
+        }
+        CHECK(child > 0);
+        if (child <= 0) return;
+        rc = k == 0 ? bp_tensor_load_npy(&t, fifo) : k == 1 ? bp_npz_load(&t, fifo, "a") : bp_idx_load(&idx, fifo);
+        CHECK(rc == -1 && strstr(bp_failure_reason(), "cannot seek in the file (it must be a regular file)") &&
+              errors_seen == 0);
+        waitpid(child, &status, 0);
+        remove(fifo);
+    }
+#ifdef __linux__
+    {
+        bp_tensor t = {0, 0, NULL};
+        CHECK(bp_npz_load(&t, SCRATCH, "a") == -1 && strstr(bp_failure_reason(), "cannot read") && errors_seen == 0);
+    }
+#endif
 }
 
 static void test_full_disk(void)
