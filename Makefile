@@ -19,9 +19,10 @@
 #   make checkpoint gradient checkpointing: activation memory vs recomputation
 #   make iris       genann's Iris example with the network in one object (bp_mlp_*)
 #   make from_pytorch  an MLP trained in PyTorch (examples/from_pytorch) run here: the same outputs
-#   make fuzz       libFuzzer on the .npy and IDX readers, FUZZ_SECONDS each (default 60; needs clang)
+#   make fuzz       libFuzzer on the .npy, IDX and .npz readers, FUZZ_SECONDS each (default 60; needs clang)
 #   make coverage   the suite under gcov: lines and branches of backprop.h executed (targets 95% / 85%)
 #   make valgrind   the suite (float and double) and the quick examples under valgrind's memcheck
+#   make tsan       the suite under ThreadSanitizer, plain (its threaded tests) and with OpenMP (needs clang)
 #   make clean
 #
 # CC and CFLAGS are honoured: `make CC=clang`, `make CFLAGS=-O2`.  The default CFLAGS are the fast ones:
@@ -109,6 +110,9 @@ sanitize:
 valgrind:
 	CC="$(CC)" CXX="$(CXX)" sh tests/run.sh valgrind
 
+tsan:
+	sh tests/tsan.sh
+
 FUZZ_SECONDS ?= 60
 fuzz:
 	sh tests/fuzz/run.sh $(FUZZ_SECONDS)
@@ -157,5 +161,5 @@ bench: build/bench build/bench_double build/bench_omp
 clean:
 	rm -rf build
 
-.PHONY: all run test sanitize valgrind fuzz coverage cross-test coursework bench clean fashion vanishing modes checkpoint \
+.PHONY: all run test sanitize valgrind tsan fuzz coverage cross-test coursework bench clean fashion vanishing modes checkpoint \
         from_pytorch iris

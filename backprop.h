@@ -3,7 +3,8 @@
    A dense tensor, a matrix multiply (the textbook loops, and a cache-blocked kernel as fast as OpenBLAS),
    hand-written forward and backward passes for a Linear layer, ReLU, sigmoid and tanh, the mean squared
    error and a fused softmax + cross-entropy; SGD, momentum and Adam, gradient clipping; He and Xavier
-   initialisation; a finite-difference gradient checker; .npy save/load and an IDX (MNIST) reader.
+   initialisation; a finite-difference gradient checker; .npy and .npz (numpy's files) save/load and an
+   IDX (MNIST) reader.
    No dependencies beyond libc and libm.
 
    HOW TO READ IT.  Top to bottom, as the lesson goes: tensors, matrix multiply (the reference loops first,
@@ -33,7 +34,7 @@
        BACKPROP_DOUBLE     bp_real is double instead of float.
        BACKPROP_STATIC     every function is static: a private copy per file, no exported symbols.
        BACKPROP_NO_STDIO   no files, for programs without a file system (embedded, WebAssembly): the
-                           .npy and IDX functions and bp_failure_reason are left out, and <stdio.h> is
+                           .npy, .npz and IDX functions and bp_failure_reason are left out, and <stdio.h> is
                            never included.  The default error handler then cannot print: it only calls
                            abort(), so install your own (bp_set_error_handler) to see the message.
    and before the #include that has BACKPROP_IMPLEMENTATION:
@@ -97,14 +98,15 @@
        then return NaN (losses, bp_tensor_norm, bp_clip_grad_norm), 0 (bp_tensor_all_finite), -1 (the
        file functions) or +infinity (bp_gradcheck).  (The bp__NAME math functions check nothing: they
        are the lesson, and the public bp_NAME calls them only after its checks have passed.)
-     - A bad FILE is not a programming error: the file functions (.npy, IDX) return -1 and
+     - A bad FILE is not a programming error: the file functions (.npy, .npz, IDX) return -1 and
        bp_failure_reason() says why; they never call the error handler for a file's contents, and no
        file, however made, can make them crash, leak, or allocate room for more values than it holds
        (fuzzed: tests/fuzz/).  An allocation that fails is reported the same way (bp_tensor_new: through
        the handler; the file functions: -1), with nothing leaked and the caller's tensors left valid.
-     - The error handler, and bp_failure_reason's text, are the only global state.  Set the handler once
-       at start-up, before starting threads.  Everything else is reentrant: the random generator is a
-       struct the caller owns.
+     - The error handler is the only global state.  Set it once at start-up, before starting threads.
+       Everything else is reentrant: the random generator is a struct the caller owns, and
+       bp_failure_reason's text is per thread (thread-local; one shared buffer only with tcc, which has no
+       thread-local storage).  Threads may call any function at once on their own tensors.
 */
 
 #ifndef BACKPROP_H
@@ -320,8 +322,8 @@ typedef void (*bp_error_fn)(const char *message);
 BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
 
 /* ---------------------------------------------------------------------------------------------------
-   9. Files: tensors as numpy .npy files (np.save / np.load read and write the same files), and data sets
-   in the IDX format.  Left out with BACKPROP_NO_STDIO.
+   9. Files: tensors as numpy .npy files (np.save / np.load read and write the same files), several in one
+   .npz (np.savez), and data sets in the IDX format.  Left out with BACKPROP_NO_STDIO.
    A bad FILE is not a programming error: these functions never call the error handler for one.  They
    return 0 on success; on failure they return -1, leave nothing behind (no leak; t->data == NULL and
    t is 0x0 after a failed load; no partial file after a failed save, and the file that was there is
@@ -1989,7 +1991,7 @@ static int bp__bad_mlp_targets(const char *fn, const bp_mlp *net, const bp_tenso
 }
 
 /* ===================================================================================================
-   9. Files: .npy and IDX (left out with BACKPROP_NO_STDIO)
+   9. Files: .npy, .npz and IDX (left out with BACKPROP_NO_STDIO)
    =================================================================================================== */
 #ifndef BACKPROP_NO_STDIO
 
@@ -2562,13 +2564,14 @@ static int bp__read_at(FILE *f, double at, void *out, size_t n)
 }
 
 /* A local (central = 0) or central directory header (central = 1) of a stored member, as np.savez's
-   zipfile writes them but without ZIP64 fields: version 2.0, no flags, the time 1980-01-01 00:00. */
+   zipfile writes them but without ZIP64 fields: version 2.0, no flags, the time 1980-01-01 00:00, a
+   regular file readable by all (when unzipped). */
 static int bp__zip_header(FILE *f, int central, const char *name, uint32_t crc, double size, double offset)
 {
     unsigned char h[46], *p = h;
     size_t name_len = strlen(name);
     p = bp__put_le(p, central ? 0x02014b50u : 0x04034b50u, 4);
-    if (central) p = bp__put_le(p, 20, 2); /* made by: version 2.0, MS-DOS attributes */
+    if (central) p = bp__put_le(p, 0x0314, 2); /* made by: version 2.0 on Unix (the attributes' meaning) */
     p = bp__put_le(p, 20, 2);              /* needed to extract: version 2.0 */
     p = bp__put_le(p, 0, 4);               /* flags; method 0: stored */
     p = bp__put_le(p, 0x00210000u, 4);     /* time 00:00:00, date 1980-01-01 */
@@ -2580,7 +2583,7 @@ static int bp__zip_header(FILE *f, int central, const char *name, uint32_t crc, 
     if (central) {
         p = bp__put_le(p, 0, 4); /* no comment; disk 0 */
         p = bp__put_le(p, 0, 2); /* internal attributes */
-        p = bp__put_le(p, 0, 4); /* external attributes */
+        p = bp__put_le(p, 0100644u << 16, 4); /* external attributes: a regular file, rw-r--r-- */
         p = bp__put_le(p, (uint32_t)offset, 4);
     }
     return fwrite(h, 1, (size_t)(p - h), f) == (size_t)(p - h) && fwrite(name, 1, name_len, f) == name_len &&
@@ -2600,6 +2603,10 @@ static int bp__npz_save(const char *fn, const char *path, int count, const char 
         bp__fail("%s: %s (count is %d)", fn,
                  !path ? "path is NULL" : count < 0 ? "count is negative" : !names ? "names is NULL" : "tensors is NULL",
                  count);
+        return -1;
+    }
+    if (count > 65534) { /* (before the names are compared: that takes count^2 / 2 comparisons) */
+        bp__file_fail("%s: %s: %d tensors: more than a ZIP file without ZIP64 holds (65534)", fn, path, count);
         return -1;
     }
     for (i = 0; i < count; i++) {
@@ -2622,9 +2629,9 @@ static int bp__npz_save(const char *fn, const char *path, int count, const char 
         offset += 30 + (double)strlen(names[i]) + 4 + bp__npy_size(tensors[i], vector && vector[i]);
         dir_size += 46 + (double)strlen(names[i]) + 4;
     }
-    if (count > 65534 || offset + dir_size >= 4294967295.0) {
-        bp__file_fail("%s: %s: %d tensors, %.0f bytes: too large for a ZIP file without ZIP64 (at most 65534 "
-                      "members and 4 GiB): save fewer or smaller tensors per file", fn, path, count, offset + dir_size);
+    if (offset + dir_size >= 4294967295.0) {
+        bp__file_fail("%s: %s: %.0f bytes: more than a ZIP file without ZIP64 holds (4 GiB): save the tensors in "
+                      "several files", fn, path, offset + dir_size);
         return -1;
     }
     f = bp__open_part(fn, path, &part);
@@ -2712,6 +2719,14 @@ static int bp__zip64(const unsigned char *x, size_t n, double *usize, double *cs
     return n == 0 && *usize != 4294967295.0 && *csize != 4294967295.0 && (!offset || *offset != 4294967295.0);
 }
 
+/* Reads n bytes at offset `at` of the archive; 0 after reporting (an I/O error: the offsets are checked). */
+static int bp__zip_read(bp__zip *z, double at, void *out, size_t n, const char *fn, const char *path)
+{
+    if (bp__read_at(z->f, at, out, n)) return 1;
+    bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
+    return 0;
+}
+
 /* Opens the archive at path and checks its whole directory, and every member's local header, before
    anything is read from a member.  0 on success; -1 after setting the failure text, all freed. */
 static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
@@ -2736,10 +2751,7 @@ static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
         bp__file_fail("%s: %s: out of memory", fn, path);
         goto fail;
     }
-    if (!bp__read_at(z->f, size - (double)tail_len, tail, tail_len)) {
-        bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
-        goto fail;
-    }
+    if (!bp__zip_read(z, size - (double)tail_len, tail, tail_len, fn, path)) goto fail;
     for (i = tail_len < 22 ? 0 : tail_len - 21; i-- > 0;)
         if (bp__le(tail + i, 4) == 0x06054b50u && bp__le(tail + i + 20, 2) == tail_len - i - 22) break;
     if (i == (size_t)-1) {
@@ -2779,10 +2791,7 @@ static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
         bp__file_fail("%s: %s: out of memory for a directory of %.0f bytes", fn, path, dir_size);
         goto fail;
     }
-    if (!bp__read_at(z->f, dir_at, z->dir, (size_t)dir_size)) {
-        bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
-        goto fail;
-    }
+    if (!bp__zip_read(z, dir_at, z->dir, (size_t)dir_size, fn, path)) goto fail;
     for (k = 0, pos = 0; k < z->count; k++) {
         bp__zip_member *m = &z->members[k];
         size_t name_len, extra_len, flags, method;
@@ -2871,10 +2880,7 @@ static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
             bp__file_fail("%s: %s: out of memory", fn, path);
             goto fail;
         }
-        if (!bp__read_at(z->f, m->at - (double)(name_len + extra_len), local, name_len + extra_len)) {
-            bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
-            goto fail;
-        }
+        if (!bp__zip_read(z, m->at - (double)(name_len + extra_len), local, name_len + extra_len, fn, path)) goto fail;
         if (name_len != want + 4 || memcmp(local, m->name, want) != 0 || memcmp(local + want, ".npy", 4) != 0 ||
             (bp__le(h + 6, 2) & 9) != 0 || bp__le(h + 8, 2) != 0 || bp__le(h + 14, 4) != m->crc ||
             !bp__zip64((const unsigned char *)local + name_len, extra_len, &usize, &csize, NULL) ||
@@ -2938,8 +2944,7 @@ BPDEF int bp_npz_load(bp_tensor *t, const char *path, const char *name)
     else if (crc != m->crc)
         bp__file_fail("%s: damaged: the CRC-32 of its bytes is %08x, the archive says %08x", where, (unsigned)crc,
                       (unsigned)m->crc);
-    else
-        ok = bp__seek(z.f, m->at) && bp__npy_read(z.f, m->size, t, where);
+    ok = ok && crc == m->crc && bp__seek(z.f, m->at) && bp__npy_read(z.f, m->size, t, where);
     bp__zip_close(&z);
     if (!ok) return -1;
     bp__failure[0] = 0;

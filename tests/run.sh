@@ -151,8 +151,12 @@ elif [ "$MODE" = sanitize ]; then
     finish_suites
     # the fuzz harnesses, without libFuzzer, over their seeds and every input that ever broke a promise
     # (tests/fuzz/regressions/): those bugs stay fixed even where clang's libFuzzer is missing
-    for kind in npy idx; do
-        if [ $kind = npy ]; then set -- tests/fixtures/npy; else set -- tests/fuzz/seeds/idx; fi
+    for kind in npy idx npz; do
+        case $kind in
+        npy) set -- tests/fixtures/npy ;;
+        idx) set -- tests/fuzz/seeds/idx ;;
+        npz) set -- tests/fixtures/npz ;;
+        esac
         [ -d tests/fuzz/regressions/$kind ] && set -- "$@" tests/fuzz/regressions/$kind
         if $CC $STRICT $SAN tests/fuzz/fuzz_$kind.c tests/fuzz/replay.c -o "$B/replay_$kind" -lm &&
             "$B/replay_$kind" "$@" >"$B/replay_$kind.log" 2>&1; then

@@ -14,13 +14,15 @@
                      (tests/fixtures/walkthrough.txt); its top comment says where each layer is tested
      test_optim.c    SGD, momentum and Adam by hand and against PyTorch (tests/fixtures/optim.txt); clipping
      test_files.c    .npy load and save (numpy's own files in tests/fixtures/npy/, malformed ones, the header
-                     parser, np.save's bytes), IDX files
+                     parser, np.save's bytes), .npz archives (np.savez's in tests/fixtures/npz/, malformed
+                     ones, zipfile's bytes), writes failing mid-file (full disks), IDX files
      test_mlp.c      the network in one object (bp_mlp_*): one allocation, the same bits as the explicit
                      layer calls, no allocation after it is made, it learns, its argument checks; saved as
                      PyTorch's state_dict (names, out x in weights, 1-D biases), loaded back, and a model
                      trained in PyTorch (the .npz files of examples/from_pytorch) giving PyTorch's outputs
      test_sweep.c    every allocation failing in turn, no hidden allocation, every argument check of every
                      function
+     test_threads.c  bp_failure_reason per thread, and the layers in several threads at once (pthreads)
    Tests marked REGRESSION pin down a bug this suite found in backprop.h (now fixed there).
 
    Running it, from the repository root (it reads tests/fixtures/ and writes scratch files into
@@ -52,6 +54,7 @@
 #include "test_files.c"
 #include "test_mlp.c"
 #include "test_sweep.c"
+#include "test_threads.c"
 
 static const test_case tests[] = {
     /* test_tensor.c */
@@ -101,6 +104,13 @@ static const test_case tests[] = {
     {"npy_load_large_file", test_npy_load_large_file},
 #endif
     {"npy_save", test_npy_save},
+    {"npz_load", test_npz_load},
+    {"npz_load_malformed", test_npz_load_malformed},
+    {"npz_save", test_npz_save},
+#ifdef BP_TEST_FULL_DISK
+    {"full_disk", test_full_disk},
+    {"unseekable_files", test_unseekable_files},
+#endif
     {"idx", test_idx},
 #endif
     /* test_mlp.c */
@@ -119,6 +129,13 @@ static const test_case tests[] = {
     {"no_allocation_step", test_no_allocation_step},
     {"no_allocation_others", test_no_allocation_others},
     {"argument_sweep", test_argument_sweep},
+    /* test_threads.c */
+#ifdef BP_TEST_THREADS
+#ifndef BACKPROP_NO_STDIO
+    {"failure_reason_threads", test_failure_reason_threads},
+#endif
+    {"layers_threads", test_layers_threads},
+#endif
 };
 static const int test_count = (int)(sizeof tests / sizeof *tests);
 

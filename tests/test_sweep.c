@@ -128,6 +128,44 @@ static int alloc_case_save_npy(int *kept)
     return 0;
 }
 
+static int alloc_case_npz_load(int *kept)
+{
+    char path[512];
+    bp_tensor t = {9, 9, NULL};
+    int rc;
+    snprintf(path, sizeof path, "%s/npz/model.npz", fixtures_dir);
+    rc = bp_npz_load(&t, path, "fc2.weight");
+    if (rc != 0)
+        *kept = t.rows == 0 && t.cols == 0 && t.data == NULL && errors_seen == 0 &&
+                strstr(bp_failure_reason(), "out of memory") != NULL;
+    else
+        *kept = t.rows == 2 && t.cols == 4;
+    bp_tensor_free(&t);
+    if (rc == 0) rc = bp_npz_list(path, NULL, NULL) == 7 ? 0 : -1;
+    if (rc != 0) *kept &= errors_seen == 0 && strstr(bp_failure_reason(), "out of memory") != NULL;
+    return rc;
+}
+
+static int alloc_case_npz_save(int *kept)
+{
+    const char *path = SCRATCH "/alloc_sweep.npz";
+    bp_tensor t = {2, 3, NULL}, back = {0, 0, NULL};
+    const bp_tensor *tensors[1];
+    const char *names[1] = {"t"};
+    bp_real data[6] = {1, 2, 3, 4, 5, 6};
+    int rc;
+    t.data = data;
+    tensors[0] = &t;
+    rc = bp_npz_save(path, 1, names, tensors);
+    *kept = errors_seen == 0 && data[5] == 6 && (rc == 0 || strstr(bp_failure_reason(), "out of memory"));
+    if (rc != 0) return rc;
+    test_fail_countdown = 0; /* the check below is not part of the sweep */
+    *kept &= bp_npz_load(&back, path, "t") == 0 && back.rows == 2 && back.cols == 3 && back.data[5] == 6;
+    bp_tensor_free(&back);
+    remove(path);
+    return 0;
+}
+
 static int alloc_case_idx(int *kept)
 {
     const char *path = SCRATCH "/alloc_sweep.idx";
@@ -165,6 +203,10 @@ static void test_allocation_failure(void)
         {"bp_tensor_load_npy (3 files)", alloc_case_load_npy, 6}, /* header and data, per file */
         {"bp_tensor_save_npy", alloc_case_save_npy, 1},           /* the name of path.part */
         {"bp_idx_load", alloc_case_idx, 1},
+        /* the end record's tail, the directory, the members, 7 local headers, the .npy header and data;
+           then bp_npz_list: the first 10 again and the 7 members' .npy headers */
+        {"bp_npz_load and bp_npz_list (model.npz)", alloc_case_npz_load, 29},
+        {"bp_npz_save", alloc_case_npz_save, 1}, /* the name of path.part */
 #endif
     };
     int k;
@@ -406,6 +448,14 @@ static double call_mlp_train_step(bp_tensor *const *t)
 }
 #ifndef BACKPROP_NO_STDIO
 static double call_save_npy(bp_tensor *const *t) { return bp_tensor_save_npy(t[0], SCRATCH "/sweep.npy"); }
+static double call_npz_save(bp_tensor *const *t)
+{
+    const char *names[2] = {"a", "b"};
+    const bp_tensor *tensors[2];
+    tensors[0] = t[0];
+    tensors[1] = t[1];
+    return bp_npz_save(SCRATCH "/sweep.npz", 2, names, tensors);
+}
 #endif
 
 static const sweep_fn sweep_fns[] = {
@@ -455,6 +505,7 @@ static const sweep_fn sweep_fns[] = {
     {"bp_mlp_train_step", call_mlp_train_step, NAN, 0, 0, "", {{"x", 3, 1, ARG_IN}, {"y", 3, 1, ARG_IN}}},
 #ifndef BACKPROP_NO_STDIO
     {"bp_tensor_save_npy", call_save_npy, -1, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
+    {"bp_npz_save", call_npz_save, -1, 1, 0, "", {{"tensors[0]", 3, 4, ARG_IN}, {"tensors[1]", 2, 5, ARG_IN}}},
 #endif
 };
 
@@ -600,4 +651,5 @@ static void test_argument_sweep(void)
     bp_mlp_free(sweep_net);
     sweep_net = NULL;
     remove(SCRATCH "/sweep.npy");
+    remove(SCRATCH "/sweep.npz");
 }
