@@ -616,6 +616,21 @@ static void test_mlp_save_load(void)
         CHECK(strstr(bp_failure_reason(), "no member '1.weight'") != NULL);
         bp_mlp_free(s);
     }
+    { /* a bias of the wrong size */
+        static const int one_widths[] = {2, 3}, one_act[] = {BP_ACT_NONE};
+        bp_mlp *one = bp_mlp_new(1, one_widths, one_act, NULL);
+        bp_tensor weight = bp_tensor_new(3, 2), bias = bp_tensor_new(1, 4);
+        const char *names[] = {"0.weight", "0.bias"};
+        const bp_tensor *members[2];
+        members[0] = &weight;
+        members[1] = &bias;
+        CHECK(bp_npz_save(other_path, 2, names, members) == 0);
+        CHECK(bp_mlp_load(one, other_path) == -1);
+        CHECK(strstr(bp_failure_reason(), "0.bias is 1x4, but layer 0 has 3 outputs") != NULL);
+        bp_tensor_free(&weight);
+        bp_tensor_free(&bias);
+        bp_mlp_free(one);
+    }
     CHECK(same_bits(&snapshot, &back->all));
     CHECK(bp_mlp_save(NULL, path) == -1);
     EXPECT_ERROR("bp_mlp_save", "net is NULL");
