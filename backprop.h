@@ -532,7 +532,6 @@ BPDEF int bp_mlp_save(const bp_mlp *net, const char *path);
 BPDEF int bp_mlp_load(bp_mlp *net, const char *path);
 #endif
 
-
 #ifdef __cplusplus
 }
 #endif
@@ -3114,13 +3113,13 @@ BPDEF bp_mlp_config bp_mlp_default_config(void)
     return c;
 }
 
-/* The next rows x cols tensor of the network's numbers, at *next (counted only, when base is NULL). */
+/* The next rows x cols tensor of the network's numbers: base + *next, and *next moves past it. */
 static bp_tensor bp__mlp_take(bp_real *base, size_t *next, int rows, int cols)
 {
     bp_tensor t;
     t.rows = rows;
     t.cols = cols;
-    t.data = base ? base + *next : NULL;
+    t.data = base + *next;
     *next += (size_t)rows * (size_t)cols;
     return t;
 }
