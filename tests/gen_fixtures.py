@@ -565,9 +565,10 @@ def write_npz():
         a = rng.normal(size=(2, 3)).astype("<" + kind)
         b = rng.normal(size=(1, 4)).astype("<" + kind)
         e = np.zeros((0, 2), dtype="<" + kind)
-        ours[kind] = zip_like_bp([("W1.npy", npy_bytes(a)), ("layer.bias.npy", npy_bytes(b)), ("e.npy", npy_bytes(e))])
+        ours[kind] = zip_like_bp([("W1.npy", npy_bytes(a)), ("layer.bias.npy", npy_bytes(b)), ("e.npy", npy_bytes(e)),
+                                  ("gr\u00f6\u00dfe.npy", npy_bytes(b))])  # UTF-8 (zipfile sets flag 11)
         back = np.load(io.BytesIO(ours[kind]))
-        assert back.files == ["W1", "layer.bias", "e"]
+        assert back.files == ["W1", "layer.bias", "e", "gr\u00f6\u00dfe"]
         assert np.array_equal(back["W1"], a) and np.array_equal(back["layer.bias"], b) and back["e"].shape == (0, 2)
     f8 = npy_bytes(rng.normal(size=(3, 4)))
     two = zip_like_bp([("a.npy", f8), ("b.npy", f8)])
