@@ -599,6 +599,8 @@ def write_npz():
         "zip64_end.npz": two[:two_end] + zip64_end + two[two_end:],
         "bad_crc.npz": patched(two, data_a + len(f8) - 1, bytes([two[data_a + len(f8) - 1] ^ 1])),
         "multi_part.npz": patched(two, two_end + 4, b"\x01\x00"),
+        "entries_on_disk.npz": patched(two, two_end + 8, b"\x01\x00"),  # 1 of the 2 entries "on this disk"
+        "empty_name.npz": zip_like_bp([(".npy", f8)]),  # what np.savez(**{"": a}) writes: no name to load by
         "count_lies.npz": patched(two, two_end + 8, b"\x03\x00\x03\x00"),
         "dir_offset_lies.npz": patched(two, two_end + 16, (ca + 1).to_bytes(4, "little")),
         "local_offset_lies.npz": patched(two, cb + 42, (lb + 4).to_bytes(4, "little")),

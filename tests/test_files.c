@@ -538,6 +538,8 @@ static void test_npz_load_malformed(void)
         {"zip64_end.npz", "a", "ZIP64 end records", 0},
         {"bad_crc.npz", "a", "CRC-32", 1},                                /* one bit of a.npy flipped */
         {"multi_part.npz", "a", "multi-part", 0},
+        {"entries_on_disk.npz", "a", "multi-part", 0},
+        {"empty_name.npz", "a", "member '.npy' is not a .npy file", 0},
         {"count_lies.npz", "a", "the end record says 3 members", 0},
         {"dir_offset_lies.npz", "a", "damaged", 0},
         {"local_offset_lies.npz", "a", "no local header", 0},
