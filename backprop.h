@@ -387,8 +387,9 @@ BPDEF void bp_idx_free(bp_idx *idx);
    order given; np.load(path)[names[i]] reads it back.  0 on success; -1 and bp_failure_reason()
    otherwise.  Atomic as bp_tensor_save_npy is (path + ".part", then renamed).  The archive is a plain ZIP
    (local headers, central directory, a CRC-32 of each member), with no ZIP64 records: members and the
-   whole file must stay under 4 GiB, and count under 65536, or it refuses before writing anything.  Each
-   member's time stamp is 1980-01-01 00:00, so the same tensors always give the same bytes.  Bad arguments
+   whole file must stay under 4 GiB, and count at most 65534, or it refuses before writing anything.  Each
+   member's time stamp is 1980-01-01 00:00, so the same tensors always give the same bytes.  A name that
+   is not ASCII is written as UTF-8 and flagged so (as Python's zipfile does).  Bad arguments
    (the handler, -1): count < 0, a NULL or empty name, a name used twice, a bad tensor. */
 BPDEF int bp_npz_save(const char *path, int count, const char *const *names, const bp_tensor *const *tensors);
 
@@ -2568,11 +2569,14 @@ static int bp__read_at(FILE *f, double at, void *out, size_t n)
 static int bp__zip_header(FILE *f, int central, const char *name, uint32_t crc, double size, double offset)
 {
     unsigned char h[46], *p = h;
-    size_t name_len = strlen(name);
+    size_t name_len = strlen(name), i;
+    uint32_t utf8 = 0;
+    for (i = 0; i < name_len; i++)
+        if ((unsigned char)name[i] >= 0x80) utf8 = 0x800; /* flag 11: the name is UTF-8 (else it means CP437) */
     p = bp__put_le(p, central ? 0x02014b50u : 0x04034b50u, 4);
     if (central) p = bp__put_le(p, 0x0314, 2); /* made by: version 2.0 on Unix (the attributes' meaning) */
     p = bp__put_le(p, 20, 2);              /* needed to extract: version 2.0 */
-    p = bp__put_le(p, 0, 4);               /* flags; method 0: stored */
+    p = bp__put_le(p, utf8, 4);            /* flags; method 0: stored */
     p = bp__put_le(p, 0x00210000u, 4);     /* time 00:00:00, date 1980-01-01 */
     p = bp__put_le(p, crc, 4);
     p = bp__put_le(p, (uint32_t)size, 4); /* compressed size: the same */
@@ -2642,7 +2646,7 @@ static int bp__npz_save(const char *fn, const char *path, int count, const char 
         ok = bp__zip_header(f, 0, names[i], crc, bp__npy_size(tensors[i], v), 0) &&
              bp__npy_write(f, tensors[i], v, NULL);
     }
-    /* the central directory, then the end record */
+    /* the central directory (each CRC computed once more, rather than kept: no allocation), the end record */
     for (i = 0, offset = 0; ok && i < count; i++) {
         bp__npy_write(NULL, tensors[i], vector && vector[i], &crc);
         ok = bp__zip_header(f, 1, names[i], crc, bp__npy_size(tensors[i], vector && vector[i]), offset);

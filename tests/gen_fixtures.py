@@ -565,9 +565,10 @@ def write_npz():
         a = rng.normal(size=(2, 3)).astype("<" + kind)
         b = rng.normal(size=(1, 4)).astype("<" + kind)
         e = np.zeros((0, 2), dtype="<" + kind)
-        ours[kind] = zip_like_bp([("W1.npy", npy_bytes(a)), ("layer.bias.npy", npy_bytes(b)), ("e.npy", npy_bytes(e))])
+        ours[kind] = zip_like_bp([("W1.npy", npy_bytes(a)), ("layer.bias.npy", npy_bytes(b)), ("e.npy", npy_bytes(e)),
+                                  ("gr\u00f6\u00dfe.npy", npy_bytes(b))])  # UTF-8 (zipfile sets flag 11)
         back = np.load(io.BytesIO(ours[kind]))
-        assert back.files == ["W1", "layer.bias", "e"]
+        assert back.files == ["W1", "layer.bias", "e", "gr\u00f6\u00dfe"]
         assert np.array_equal(back["W1"], a) and np.array_equal(back["layer.bias"], b) and back["e"].shape == (0, 2)
     f8 = npy_bytes(rng.normal(size=(3, 4)))
     two = zip_like_bp([("a.npy", f8), ("b.npy", f8)])
@@ -598,6 +599,8 @@ def write_npz():
         "zip64_end.npz": two[:two_end] + zip64_end + two[two_end:],
         "bad_crc.npz": patched(two, data_a + len(f8) - 1, bytes([two[data_a + len(f8) - 1] ^ 1])),
         "multi_part.npz": patched(two, two_end + 4, b"\x01\x00"),
+        "entries_on_disk.npz": patched(two, two_end + 8, b"\x01\x00"),  # 1 of the 2 entries "on this disk"
+        "empty_name.npz": zip_like_bp([(".npy", f8)]),  # what np.savez(**{"": a}) writes: no name to load by
         "count_lies.npz": patched(two, two_end + 8, b"\x03\x00\x03\x00"),
         "dir_offset_lies.npz": patched(two, two_end + 16, (ca + 1).to_bytes(4, "little")),
         "local_offset_lies.npz": patched(two, cb + 42, (lb + 4).to_bytes(4, "little")),

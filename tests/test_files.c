@@ -538,6 +538,8 @@ static void test_npz_load_malformed(void)
         {"zip64_end.npz", "a", "ZIP64 end records", 0},
         {"bad_crc.npz", "a", "CRC-32", 1},                                /* one bit of a.npy flipped */
         {"multi_part.npz", "a", "multi-part", 0},
+        {"entries_on_disk.npz", "a", "multi-part", 0},
+        {"empty_name.npz", "a", "member '.npy' is not a .npy file", 0},
         {"count_lies.npz", "a", "the end record says 3 members", 0},
         {"dir_offset_lies.npz", "a", "damaged", 0},
         {"local_offset_lies.npz", "a", "no local header", 0},
@@ -641,17 +643,17 @@ static void test_npz_save(void)
 
     /* the bytes Python's zipfile writes for the same members (gen_fixtures.py; np.load reads that file) */
     {
-        static const char *const members[] = {"W1", "layer.bias", "e"};
-        bp_tensor t[3];
-        const bp_tensor *tp[3];
+        static const char *const members[] = {"W1", "layer.bias", "e", "gr\xc3\xb6\xc3\x9f" "e"}; /* UTF-8 */
+        bp_tensor t[4];
+        const bp_tensor *tp[4];
         const char *mine = SCRATCH "/ours.npz";
         snprintf(fixture, sizeof fixture, "%s/npz/ours_f%d.npz", fixtures_dir, (int)sizeof(bp_real));
-        for (k = 0; k < 3; k++) {
+        for (k = 0; k < 4; k++) {
             CHECK(bp_npz_load(&t[k], fixture, members[k]) == 0);
             tp[k] = &t[k];
         }
-        CHECK(bp_npz_save(mine, 3, members, tp) == 0 && same_file_bytes(mine, fixture));
-        for (k = 0; k < 3; k++) bp_tensor_free(&t[k]);
+        CHECK(bp_npz_save(mine, 4, members, tp) == 0 && same_file_bytes(mine, fixture));
+        for (k = 0; k < 4; k++) bp_tensor_free(&t[k]);
         /* no tensors: a ZIP of only an end record, what np.savez() writes */
         snprintf(fixture, sizeof fixture, "%s/npz/empty.npz", fixtures_dir);
         CHECK(bp_npz_save(mine, 0, NULL, NULL) == 0 && same_file_bytes(mine, fixture) && bp_npz_list(mine, NULL, NULL) == 0);
