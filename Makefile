@@ -18,9 +18,12 @@
 #   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual stacks; clipping
 #   make modes      the full gradient by reverse mode (backprop) vs forward mode (JVPs): the cost ratio
 #   make checkpoint gradient checkpointing: activation memory vs recomputation
-#   make fuzz       libFuzzer on the .npy and IDX readers, FUZZ_SECONDS each (default 60; needs clang)
+#   make iris       genann's Iris example with the network in one object (bp_mlp_*)
+#   make from_pytorch  an MLP trained in PyTorch (examples/from_pytorch) run here: the same outputs
+#   make fuzz       libFuzzer on the .npy, IDX and .npz readers, FUZZ_SECONDS each (default 60; needs clang)
 #   make coverage   the suite under gcov: lines and branches of backprop.h executed (targets 95% / 85%)
 #   make valgrind   the suite (float and double) and the quick examples under valgrind's memcheck
+#   make tsan       the suite under ThreadSanitizer, plain (its threaded tests) and with OpenMP (needs clang)
 #   make clean
 #
 # CC and CFLAGS are honoured: `make CC=clang`, `make CFLAGS=-O2`.  The default CFLAGS are the fast ones:
@@ -35,7 +38,7 @@ WARN = -std=c99 -Wall -Wextra -Wpedantic
 LDLIBS = -lm
 
 EXAMPLES = build/walkthrough build/train_xor build/fashion_mnist build/vanishing_gradients \
-           build/forward_vs_reverse build/checkpointing build/fashion_cnn
+           build/forward_vs_reverse build/checkpointing build/fashion_cnn build/iris_mlp build/run_mlp
 
 # OpenBLAS for the benchmark's comparison, when installed (apt-get install -y libopenblas-dev)
 OPENBLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo yes)
@@ -54,6 +57,17 @@ build/%: examples/%.c examples/chart.h backprop.h | build
 
 run: build/walkthrough
 	./build/walkthrough
+
+# PyTorch to C: examples/from_pytorch/export.py trained an nn.Sequential and saved it (committed .npz files);
+# run_mlp runs it here and compares with PyTorch's outputs
+build/run_mlp: examples/from_pytorch/run_mlp.c backprop.h | build
+	$(CC) $(WARN) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+from_pytorch: build/run_mlp
+	./build/run_mlp
+
+iris: build/iris_mlp
+	./build/iris_mlp
 
 # Fashion-MNIST: Debian's dataset-fashion-mnist ships gzipped IDX files; they are unpacked once with gunzip
 # into examples/data/ (git-ignored), so the C code needs no zlib.  DATA=dir uses another folder of
@@ -100,6 +114,9 @@ sanitize:
 
 valgrind:
 	CC="$(CC)" CXX="$(CXX)" sh tests/run.sh valgrind
+
+tsan:
+	sh tests/tsan.sh
 
 FUZZ_SECONDS ?= 60
 fuzz:
@@ -149,4 +166,5 @@ bench: build/bench build/bench_double build/bench_omp
 clean:
 	rm -rf build
 
-.PHONY: all run test sanitize valgrind fuzz coverage cross-test coursework bench clean fashion fashion-cnn vanishing modes checkpoint
+.PHONY: all run test sanitize valgrind tsan fuzz coverage cross-test coursework bench clean fashion fashion-cnn vanishing \
+        modes checkpoint from_pytorch iris

@@ -4,13 +4,14 @@
    hand-written forward and backward passes for a Linear layer, ReLU, sigmoid and tanh, 2-D convolution
    (im2col + matmul) and max-pooling, the mean squared error and a fused softmax + cross-entropy; SGD,
    momentum and Adam, gradient clipping; He and Xavier initialisation; a finite-difference gradient
-   checker; .npy save/load and an IDX (MNIST) reader.
+   checker; .npy and .npz (numpy's files) save/load and an IDX (MNIST) reader; a network in one object.
    No dependencies beyond libc and libm.
 
    HOW TO READ IT.  Top to bottom, as the lesson goes: tensors, matrix multiply (the reference loops first,
    then the fast kernel), layers (each forward directly above its backward), losses, optimizers, starting
-   weights, the gradient check; then the guards (argument checks and error reporting) and, last, the file
-   formats.  Every layer, loss and optimizer comes in two parts, on purpose:
+   weights, the gradient check; then the guards (argument checks and error reporting), the file formats
+   and, last, the layers put together: a network in one object (bp_mlp_*), the short road for programs
+   that just want a small network.  Every layer, loss and optimizer comes in two parts, on purpose:
        bp__NAME   the math: the derivation in a comment, then plain loops over bp_tensor fields (and
                   bp__matmul for products).  No checks, no macros.  This is the block to read and to copy.
        bp_NAME    the public function: a short guard that checks the arguments, then a call to bp__NAME.
@@ -33,7 +34,7 @@
        BACKPROP_DOUBLE     bp_real is double instead of float.
        BACKPROP_STATIC     every function is static: a private copy per file, no exported symbols.
        BACKPROP_NO_STDIO   no files, for programs without a file system (embedded, WebAssembly): the
-                           .npy and IDX functions and bp_failure_reason are left out, and <stdio.h> is
+                           .npy, .npz and IDX functions and bp_failure_reason are left out, and <stdio.h> is
                            never included.  The default error handler then cannot print: it only calls
                            abort(), so install your own (bp_set_error_handler) to see the message.
    and before the #include that has BACKPROP_IMPLEMENTATION:
@@ -82,8 +83,9 @@
        plain struct; you may point one at your own buffer (bp_tensor t = {rows, cols, buf}), but then
        never pass it to bp_tensor_free.  Tensors with 0 rows or 0 columns are allowed everywhere (their
        data may be NULL) and the functions do the mathematically consistent thing with them.
-     - The caller owns every buffer.  Only bp_tensor_new and the file functions allocate; no forward,
-       backward, loss, optimizer or matmul function touches the heap.
+     - The caller owns every buffer.  Only bp_tensor_new, bp_mlp_new and the file functions allocate; no
+       forward, backward, loss, optimizer or matmul function touches the heap (nor bp_mlp_predict and
+       bp_mlp_train_step).
      - Gradients OVERWRITE their outputs; they never accumulate.  To accumulate (e.g. over micro-batches),
        compute into a scratch tensor and add, or use bp_matmul with BP_ACCUMULATE.
      - Outputs must not share memory with inputs, except where a function says "may be" (in-place).
@@ -96,14 +98,15 @@
        then return NaN (losses, bp_tensor_norm, bp_clip_grad_norm), 0 (bp_tensor_all_finite), -1 (the
        file functions) or +infinity (bp_gradcheck).  (The bp__NAME math functions check nothing: they
        are the lesson, and the public bp_NAME calls them only after its checks have passed.)
-     - A bad FILE is not a programming error: the file functions (.npy, IDX) return -1 and
+     - A bad FILE is not a programming error: the file functions (.npy, .npz, IDX) return -1 and
        bp_failure_reason() says why; they never call the error handler for a file's contents, and no
        file, however made, can make them crash, leak, or allocate room for more values than it holds
        (fuzzed: tests/fuzz/).  An allocation that fails is reported the same way (bp_tensor_new: through
        the handler; the file functions: -1), with nothing leaked and the caller's tensors left valid.
-     - The error handler, and bp_failure_reason's text, are the only global state.  Set the handler once
-       at start-up, before starting threads.  Everything else is reentrant: the random generator is a
-       struct the caller owns.
+     - The error handler is the only global state.  Set it once at start-up, before starting threads.
+       Everything else is reentrant: the random generator is a struct the caller owns, and
+       bp_failure_reason's text is per thread (thread-local; one shared buffer only with tcc, which has no
+       thread-local storage).  Threads may call any function at once on their own tensors.
 */
 
 #ifndef BACKPROP_H
@@ -162,6 +165,12 @@ BPDEF bp_real bp_tensor_norm(const bp_tensor *t);
 /* 1 if every element of t is finite, 0 if any is NaN or +-infinity (1 for an empty tensor).  A training
    loop checks its loss or gradients with it and stops with a message, instead of training on garbage. */
 BPDEF int bp_tensor_all_finite(const bp_tensor *t);
+
+/* Rows [start, start + n) of t, as a tensor that shares t's memory: no copy, no allocation.  Never
+   bp_tensor_free it; it is valid as long as t's data is.  A training loop runs its last, smaller batch
+   through the first n rows of tensors made for a full batch.  A bad t, or a range outside t (start < 0,
+   n < 0, start + n > t->rows), goes to the error handler and returns {0, 0, NULL}. */
+BPDEF bp_tensor bp_tensor_rows(const bp_tensor *t, int start, int n);
 
 /* ---------------------------------------------------------------------------------------------------
    2. Matrix multiply:  C = op(A) . op(B)   or, with BP_ACCUMULATE,  C += op(A) . op(B)
@@ -350,8 +359,8 @@ typedef void (*bp_error_fn)(const char *message);
 BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
 
 /* ---------------------------------------------------------------------------------------------------
-   9. Files: tensors as numpy .npy files (np.save / np.load read and write the same files), and data sets
-   in the IDX format.  Left out with BACKPROP_NO_STDIO.
+   9. Files: tensors as numpy .npy files (np.save / np.load read and write the same files), several in one
+   .npz (np.savez), and data sets in the IDX format.  Left out with BACKPROP_NO_STDIO.
    A bad FILE is not a programming error: these functions never call the error handler for one.  They
    return 0 on success; on failure they return -1, leave nothing behind (no leak; t->data == NULL and
    t is 0x0 after a failed load; no partial file after a failed save, and the file that was there is
@@ -359,6 +368,23 @@ BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
    Bad ARGUMENTS (a NULL tensor or path) still go to the error handler, and return -1.
    --------------------------------------------------------------------------------------------------- */
 #ifndef BACKPROP_NO_STDIO
+
+/* Thread-local storage, for bp_failure_reason's text (see there). */
+#if defined(__cplusplus) && __cplusplus >= 201103L
+#define BP__THREAD_LOCAL thread_local
+#elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__TINYC__)
+#define BP__THREAD_LOCAL _Thread_local
+#elif (defined(__GNUC__) || defined(__clang__)) && !defined(__TINYC__)
+#define BP__THREAD_LOCAL __thread
+#elif defined(_MSC_VER)
+#define BP__THREAD_LOCAL __declspec(thread)
+#endif
+#ifdef BP__THREAD_LOCAL
+#define BP_FAILURE_REASON_PER_THREAD 1
+#else
+#define BP__THREAD_LOCAL /* none (tcc): one buffer shared by every thread */
+#define BP_FAILURE_REASON_PER_THREAD 0
+#endif
 
 /* Writes t as a 2-D array in C order: '<f4' for float, '<f8' for double, little-endian on any machine.
    It writes path + ".part" first and renames that to path when complete (allocating the name). */
@@ -390,13 +416,159 @@ BPDEF int bp_idx_load(bp_idx *idx, const char *path);
 /* Frees idx->data (BP_FREE) and sets it to NULL.  Safe to call twice; idx may be NULL. */
 BPDEF void bp_idx_free(bp_idx *idx);
 
+/* Several named tensors in one numpy .npz file: what np.savez writes and np.load reads (a ZIP archive of
+   .npy members, stored uncompressed).  A PyTorch state_dict goes there in one line:
+       np.savez("model.npz", **{k: v.numpy() for k, v in model.state_dict().items()})
+
+   Writes tensors[i] as member names[i] + ".npy" (a .npy exactly as bp_tensor_save_npy writes it), in the
+   order given; np.load(path)[names[i]] reads it back.  0 on success; -1 and bp_failure_reason()
+   otherwise.  Atomic as bp_tensor_save_npy is (path + ".part", then renamed).  The archive is a plain ZIP
+   (local headers, central directory, a CRC-32 of each member), with no ZIP64 records: members and the
+   whole file must stay under 4 GiB, and count at most 65534, or it refuses before writing anything.  Each
+   member's time stamp is 1980-01-01 00:00, so the same tensors always give the same bytes.  A name that
+   is not ASCII is written as UTF-8 and flagged so (as Python's zipfile does).  Bad arguments
+   (the handler, -1): count < 0, a NULL or empty name, a name used twice, a bad tensor. */
+BPDEF int bp_npz_save(const char *path, int count, const char *const *names, const bp_tensor *const *tensors);
+
+/* Loads member `name` (without ".npy", as np.load(path)[name] names it) of the .npz at path into *t,
+   allocating as bp_tensor_load_npy does, with the same rules for the member's contents (float32 or
+   float64, 1-D or 2-D, ...).  Reads any archive np.savez writes (its ZIP64 extra fields included) and
+   those bp_npz_save writes.  0 on success; -1 and bp_failure_reason() if there is no such member or the
+   archive is bad.  Before anything is read, the whole archive's directory is checked, and a bad one is
+   refused whichever member is asked for: not a ZIP file, truncated, sizes or offsets that point outside
+   the file or disagree between the two copies of a member's header, a member that is not NAME.npy, a name
+   used twice, ZIP64 end records (archives over 4 GiB or 65535 members), multi-part archives, encrypted
+   members, data descriptors, and compressed members: np.savez_compressed's deflate is not read, use
+   np.savez.  The member's CRC-32 is checked before it is decoded. */
+BPDEF int bp_npz_load(bp_tensor *t, const char *path, const char *name);
+
+/* Lists the members of the .npz at path without loading them: calls member(ctx, name, rows, cols) once
+   per member, in the archive's order, with its name as bp_npz_load takes it and the shape it would load
+   as (a 1-D array as 1 x n), or rows = cols = -1 for a member bp_npz_load would refuse (another dtype,
+   0-D or 3-D, a bad header: load it to see why).  It reads the directory and each member's .npy header,
+   not the data (so not the CRC).  Returns the number of members, or -1 and bp_failure_reason() for a bad
+   archive (the same checks as bp_npz_load; member is then never called).  member may be NULL: a count. */
+typedef void (*bp_npz_member_fn)(void *ctx, const char *name, int rows, int cols);
+BPDEF int bp_npz_list(const char *path, bp_npz_member_fn member, void *ctx);
+
 /* After a file function returned non-zero: one line saying what was wrong, e.g.
        bp_tensor_load_npy: w.npy: truncated: the header says 784x256 float32 (802816 bytes of data) but ...
-   "" if nothing has failed.  The text lives in one static buffer (like strerror): the next failing file
-   call overwrites it, and threads that load files at the same time should not rely on it. */
+   "" if nothing has failed.  The text is per thread (thread-local storage) where the compiler has it: C11
+   _Thread_local, C++11 thread_local, gcc's and clang's __thread, MSVC's __declspec(thread); each thread
+   then reads the reason of its own last file call, and the next failing call in that thread overwrites
+   it.  BP_FAILURE_REASON_PER_THREAD is 1 there.  Where the compiler has none (tcc) it is 0 and the text
+   is one static buffer, as strerror's: threads that load files at the same time should not rely on it. */
 BPDEF const char *bp_failure_reason(void);
 
 #endif /* BACKPROP_NO_STDIO */
+
+/* ---------------------------------------------------------------------------------------------------
+   10. The layers put together: a network in one object
+   A multi-layer perceptron, Linear layers each followed by an activation, made of nothing but the public
+   functions above: bp_linear_forward/backward, the activations, a loss, an optimizer, the initialisers.
+   It is the short road for a program that wants to run or train a small network (a game, a tool, a
+   device): one allocation, one call to predict, one call per training step, one file.  The explicit
+   calls remain the lesson; bp_mlp_train_step is exactly them, in order (the tests check it bit for bit).
+       int widths[] = {4, 16, 3}, acts[] = {BP_ACT_RELU, BP_ACT_NONE};      // 4 -> 16 -> ReLU -> 3
+       bp_mlp_config cfg = bp_mlp_default_config();
+       cfg.loss = BP_LOSS_SOFTMAX_XENT;  cfg.optimizer = BP_OPT_ADAM;  cfg.lr = 0.01f;  cfg.max_batch = 64;
+       bp_mlp *net = bp_mlp_new(2, widths, acts, &cfg);
+       bp_real loss = bp_mlp_train_step(net, &x, NULL, labels);   // x: n x 4, n <= 64; one class per row
+       bp_tensor out = bp_mlp_predict(net, &x);                   // n x 3: the last layer's output
+       bp_mlp_save(net, "net.npz");                               // PyTorch's state_dict, as np.savez writes it
+       bp_mlp_free(net);
+   One network is used by one thread at a time (predict writes its activations).
+   --------------------------------------------------------------------------------------------------- */
+
+/* What follows each Linear layer; later layers of the library will join this list. */
+#define BP_ACT_NONE 0    /* nothing: the Linear's output as it is (the usual last layer) */
+#define BP_ACT_RELU 1    /* bp_relu_forward/backward */
+#define BP_ACT_SIGMOID 2 /* bp_sigmoid_forward/backward */
+#define BP_ACT_TANH 3    /* bp_tanh_forward/backward */
+
+#define BP_LOSS_MSE 0          /* bp_mse_*: the targets are y, batch x outputs */
+#define BP_LOSS_SOFTMAX_XENT 1 /* bp_softmax_xent_* on the last layer's output: the targets are labels */
+
+#define BP_OPT_SGD 0      /* bp_sgd_step */
+#define BP_OPT_MOMENTUM 1 /* bp_momentum_step */
+#define BP_OPT_ADAM 2     /* bp_adam_step */
+
+typedef struct bp_mlp_config {
+    int max_batch;             /* the most rows predict and train_step are given (the activations' size) */
+    int loss;                  /* BP_LOSS_MSE or BP_LOSS_SOFTMAX_XENT */
+    int optimizer;             /* BP_OPT_SGD, BP_OPT_MOMENTUM or BP_OPT_ADAM */
+    bp_real lr;                /* the learning rate (net->config.lr may be changed between steps) */
+    bp_real momentum;          /* BP_OPT_MOMENTUM's mu */
+    bp_real beta1, beta2, eps; /* BP_OPT_ADAM's */
+    uint64_t seed;             /* the starting weights: He for a layer followed by ReLU, Xavier otherwise;
+                                  biases 0 */
+} bp_mlp_config;
+
+/* One Linear layer and its activation; every tensor lives in the network's one allocation. */
+typedef struct bp_mlp_layer {
+    int activation;     /* BP_ACT_* */
+    bp_tensor W, b;     /* in x out and 1 x out, as bp_linear_forward takes them */
+    bp_tensor dW, db;   /* their gradients, from the last training step */
+    bp_tensor mW, mb;   /* the optimizer's state: momentum's velocity or Adam's m (0x0 for SGD) */
+    bp_tensor vW, vb;   /* Adam's v (0x0 otherwise) */
+    bp_tensor z, a, da; /* max_batch x out: the Linear's output z, the layer's a = activation(z) (for
+                           BP_ACT_NONE, a is z itself), and dL/da, then dL/dz in place, in a training step */
+} bp_mlp_layer;
+
+typedef struct bp_mlp {
+    int layers;           /* Linear layers */
+    int inputs, outputs;  /* widths[0] and widths[layers] */
+    int step;             /* training steps taken (Adam's t) */
+    bp_mlp_config config; /* as given to bp_mlp_new; only lr, momentum, beta1, beta2, eps may change */
+    bp_mlp_layer *layer;  /* layer[0 .. layers-1] */
+    bp_tensor all;        /* 1 x count: every number of every tensor above, one after the other */
+} bp_mlp;
+
+/* max_batch 32, BP_LOSS_MSE, BP_OPT_SGD, lr 0.01, momentum 0.9, beta1 0.9, beta2 0.999, eps 1e-8, seed 1. */
+BPDEF bp_mlp_config bp_mlp_default_config(void);
+
+/* A network of `layers` Linear layers: layer l maps widths[l] to widths[l+1] numbers (widths has layers+1
+   entries, each >= 1) and is followed by activations[l].  config NULL means bp_mlp_default_config().
+   Everything (the struct, the layers, weights, biases, gradients, optimizer state and the activations of
+   max_batch rows) is ONE allocation through BP_MALLOC; nothing after this allocates except save and load.
+   A bad argument, or sizes past INT_MAX numbers per tensor, or a failed allocation go to the error handler
+   and return NULL. */
+BPDEF bp_mlp *bp_mlp_new(int layers, const int *widths, const int *activations, const bp_mlp_config *config);
+
+/* Frees the network (BP_FREE); net may be NULL. */
+BPDEF void bp_mlp_free(bp_mlp *net);
+
+/* The forward pass on x (n x inputs, n <= max_batch): returns the last layer's output, n x outputs, a view
+   into the network (never freed; valid until the next call on net).  With BP_LOSS_SOFTMAX_XENT these are
+   the logits, as PyTorch's model(x) returns them: the class is the largest, the softmax gives probabilities.
+   A bad call goes to the error handler and returns {0, 0, NULL}. */
+BPDEF bp_tensor bp_mlp_predict(bp_mlp *net, const bp_tensor *x);
+
+/* One training step on the batch x (n x inputs, n <= max_batch): the forward pass, the loss, the backward
+   pass, and one step of the optimizer on every weight and bias.  The targets: for BP_LOSS_MSE, y (n x
+   outputs) and labels NULL; for BP_LOSS_SOFTMAX_XENT, labels (n classes in 0 .. outputs-1) and y NULL.
+   Returns the loss before the step (the mean over the batch).  No allocation.  A bad call goes to the
+   error handler, returns NaN and changes nothing. */
+BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor *y, const int *labels);
+
+#ifndef BACKPROP_NO_STDIO
+/* The weights and biases as one .npz file, named and laid out as PyTorch's state_dict of the same
+   network written as an nn.Sequential of nn.Linear and activation modules:
+       nn.Sequential(nn.Linear(4, 16), nn.ReLU(), nn.Linear(16, 3))
+       ->  "0.weight" 16x4, "0.bias" 16, "2.weight" 3x16, "2.bias" 3
+   Each module counts, so a Linear's number is its place in that list (an activation takes a number, a
+   BP_ACT_NONE does not).  nn.Linear keeps its weight as out x in, the TRANSPOSE of W here (in x out):
+   the file holds W^T, and bp_mlp_load transposes back.  So in Python
+       model.load_state_dict({k: torch.from_numpy(v) for k, v in np.load("net.npz").items()})
+   and np.savez("net.npz", **{k: v.numpy() for k, v in model.state_dict().items()}) the other way.
+   Saved as bp_npz_save saves (atomically); 0 on success, -1 and bp_failure_reason() otherwise. */
+BPDEF int bp_mlp_save(const bp_mlp *net, const char *path);
+
+/* Reads the weights and biases of such a file into net, which must have the same layers: each member
+   "N.weight" out x in and "N.bias" (out, or 1 x out).  On success the optimizer's state and step count
+   start again from zero.  0 on success; -1 and bp_failure_reason() otherwise, with net unchanged. */
+BPDEF int bp_mlp_load(bp_mlp *net, const char *path);
+#endif
 
 #ifdef __cplusplus
 }
@@ -464,6 +636,10 @@ static int bp__bad_conv(const char *fn, const bp_window *g, const bp_tensor *x, 
                         const bp_tensor *dW);
 static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, const bp_tensor *y,
                         uintptr_t argmax, const int *indices, int backward);
+static int bp__bad_mlp_config(const char *fn, const bp_mlp_config *c);
+static int bp__bad_mlp_input(const char *fn, const bp_mlp *net, const bp_tensor *x);
+static int bp__bad_mlp_targets(const char *fn, const bp_mlp *net, const bp_tensor *x, const bp_tensor *y,
+                               const int *labels);
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 1, 2)))
 #endif
@@ -533,6 +709,28 @@ BPDEF int bp_tensor_all_finite(const bp_tensor *t)
     for (i = 0; i < n; i++)
         if (t->data[i] - t->data[i] != 0) return 0;
     return 1;
+}
+
+/* rows [start, start + n) of t, unchecked: bp_tensor_rows after its guard, and the network's views */
+static bp_tensor bp__tensor_rows(const bp_tensor *t, int start, int n)
+{
+    bp_tensor view;
+    view.rows = n;
+    view.cols = t->cols;
+    view.data = t->data ? t->data + (size_t)start * (size_t)t->cols : t->data; /* (an empty t may have none) */
+    return view;
+}
+
+BPDEF bp_tensor bp_tensor_rows(const bp_tensor *t, int start, int n)
+{
+    bp_tensor none = {0, 0, 0};
+    if (bp__bad_tensor("bp_tensor_rows", "t", t)) return none;
+    if (start < 0 || n < 0 || start > t->rows - n) {
+        bp__fail("bp_tensor_rows: start %d and n %d but t is %dx%d (rows start .. start+n-1 must exist)", start, n,
+                 t->rows, t->cols);
+        return none;
+    }
+    return bp__tensor_rows(t, start, n);
 }
 
 /* ===================================================================================================
@@ -2038,8 +2236,82 @@ static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, 
     return 0;
 }
 
+/* The network's config: a known loss and optimizer, a batch of at least 1, finite rates, Adam's betas in
+   [0, 1).  After bp_mlp_new also the optimizer the network's state was made for. */
+static int bp__bad_mlp_config(const char *fn, const bp_mlp_config *c)
+{
+    if (c->max_batch < 1 || (c->loss != BP_LOSS_MSE && c->loss != BP_LOSS_SOFTMAX_XENT) ||
+        c->optimizer < BP_OPT_SGD || c->optimizer > BP_OPT_ADAM) {
+        bp__fail("%s: config.max_batch is %d, config.loss %d, config.optimizer %d (max_batch >= 1; a BP_LOSS_ "
+                 "and a BP_OPT_ value)", fn, c->max_batch, c->loss, c->optimizer);
+        return 1;
+    }
+    if (!(c->lr >= 0 && (double)c->lr <= 1e30) || !(c->momentum >= 0 && (double)c->momentum <= 1e30) ||
+        !(c->beta1 >= 0 && c->beta1 < 1) || !(c->beta2 >= 0 && c->beta2 < 1) ||
+        !(c->eps >= 0 && (double)c->eps <= 1e30)) {
+        bp__fail("%s: config.lr is %g, momentum %g, beta1 %g, beta2 %g, eps %g (all finite and >= 0, the betas "
+                 "below 1)", fn, (double)c->lr, (double)c->momentum, (double)c->beta1, (double)c->beta2,
+                 (double)c->eps);
+        return 1;
+    }
+    return 0;
+}
+
+/* net given; x usable, n x inputs with n <= max_batch, apart from the network's memory (which is written) */
+static int bp__bad_mlp_input(const char *fn, const bp_mlp *net, const bp_tensor *x)
+{
+    if (!net) {
+        bp__fail("%s: net is NULL", fn);
+        return 1;
+    }
+    if (bp__bad_tensor(fn, "x", x)) return 1;
+    if (x->cols != net->inputs || x->rows > net->layer[0].a.rows) {
+        bp__fail("%s: x is %dx%d but the network takes n x %d, n <= %d (max_batch)", fn, x->rows, x->cols,
+                 net->inputs, net->layer[0].a.rows);
+        return 1;
+    }
+    return bp__bad_overlap(fn, "the network", &net->all, "x", x, 0);
+}
+
+/* The training targets the loss takes (y, n x outputs, for MSE; labels for softmax + cross-entropy), and
+   not the other; the config still valid, with the optimizer the network was made for. */
+static int bp__bad_mlp_targets(const char *fn, const bp_mlp *net, const bp_tensor *x, const bp_tensor *y,
+                               const int *labels)
+{
+    const bp_mlp_config *c = &net->config;
+    const bp_mlp_layer *first = &net->layer[0];
+    bp_tensor out;
+    if (bp__bad_mlp_config(fn, c)) return 1;
+    if ((first->mW.rows > 0) != (c->optimizer != BP_OPT_SGD) || (first->vW.rows > 0) != (c->optimizer == BP_OPT_ADAM)) {
+        bp__fail("%s: config.optimizer is %d, not the one the network was made for (bp_mlp_new sizes its state)",
+                 fn, c->optimizer);
+        return 1;
+    }
+    out.rows = x->rows;
+    out.cols = net->outputs;
+    out.data = NULL;
+    if (c->loss == BP_LOSS_SOFTMAX_XENT) {
+        if (y) {
+            bp__fail("%s: y given, but config.loss is BP_LOSS_SOFTMAX_XENT (its targets are labels; y NULL)", fn);
+            return 1;
+        }
+        return bp__bad_labels(fn, labels, "the output", &out);
+    }
+    if (labels) {
+        bp__fail("%s: labels given, but config.loss is BP_LOSS_MSE (its targets are y; labels NULL)", fn);
+        return 1;
+    }
+    if (bp__bad_tensor(fn, "y", y)) return 1;
+    if (!bp__same_shape(y, &out)) {
+        bp__fail("%s: x is %dx%d but y is %dx%d (y must be %dx%d: a row of %d outputs per row of x)", fn, x->rows,
+                 x->cols, y->rows, y->cols, x->rows, net->outputs, net->outputs);
+        return 1;
+    }
+    return bp__bad_overlap(fn, "the network", &net->all, "y", y, 0);
+}
+
 /* ===================================================================================================
-   9. Files: .npy and IDX (left out with BACKPROP_NO_STDIO)
+   9. Files: .npy, .npz and IDX (left out with BACKPROP_NO_STDIO)
    =================================================================================================== */
 #ifndef BACKPROP_NO_STDIO
 
@@ -2051,7 +2323,7 @@ static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, 
    is read and written byte by byte in the order the descr says, so this works on a machine of either
    endianness.  Nothing here calls the error handler for a bad file: it is data, not a bug. */
 
-static char bp__failure[320]; /* bp_failure_reason's text: global, like strerror's */
+static BP__THREAD_LOCAL char bp__failure[320]; /* bp_failure_reason's text: per thread where the compiler can */
 
 BPDEF const char *bp_failure_reason(void) { return bp__failure; }
 
@@ -2136,53 +2408,97 @@ static void bp__encode(bp_real x, unsigned char *bytes)
     for (b = 0; b < sizeof(bp_real); b++) bytes[b] = (unsigned char)(bits >> (8 * b));
 }
 
-BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path)
+/* The CRC-32 of ZIP (and of gzip and PNG): the reflected polynomial 0xedb88320, four bits at a time.
+   crc is the CRC of the bytes before p (0 to start). */
+static uint32_t bp__crc32(uint32_t crc, const unsigned char *p, size_t n)
 {
-    const char *fn = "bp_tensor_save_npy";
-    char header[128], *part;
-    unsigned char chunk[4096];
-    int len, padded, ok;
-    size_t i, n, used = 0, path_len;
-    FILE *f;
-    if (bp__bad_tensor(fn, "t", t)) return -1;
-    if (!path) {
-        bp__fail("%s: path is NULL (t is %dx%d)", fn, t->rows, t->cols);
-        return -1;
+    static const uint32_t table[16] = {0x00000000u, 0x1db71064u, 0x3b6e20c8u, 0x26d930acu, 0x76dc4190u, 0x6b6b51f4u,
+                                       0x4db26158u, 0x5005713cu, 0xedb88320u, 0xf00f9344u, 0xd6d6a3e8u, 0xcb61b38cu,
+                                       0x9b64c2b0u, 0x86d3d2d4u, 0xa00ae278u, 0xbdbdf21cu};
+    crc = ~crc;
+    while (n--) {
+        crc ^= *p++;
+        crc = (crc >> 4) ^ table[crc & 15];
+        crc = (crc >> 4) ^ table[crc & 15];
     }
-    bp__format(header, sizeof header, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d, %d), }",
-               (int)sizeof(bp_real), t->rows, t->cols);
-    len = (int)strlen(header);
-    padded = (10 + len + 1 + 63) / 64 * 64 - 10; /* magic+version+length, dict, '\n': a multiple of 64 */
-    memset(header + len, ' ', (size_t)(padded - len));
-    header[padded - 1] = '\n';
+    return ~crc;
+}
 
-    /* Written to path.part, then renamed over path: a failed or interrupted save never destroys the file
-       that was there before (a previous checkpoint, say). */
-    path_len = strlen(path);
-    part = (char *)BP_MALLOC(path_len + 6);
-    if (!part) {
-        bp__file_fail("%s: %s: out of memory", fn, path);
-        return -1;
-    }
-    memcpy(part, path, path_len);
-    memcpy(part + path_len, ".part", 6);
-    f = fopen(part, "wb"); /* binary: no newline translation on Windows */
-    if (!f) {
-        bp__file_fail("%s: %s: cannot open %s for writing: %s", fn, path, part, strerror(errno));
-        BP_FREE(part);
-        return -1;
-    }
-    ok = fwrite("\x93NUMPY\x01\x00", 1, 8, f) == 8 && fputc(padded & 0xff, f) != EOF &&
-         fputc(padded >> 8, f) != EOF && fwrite(header, 1, (size_t)padded, f) == (size_t)padded;
-    n = bp__count(t);
-    for (i = 0; ok && i < n; i++) {
-        bp__encode(t->data[i], chunk + used);
-        used += sizeof(bp_real);
-        if (used == sizeof chunk || i + 1 == n) {
-            ok = fwrite(chunk, 1, used, f) == used;
+/* The start of t's .npy file in out (128 bytes): magic, version 1.0, the header's length, then the dict
+   padded with spaces to a multiple of 64 bytes and ending in '\n'.  Returns the bytes written.  With
+   vector set, a 1 x n t is written as the 1-D array (n,) (a PyTorch bias, for bp_mlp_save). */
+static size_t bp__npy_start(const bp_tensor *t, int vector, unsigned char *out)
+{
+    char *dict = (char *)out + 10;
+    int len, padded;
+    if (vector)
+        bp__format(dict, 118, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d,), }", (int)sizeof(bp_real),
+                   t->cols);
+    else
+        bp__format(dict, 118, "{'descr': '<f%d', 'fortran_order': False, 'shape': (%d, %d), }",
+                   (int)sizeof(bp_real), t->rows, t->cols);
+    len = (int)strlen(dict);
+    padded = (10 + len + 1 + 63) / 64 * 64 - 10; /* magic+version+length, dict, '\n': a multiple of 64 */
+    memcpy(out, "\x93NUMPY\x01\x00", 8);
+    out[8] = (unsigned char)(padded & 0xff);
+    out[9] = (unsigned char)(padded >> 8);
+    memset(dict + len, ' ', (size_t)(padded - len));
+    dict[padded - 1] = '\n';
+    return 10 + (size_t)padded;
+}
+
+/* The length of t's .npy file, in bytes. */
+static double bp__npy_size(const bp_tensor *t, int vector)
+{
+    unsigned char header[128];
+    return (double)bp__npy_start(t, vector, header) + (double)bp__count(t) * sizeof(bp_real);
+}
+
+/* Writes t as a .npy file to f; with f NULL writes nothing.  If crc is not NULL, *crc becomes the CRC-32
+   of the bytes.  1 if every byte was written. */
+static int bp__npy_write(FILE *f, const bp_tensor *t, int vector, uint32_t *crc)
+{
+    unsigned char chunk[4096];
+    size_t i = 0, n = bp__count(t), used = bp__npy_start(t, vector, chunk);
+    if (crc) *crc = 0;
+    for (;;) {
+        if (used + sizeof(bp_real) > sizeof chunk || i == n) {
+            if (crc) *crc = bp__crc32(*crc, chunk, used);
+            if (f && fwrite(chunk, 1, used, f) != used) return 0;
             used = 0;
+            if (i == n) return 1;
         }
+        bp__encode(t->data[i++], chunk + used);
+        used += sizeof(bp_real);
     }
+}
+
+/* Saving is atomic: a file is written to path.part, then renamed over path, so a failed or interrupted
+   save never destroys the file that was there before (a previous checkpoint, say).  bp__open_part opens
+   path.part (binary: no newline translation on Windows), *part receiving its allocated name; NULL after
+   reporting.  bp__close_part closes f and, if everything was written (ok), renames; otherwise it removes
+   path.part.  It frees part; 0 on success, -1 after reporting. */
+static FILE *bp__open_part(const char *fn, const char *path, char **part)
+{
+    size_t path_len = strlen(path);
+    FILE *f;
+    *part = (char *)BP_MALLOC(path_len + 6);
+    if (!*part) {
+        bp__file_fail("%s: %s: out of memory", fn, path);
+        return NULL;
+    }
+    memcpy(*part, path, path_len);
+    memcpy(*part + path_len, ".part", 6);
+    f = fopen(*part, "wb");
+    if (!f) {
+        bp__file_fail("%s: %s: cannot open %s for writing: %s", fn, path, *part, strerror(errno));
+        BP_FREE(*part);
+    }
+    return f;
+}
+
+static int bp__close_part(const char *fn, const char *path, char *part, FILE *f, int ok)
+{
     if (fclose(f) != 0) ok = 0;
     if (!ok) {
         bp__file_fail("%s: %s: writing failed (disk full?): %s", fn, path, strerror(errno));
@@ -2208,8 +2524,24 @@ BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path)
     return 0;
 }
 
+BPDEF int bp_tensor_save_npy(const bp_tensor *t, const char *path)
+{
+    const char *fn = "bp_tensor_save_npy";
+    char *part;
+    FILE *f;
+    if (bp__bad_tensor(fn, "t", t)) return -1;
+    if (!path) {
+        bp__fail("%s: path is NULL (t is %dx%d)", fn, t->rows, t->cols);
+        return -1;
+    }
+    f = bp__open_part(fn, path, &part);
+    if (!f) return -1;
+    return bp__close_part(fn, path, part, f, bp__npy_write(f, t, 0, NULL));
+}
+
 /* The header dict, parsed: a small recursive-descent reader for exactly the three keys numpy writes. */
 typedef struct bp__npy_header {
+    const char *where;    /* how the failure text starts: "bp_tensor_load_npy: PATH" */
     const char *at, *end; /* the unread part of the header */
     int item_size, big_endian, fortran, ndim;
     long long shape[2];
@@ -2249,18 +2581,17 @@ static int bp__npy_string(bp__npy_header *h, char *out, size_t size)
 }
 
 /* The dict's value for one key.  Returns 0 and sets the failure text on anything unexpected. */
-static int bp__npy_value(bp__npy_header *h, const char *key, const char *path)
+static int bp__npy_value(bp__npy_header *h, const char *key)
 {
-    const char *fn = "bp_tensor_load_npy";
     if (strcmp(key, "descr") == 0) {
         char descr[16];
         if (!bp__npy_string(h, descr, sizeof descr)) {
-            bp__file_fail("%s: %s: the header's descr is not a short string", fn, path);
+            bp__file_fail("%s: the header's descr is not a short string", h->where);
             return 0;
         }
         if ((descr[0] != '<' && descr[0] != '>') || descr[1] != 'f' || (descr[2] != '4' && descr[2] != '8') ||
             descr[3]) {
-            bp__file_fail("%s: %s: dtype '%s' is not float32 or float64 ('<f4', '<f8', '>f4', '>f8')", fn, path,
+            bp__file_fail("%s: dtype '%s' is not float32 or float64 ('<f4', '<f8', '>f4', '>f8')", h->where,
                           descr);
             return 0;
         }
@@ -2275,13 +2606,13 @@ static int bp__npy_value(bp__npy_header *h, const char *key, const char *path)
             h->fortran = 0;
             h->at += 5;
         } else {
-            bp__file_fail("%s: %s: fortran_order is neither True nor False", fn, path);
+            bp__file_fail("%s: fortran_order is neither True nor False", h->where);
             return 0;
         }
     } else if (strcmp(key, "shape") == 0) {
         h->ndim = 0;
         if (!bp__npy_accept(h, '(')) {
-            bp__file_fail("%s: %s: the header's shape is not a tuple", fn, path);
+            bp__file_fail("%s: the header's shape is not a tuple", h->where);
             return 0;
         }
         while (!bp__npy_accept(h, ')')) {
@@ -2294,115 +2625,201 @@ static int bp__npy_value(bp__npy_header *h, const char *key, const char *path)
                 digits++;
             }
             if (!digits || d > INT_MAX) {
-                bp__file_fail("%s: %s: the shape holds something other than sizes from 0 to %d", fn, path,
+                bp__file_fail("%s: the shape holds something other than sizes from 0 to %d", h->where,
                               INT_MAX);
                 return 0;
             }
             if (h->ndim >= 2) {
-                bp__file_fail("%s: %s: a 3-D or higher array (only 1-D and 2-D load into a tensor)", fn, path);
+                bp__file_fail("%s: a 3-D or higher array (only 1-D and 2-D load into a tensor)", h->where);
                 return 0;
             }
             h->shape[h->ndim++] = d;
             if (!bp__npy_accept(h, ',')) {
                 if (!bp__npy_accept(h, ')')) {
-                    bp__file_fail("%s: %s: the shape tuple is malformed", fn, path);
+                    bp__file_fail("%s: the shape tuple is malformed", h->where);
                     return 0;
                 }
                 break;
             }
         }
         if (h->ndim == 0) {
-            bp__file_fail("%s: %s: a 0-D array (a scalar; only 1-D and 2-D load into a tensor)", fn, path);
+            bp__file_fail("%s: a 0-D array (a scalar; only 1-D and 2-D load into a tensor)", h->where);
             return 0;
         }
     } else {
-        bp__file_fail("%s: %s: unexpected key '%s' in the header", fn, path, key);
+        bp__file_fail("%s: unexpected key '%s' in the header", h->where, key);
         return 0;
     }
     return 1;
 }
 
 /* Parses the header text; fills h.  Returns 0 (failure text set) if it is not what numpy writes. */
-static int bp__npy_parse(bp__npy_header *h, const char *path)
+static int bp__npy_parse(bp__npy_header *h)
 {
-    const char *fn = "bp_tensor_load_npy";
     int seen = 0; /* bits: descr 1, fortran_order 2, shape 4 */
     if (!bp__npy_accept(h, '{')) {
-        bp__file_fail("%s: %s: the header is not a dict", fn, path);
+        bp__file_fail("%s: the header is not a dict", h->where);
         return 0;
     }
     while (!bp__npy_accept(h, '}')) {
         char key[16];
         int bit;
         if (!bp__npy_string(h, key, sizeof key) || !bp__npy_accept(h, ':')) {
-            bp__file_fail("%s: %s: the header dict is malformed", fn, path);
+            bp__file_fail("%s: the header dict is malformed", h->where);
             return 0;
         }
         bit = strcmp(key, "descr") == 0 ? 1 : strcmp(key, "fortran_order") == 0 ? 2 : strcmp(key, "shape") == 0 ? 4 : 0;
         if (seen & bit) {
-            bp__file_fail("%s: %s: key '%s' appears twice in the header", fn, path, key);
+            bp__file_fail("%s: key '%s' appears twice in the header", h->where, key);
             return 0;
         }
-        if (!bp__npy_value(h, key, path)) return 0;
+        if (!bp__npy_value(h, key)) return 0;
         seen |= bit;
         if (!bp__npy_accept(h, ',')) {
             if (!bp__npy_accept(h, '}')) {
-                bp__file_fail("%s: %s: the header dict is malformed", fn, path);
+                bp__file_fail("%s: the header dict is malformed", h->where);
                 return 0;
             }
             break;
         }
     }
     if (seen != 7) {
-        bp__file_fail("%s: %s: the header lacks %s", fn, path,
+        bp__file_fail("%s: the header lacks %s", h->where,
                       !(seen & 1) ? "'descr'" : !(seen & 2) ? "'fortran_order'" : "'shape'");
         return 0;
     }
     bp__npy_skip_space(h);
     if (h->at != h->end) {
-        bp__file_fail("%s: %s: unexpected text after the header dict", fn, path);
+        bp__file_fail("%s: unexpected text after the header dict", h->where);
         return 0;
     }
     return 1;
 }
 
-/* Reads the elements that follow the header into t (already sized; data allocated). */
-static int bp__npy_read_data(FILE *f, bp_tensor *t, const bp__npy_header *h, const char *path)
+/* Reads the start of a .npy file of `size` bytes at f's position: magic, version, header, which it parses
+   into *h, and checks that size is exactly the header's plus the data's bytes.  shape receives the shape the
+   tensor will have (data NULL).  Returns 1; 0 for a bad file; -1 if out of memory (the failure text set). */
+static int bp__npy_head(FILE *f, double size, bp__npy_header *h, bp_tensor *shape)
+{
+    unsigned char start[12];
+    char *text;
+    size_t header_len, prelude = 10;
+    double data;
+    int ok;
+    if (size < 10 || fread(start, 1, 10, f) != 10 || memcmp(start, "\x93NUMPY", 6) != 0) {
+        bp__file_fail("%s: not a .npy file (it does not start with \\x93NUMPY)", h->where);
+        return 0;
+    }
+    if (start[6] == 1 && start[7] == 0) {
+        header_len = (size_t)start[8] | (size_t)start[9] << 8;
+    } else if ((start[6] == 2 || start[6] == 3) && start[7] == 0) {
+        prelude = 12;
+        if (size < 12 || fread(start + 10, 1, 2, f) != 2) {
+            bp__file_fail("%s: truncated in the header", h->where);
+            return 0;
+        }
+        header_len = (size_t)start[8] | (size_t)start[9] << 8 | (size_t)start[10] << 16 | (size_t)start[11] << 24;
+    } else {
+        bp__file_fail("%s: unknown .npy format version %d.%d", h->where, start[6], start[7]);
+        return 0;
+    }
+    if (header_len > 65536) { /* numpy itself refuses headers over 10000 bytes by default */
+        bp__file_fail("%s: a header of %.0f bytes (more than 65536)", h->where, (double)header_len);
+        return 0;
+    }
+    if ((double)header_len > size - (double)prelude) {
+        bp__file_fail("%s: truncated in the header", h->where);
+        return 0;
+    }
+    text = (char *)BP_MALLOC(header_len + 1);
+    if (!text) {
+        bp__file_fail("%s: out of memory reading the header", h->where);
+        return -1;
+    }
+    if (fread(text, 1, header_len, f) != header_len) {
+        bp__file_fail("%s: truncated in the header", h->where);
+        BP_FREE(text);
+        return 0;
+    }
+    text[header_len] = 0;
+    h->at = text;
+    h->end = text + header_len;
+    ok = bp__npy_parse(h);
+    BP_FREE(text);
+    h->at = h->end = NULL;
+    if (!ok) return 0;
+
+    shape->rows = h->ndim == 1 ? 1 : (int)h->shape[0];
+    shape->cols = h->ndim == 1 ? (int)h->shape[0] : (int)h->shape[1];
+    if (shape->cols > 0 && shape->rows > INT_MAX / shape->cols) {
+        bp__file_fail("%s: shape %dx%d has more than INT_MAX elements", h->where, shape->rows, shape->cols);
+        return 0;
+    }
+    if (bp__count(shape) > ((size_t)-1) / sizeof(bp_real)) { /* only where size_t is 32 bits */
+        bp__file_fail("%s: shape %dx%d needs more bytes than size_t can count", h->where, shape->rows, shape->cols);
+        return 0;
+    }
+    /* before anything is allocated: does the file hold exactly as many bytes as the header claims? */
+    data = (double)bp__count(shape) * h->item_size;
+    size -= (double)(prelude + header_len);
+    if (size < data) {
+        bp__file_fail("%s: truncated: the header says %dx%d float%d (%.0f bytes of data) but %.0f follow", h->where,
+                      shape->rows, shape->cols, h->item_size * 8, data, size);
+        return 0;
+    }
+    if (size > data) {
+        bp__file_fail("%s: more bytes after the %.0f elements the header announces", h->where,
+                      (double)bp__count(shape));
+        return 0;
+    }
+    return 1;
+}
+
+/* Reads the .npy file of `size` bytes at f's position into *t (allocated; t untouched on failure).
+   where starts the failure text.  1 on success, 0 after setting the failure text. */
+static int bp__npy_read(FILE *f, double size, bp_tensor *t, const char *where)
 {
     unsigned char chunk[4096];
-    size_t i = 0, n = bp__count(t), per_chunk = sizeof chunk / (size_t)h->item_size;
+    bp__npy_header h;
+    bp_tensor result = {0, 0, NULL};
+    size_t i = 0, n, per_chunk;
+    memset(&h, 0, sizeof h);
+    h.where = where;
+    if (bp__npy_head(f, size, &h, &result) != 1) return 0;
+    n = bp__count(&result);
+    if (n > 0) {
+        result.data = (bp_real *)BP_MALLOC(n * sizeof(bp_real));
+        if (!result.data) {
+            bp__file_fail("%s: out of memory for %dx%d", where, result.rows, result.cols);
+            return 0;
+        }
+    }
+    per_chunk = sizeof chunk / (size_t)h.item_size;
     while (i < n) {
         size_t k, want = n - i < per_chunk ? n - i : per_chunk;
-        if (fread(chunk, (size_t)h->item_size, want, f) != want) {
-            bp__file_fail("bp_tensor_load_npy: %s: truncated: it ends after %.0f of %.0f elements", path,
-                          (double)i, (double)n);
+        if (fread(chunk, (size_t)h.item_size, want, f) != want) {
+            bp__file_fail("%s: truncated: it ends after %.0f of %.0f elements", where, (double)i, (double)n);
+            BP_FREE(result.data);
             return 0;
         }
         for (k = 0; k < want; k++, i++) {
-            bp_real x = (bp_real)bp__decode(chunk + k * (size_t)h->item_size, h->item_size, h->big_endian);
-            if (h->fortran) /* column-major: element i is (i % rows, i / rows) */
-                t->data[(i % (size_t)t->rows) * (size_t)t->cols + i / (size_t)t->rows] = x;
+            bp_real x = (bp_real)bp__decode(chunk + k * (size_t)h.item_size, h.item_size, h.big_endian);
+            if (h.fortran) /* column-major: element i is (i % rows, i / rows) */
+                result.data[(i % (size_t)result.rows) * (size_t)result.cols + i / (size_t)result.rows] = x;
             else
-                t->data[i] = x;
+                result.data[i] = x;
         }
     }
-    if (fgetc(f) != EOF) {
-        bp__file_fail("bp_tensor_load_npy: %s: more bytes after the %.0f elements the header announces", path,
-                      (double)n);
-        return 0;
-    }
+    *t = result;
     return 1;
 }
 
 BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path)
 {
     const char *fn = "bp_tensor_load_npy";
-    unsigned char start[12];
-    char *text = NULL;
-    size_t header_len;
-    double left;
-    bp__npy_header h;
-    bp_tensor result = {0, 0, NULL};
+    char where[320];
+    double size;
+    int ok = 0;
     FILE *f;
     if (!t) {
         bp__fail("%s: t is NULL", fn);
@@ -2412,83 +2829,477 @@ BPDEF int bp_tensor_load_npy(bp_tensor *t, const char *path)
     t->data = NULL;
     f = bp__open_for_reading(fn, path);
     if (!f) return -1;
-    if (fread(start, 1, 10, f) != 10 || memcmp(start, "\x93NUMPY", 6) != 0) {
-        bp__file_fail("%s: %s: not a .npy file (it does not start with \\x93NUMPY)", fn, path);
-        goto fail;
-    }
-    if (start[6] == 1 && start[7] == 0) {
-        header_len = (size_t)start[8] | (size_t)start[9] << 8;
-    } else if ((start[6] == 2 || start[6] == 3) && start[7] == 0) {
-        if (fread(start + 10, 1, 2, f) != 2) {
-            bp__file_fail("%s: %s: truncated in the header", fn, path);
-            goto fail;
-        }
-        header_len = (size_t)start[8] | (size_t)start[9] << 8 | (size_t)start[10] << 16 | (size_t)start[11] << 24;
-    } else {
-        bp__file_fail("%s: %s: unknown .npy format version %d.%d", fn, path, start[6], start[7]);
-        goto fail;
-    }
-    if (header_len > 65536) { /* numpy itself refuses headers over 10000 bytes by default */
-        bp__file_fail("%s: %s: a header of %.0f bytes (more than 65536)", fn, path, (double)header_len);
-        goto fail;
-    }
-    text = (char *)BP_MALLOC(header_len + 1);
-    if (!text) {
-        bp__file_fail("%s: %s: out of memory reading the header", fn, path);
-        goto fail;
-    }
-    if (fread(text, 1, header_len, f) != header_len) {
-        bp__file_fail("%s: %s: truncated in the header", fn, path);
-        goto fail;
-    }
-    text[header_len] = 0;
-    memset(&h, 0, sizeof h);
-    h.at = text;
-    h.end = text + header_len;
-    if (!bp__npy_parse(&h, path)) goto fail;
-    BP_FREE(text);
-    text = NULL;
+    bp__format(where, sizeof where, "%s: %s", fn, path);
+    size = bp__bytes_left(f);
+    if (size < 0)
+        bp__file_fail("%s: cannot seek in the file (it must be a regular file)", where);
+    else
+        ok = bp__npy_read(f, size, t, where);
+    fclose(f);
+    if (!ok) return -1;
+    bp__failure[0] = 0;
+    return 0;
+}
 
-    result.rows = h.ndim == 1 ? 1 : (int)h.shape[0];
-    result.cols = h.ndim == 1 ? (int)h.shape[0] : (int)h.shape[1];
-    if (result.cols > 0 && result.rows > INT_MAX / result.cols) {
-        bp__file_fail("%s: %s: shape %dx%d has more than INT_MAX elements", fn, path, result.rows, result.cols);
-        goto fail;
+/* ---- .npz files: ZIP archives of .npy members -------------------------------------------------------
+   The format (PKWARE's APPNOTE.TXT), the part np.savez uses: each member is a local header (signature
+   PK\3\4, then version, flags, method, time, date, CRC-32, sizes, name) and its bytes, stored as they are;
+   after the last member, the central directory repeats each header (signature PK\1\2, with the offset of
+   the local one), and the end record (PK\5\6) says where the directory is and how many entries it has.
+   Numbers are little-endian.  np.savez puts ZIP64 extra fields in its local headers: the sizes there are
+   0xffffffff, the real ones in the extra field with id 1.  The reader trusts nothing: each size and
+   offset is checked against the file's length before it is used, the two copies of each header must
+   agree, and nothing is allocated beyond what the file holds. */
+
+/* bytes (at most 4) little-endian numbers, read and written */
+static uint32_t bp__le(const unsigned char *p, int bytes)
+{
+    uint32_t v = 0;
+    while (bytes--) v = v << 8 | p[bytes];
+    return v;
+}
+
+static unsigned char *bp__put_le(unsigned char *p, uint32_t v, int bytes)
+{
+    while (bytes--) {
+        *p++ = (unsigned char)(v & 0xff);
+        v >>= 8;
     }
-    if (bp__count(&result) > ((size_t)-1) / sizeof(bp_real)) { /* only where size_t is 32 bits */
-        bp__file_fail("%s: %s: shape %dx%d needs more bytes than size_t can count", fn, path, result.rows,
-                      result.cols);
-        goto fail;
+    return p;
+}
+
+/* Moves f to offset `at`; reads n bytes there.  1 on success. */
+static int bp__seek(FILE *f, double at)
+{
+#ifdef _WIN32
+    return _fseeki64(f, (long long)at, SEEK_SET) == 0;
+#else
+    return at <= (double)LONG_MAX && fseek(f, (long)at, SEEK_SET) == 0;
+#endif
+}
+
+static int bp__read_at(FILE *f, double at, void *out, size_t n)
+{
+    return bp__seek(f, at) && fread(out, 1, n, f) == n;
+}
+
+/* A local (central = 0) or central directory header (central = 1) of a stored member, as np.savez's
+   zipfile writes them but without ZIP64 fields: version 2.0, no flags, the time 1980-01-01 00:00, a
+   regular file readable by all (when unzipped). */
+static int bp__zip_header(FILE *f, int central, const char *name, uint32_t crc, double size, double offset)
+{
+    unsigned char h[46], *p = h;
+    size_t name_len = strlen(name), i;
+    uint32_t utf8 = 0;
+    for (i = 0; i < name_len; i++)
+        if ((unsigned char)name[i] >= 0x80) utf8 = 0x800; /* flag 11: the name is UTF-8 (else it means CP437) */
+    p = bp__put_le(p, central ? 0x02014b50u : 0x04034b50u, 4);
+    if (central) p = bp__put_le(p, 0x0314, 2); /* made by: version 2.0 on Unix (the attributes' meaning) */
+    p = bp__put_le(p, 20, 2);              /* needed to extract: version 2.0 */
+    p = bp__put_le(p, utf8, 4);            /* flags; method 0: stored */
+    p = bp__put_le(p, 0x00210000u, 4);     /* time 00:00:00, date 1980-01-01 */
+    p = bp__put_le(p, crc, 4);
+    p = bp__put_le(p, (uint32_t)size, 4); /* compressed size: the same */
+    p = bp__put_le(p, (uint32_t)size, 4);
+    p = bp__put_le(p, (uint32_t)(name_len + 4), 2);
+    p = bp__put_le(p, 0, 2); /* no extra field */
+    if (central) {
+        p = bp__put_le(p, 0, 4); /* no comment; disk 0 */
+        p = bp__put_le(p, 0, 2); /* internal attributes */
+        p = bp__put_le(p, 0100644u << 16, 4); /* external attributes: a regular file, rw-r--r-- */
+        p = bp__put_le(p, (uint32_t)offset, 4);
     }
-    left = bp__bytes_left(f); /* before allocating: does the file hold as many bytes as the header claims? */
-    if (left < 0) {
+    return fwrite(h, 1, (size_t)(p - h), f) == (size_t)(p - h) && fwrite(name, 1, name_len, f) == name_len &&
+           fwrite(".npy", 1, 4, f) == 4;
+}
+
+/* bp_npz_save, for fn; vector[i] set (vector may be NULL) writes tensors[i], 1 x n, as a 1-D array */
+static int bp__npz_save(const char *fn, const char *path, int count, const char *const *names,
+                        const bp_tensor *const *tensors, const unsigned char *vector)
+{
+    double offset = 0, dir_size = 0;
+    char *part;
+    uint32_t crc;
+    int i, k, ok = 1;
+    FILE *f;
+    if (!path || count < 0 || (count > 0 && (!names || !tensors))) {
+        bp__fail("%s: %s (count is %d)", fn,
+                 !path ? "path is NULL" : count < 0 ? "count is negative" : !names ? "names is NULL" : "tensors is NULL",
+                 count);
+        return -1;
+    }
+    if (count > 65534) { /* (before the names are compared: that takes count^2 / 2 comparisons) */
+        bp__file_fail("%s: %s: %d tensors: more than a ZIP file without ZIP64 holds (65534)", fn, path, count);
+        return -1;
+    }
+    for (i = 0; i < count; i++) {
+        char what[32];
+        bp__format(what, sizeof what, "tensors[%d]", i);
+        if (bp__bad_tensor(fn, what, tensors[i])) return -1;
+        if (!names[i] || !names[i][0] || strlen(names[i]) > 60000) {
+            bp__fail("%s: names[%d] is %s", fn, i,
+                     !names[i] ? "NULL" : !names[i][0] ? "empty" : "longer than 60000 characters");
+            return -1;
+        }
+        for (k = 0; k < i; k++)
+            if (strcmp(names[k], names[i]) == 0) {
+                bp__fail("%s: names[%d] and names[%d] are both '%s'", fn, k, i, names[i]);
+                return -1;
+            }
+    }
+    /* without ZIP64 records every size and offset must fit 32 bits (0xffffffff means ZIP64) */
+    for (i = 0; i < count; i++) {
+        offset += 30 + (double)strlen(names[i]) + 4 + bp__npy_size(tensors[i], vector && vector[i]);
+        dir_size += 46 + (double)strlen(names[i]) + 4;
+    }
+    if (offset + dir_size >= 4294967295.0) {
+        bp__file_fail("%s: %s: %.0f bytes: more than a ZIP file without ZIP64 holds (4 GiB): save the tensors in "
+                      "several files", fn, path, offset + dir_size);
+        return -1;
+    }
+    f = bp__open_part(fn, path, &part);
+    if (!f) return -1;
+    /* the members, each a local header and the .npy bytes (written twice: the CRC first, then the file) */
+    for (i = 0; ok && i < count; i++) {
+        int v = vector && vector[i];
+        bp__npy_write(NULL, tensors[i], v, &crc);
+        ok = bp__zip_header(f, 0, names[i], crc, bp__npy_size(tensors[i], v), 0) &&
+             bp__npy_write(f, tensors[i], v, NULL);
+    }
+    /* the central directory (each CRC computed once more, rather than kept: no allocation), the end record */
+    for (i = 0, offset = 0; ok && i < count; i++) {
+        bp__npy_write(NULL, tensors[i], vector && vector[i], &crc);
+        ok = bp__zip_header(f, 1, names[i], crc, bp__npy_size(tensors[i], vector && vector[i]), offset);
+        offset += 30 + (double)strlen(names[i]) + 4 + bp__npy_size(tensors[i], vector && vector[i]);
+    }
+    if (ok) {
+        unsigned char end[22], *p = end;
+        p = bp__put_le(p, 0x06054b50u, 4);
+        p = bp__put_le(p, 0, 4); /* disk 0, the directory on disk 0 */
+        p = bp__put_le(p, (uint32_t)count, 2);
+        p = bp__put_le(p, (uint32_t)count, 2);
+        p = bp__put_le(p, (uint32_t)dir_size, 4);
+        p = bp__put_le(p, (uint32_t)offset, 4);
+        bp__put_le(p, 0, 2); /* no comment */
+        ok = fwrite(end, 1, 22, f) == 22;
+    }
+    return bp__close_part(fn, path, part, f, ok);
+}
+
+BPDEF int bp_npz_save(const char *path, int count, const char *const *names, const bp_tensor *const *tensors)
+{
+    return bp__npz_save("bp_npz_save", path, count, names, tensors, NULL);
+}
+
+/* One member of an archive being read. */
+typedef struct bp__zip_member {
+    const char *name; /* in the directory's buffer, ".npy" cut off */
+    double at, size;  /* where its bytes (a .npy file) start in the archive, and how many */
+    uint32_t crc;
+    int rows, cols; /* its shape, for bp_npz_list */
+} bp__zip_member;
+
+typedef struct bp__zip {
+    FILE *f;
+    unsigned char *dir; /* the central directory */
+    bp__zip_member *members;
+    int count;
+} bp__zip;
+
+static void bp__zip_close(bp__zip *z)
+{
+    if (z->f) fclose(z->f);
+    if (z->dir) BP_FREE(z->dir);
+    if (z->members) BP_FREE(z->members);
+    z->f = NULL;
+    z->dir = NULL;
+    z->members = NULL;
+}
+
+/* The extra fields x[0..n) of a header: for each of *usize, *csize and *offset (offset may be NULL) that is
+   0xffffffff, its 8-byte value from the ZIP64 field (id 1), in that order.  0 if the fields are malformed
+   or a value is missing. */
+static int bp__zip64(const unsigned char *x, size_t n, double *usize, double *csize, double *offset)
+{
+    double *value[3];
+    int k;
+    value[0] = usize;
+    value[1] = csize;
+    value[2] = offset;
+    while (n >= 4) {
+        size_t id = bp__le(x, 2), len = bp__le(x + 2, 2);
+        const unsigned char *v = x + 4;
+        if (len > n - 4) return 0;
+        for (k = 0; id == 1 && k < 3; k++) {
+            if (!value[k] || *value[k] != 4294967295.0) continue;
+            if (v + 8 > x + 4 + len) return 0;
+            *value[k] = (double)bp__le(v, 4) + 4294967296.0 * (double)bp__le(v + 4, 4);
+            v += 8;
+        }
+        x += 4 + len;
+        n -= 4 + len;
+    }
+    return n == 0 && *usize != 4294967295.0 && *csize != 4294967295.0 && (!offset || *offset != 4294967295.0);
+}
+
+/* Reads n bytes at offset `at` of the archive; 0 after reporting (an I/O error: the offsets are checked). */
+static int bp__zip_read(bp__zip *z, double at, void *out, size_t n, const char *fn, const char *path)
+{
+    if (bp__read_at(z->f, at, out, n)) return 1;
+    bp__file_fail("%s: %s: cannot read: %s", fn, path, strerror(errno));
+    return 0;
+}
+
+/* Opens the archive at path and checks its whole directory, and every member's local header, before
+   anything is read from a member.  0 on success; -1 after setting the failure text, all freed. */
+static int bp__zip_open(bp__zip *z, const char *fn, const char *path)
+{
+    unsigned char *tail = NULL, *e, h[30];
+    char *local = NULL;
+    double size, end_at, dir_at, dir_size;
+    size_t tail_len, i, pos;
+    int k, j;
+    memset(z, 0, sizeof *z);
+    z->f = bp__open_for_reading(fn, path);
+    if (!z->f) return -1;
+    size = bp__bytes_left(z->f);
+    if (size < 0) {
         bp__file_fail("%s: %s: cannot seek in the file (it must be a regular file)", fn, path);
         goto fail;
     }
-    if (left < (double)bp__count(&result) * h.item_size) {
-        bp__file_fail("%s: %s: truncated: the header says %dx%d float%d (%.0f bytes of data) but %.0f follow", fn,
-                      path, result.rows, result.cols, h.item_size * 8, (double)bp__count(&result) * h.item_size,
-                      left);
+    /* the end record: 22 bytes and a comment of up to 65535 bytes, at the very end */
+    tail_len = (size_t)(size < 22 + 65535 ? size : 22 + 65535);
+    tail = (unsigned char *)BP_MALLOC(tail_len + 1);
+    if (!tail) {
+        bp__file_fail("%s: %s: out of memory", fn, path);
         goto fail;
     }
-    if (bp__count(&result) > 0) {
-        result.data = (bp_real *)BP_MALLOC(bp__count(&result) * sizeof(bp_real));
-        if (!result.data) {
-            bp__file_fail("%s: %s: out of memory for %dx%d", fn, path, result.rows, result.cols);
+    if (!bp__zip_read(z, size - (double)tail_len, tail, tail_len, fn, path)) goto fail;
+    for (i = tail_len < 22 ? 0 : tail_len - 21; i-- > 0;)
+        if (bp__le(tail + i, 4) == 0x06054b50u && bp__le(tail + i + 20, 2) == tail_len - i - 22) break;
+    if (i == (size_t)-1) {
+        unsigned char magic[6];
+        int npy = bp__read_at(z->f, 0, magic, 6) && memcmp(magic, "\x93NUMPY", 6) == 0;
+        bp__file_fail("%s: %s: not a .npz file: %s", fn, path,
+                      npy ? "it is a .npy file (bp_tensor_load_npy reads it)"
+                          : "no ZIP end record (np.savez writes a ZIP archive; is the file truncated?)");
+        goto fail;
+    }
+    end_at = size - (double)tail_len + (double)i;
+    e = tail + i;
+    z->count = (int)bp__le(e + 10, 2);
+    dir_size = bp__le(e + 12, 4);
+    dir_at = bp__le(e + 16, 4);
+    if (end_at >= 20 && bp__read_at(z->f, end_at - 20, h, 4) && bp__le(h, 4) == 0x07064b50u) {
+        bp__file_fail("%s: %s: has ZIP64 end records (an archive over 4 GiB or of 65535 members or more): not read",
+                      fn, path);
+        goto fail;
+    }
+    if (bp__le(e + 4, 4) != 0 || bp__le(e + 8, 2) != (uint32_t)z->count) {
+        bp__file_fail("%s: %s: a multi-part ZIP archive: not read", fn, path);
+        goto fail;
+    }
+    if (dir_at + dir_size != end_at || (double)z->count * 46 > dir_size) {
+        bp__file_fail("%s: %s: damaged: the end record says %d members in %.0f bytes from offset %.0f, but the "
+                      "directory ends at %.0f", fn, path, z->count, dir_size, dir_at, end_at);
+        goto fail;
+    }
+    BP_FREE(tail);
+    tail = NULL;
+
+    /* the central directory: one entry per member */
+    z->dir = (unsigned char *)BP_MALLOC((size_t)dir_size + 1);
+    z->members = (bp__zip_member *)BP_MALLOC((size_t)z->count * sizeof *z->members + 1);
+    if (!z->dir || !z->members) {
+        bp__file_fail("%s: %s: out of memory for a directory of %.0f bytes", fn, path, dir_size);
+        goto fail;
+    }
+    if (!bp__zip_read(z, dir_at, z->dir, (size_t)dir_size, fn, path)) goto fail;
+    for (k = 0, pos = 0; k < z->count; k++) {
+        bp__zip_member *m = &z->members[k];
+        size_t name_len, extra_len, flags, method;
+        double csize, offset;
+        e = z->dir + pos;
+        if ((size_t)dir_size - pos < 46 || bp__le(e, 4) != 0x02014b50u) {
+            bp__file_fail("%s: %s: damaged: directory entry %d of %d is not where the previous one ends", fn, path,
+                          k + 1, z->count);
+            goto fail;
+        }
+        name_len = bp__le(e + 28, 2);
+        extra_len = bp__le(e + 30, 2);
+        if (46 + name_len + extra_len + bp__le(e + 32, 2) > (size_t)dir_size - pos) {
+            bp__file_fail("%s: %s: damaged: directory entry %d runs past the directory's end", fn, path, k + 1);
+            goto fail;
+        }
+        m->name = (const char *)e + 46;
+        flags = bp__le(e + 8, 2);
+        method = bp__le(e + 10, 2);
+        m->crc = bp__le(e + 16, 4);
+        csize = bp__le(e + 20, 4);
+        m->size = bp__le(e + 24, 4);
+        offset = bp__le(e + 42, 4);
+        pos += 46 + name_len + extra_len + bp__le(e + 32, 2);
+        if (name_len < 5 || memcmp(e + 46 + name_len - 4, ".npy", 4) != 0 || memchr(e + 46, 0, name_len)) {
+            e[46 + name_len] = 0; /* (the directory is not needed any more: the name ends here for the message) */
+            bp__file_fail("%s: %s: member '%s' is not a .npy file (np.savez writes only NAME.npy members)", fn, path,
+                          m->name);
+            goto fail;
+        }
+        e[46 + name_len - 4] = 0; /* the name as np.load shows it: ".npy" cut off (its extra field is read below) */
+        if (flags & 1) {
+            bp__file_fail("%s: %s: member '%s' is encrypted: not read", fn, path, m->name);
+            goto fail;
+        }
+        if (method != 0) {
+            bp__file_fail("%s: %s: member '%s' is compressed (%s): not read; save with np.savez, not "
+                          "np.savez_compressed", fn, path, m->name, method == 8 ? "deflate" : "not deflate either");
+            goto fail;
+        }
+        if (flags & 8) {
+            bp__file_fail("%s: %s: member '%s' has a data descriptor (its sizes after its data, as streaming zip "
+                          "tools write): not read; np.savez writes none", fn, path, m->name);
+            goto fail;
+        }
+        if (!bp__zip64(e + 46 + name_len, extra_len, &m->size, &csize, &offset) || bp__le(e + 34, 2) != 0 ||
+            csize != m->size || offset + 30 > dir_at) {
+            bp__file_fail("%s: %s: member '%s': damaged directory entry (sizes %.0f and %.0f, offset %.0f, in a "
+                          "file of %.0f bytes)", fn, path, m->name, csize, m->size, offset, size);
+            goto fail;
+        }
+        m->at = offset; /* of its local header, for now */
+    }
+    if (pos != (size_t)dir_size) {
+        bp__file_fail("%s: %s: damaged: %.0f bytes in the directory after its %d entries", fn, path,
+                      dir_size - (double)pos, z->count);
+        goto fail;
+    }
+    for (k = 1; k < z->count; k++)
+        for (j = 0; j < k; j++)
+            if (strcmp(z->members[j].name, z->members[k].name) == 0) {
+                bp__file_fail("%s: %s: two members are named '%s.npy'", fn, path, z->members[k].name);
+                goto fail;
+            }
+
+    /* each member's local header must agree with its directory entry */
+    for (k = 0; k < z->count; k++) {
+        bp__zip_member *m = &z->members[k];
+        size_t name_len, extra_len, want = strlen(m->name);
+        double usize, csize;
+        if (!bp__read_at(z->f, m->at, h, 30) || bp__le(h, 4) != 0x04034b50u) {
+            bp__file_fail("%s: %s: member '%s': no local header at offset %.0f", fn, path, m->name, m->at);
+            goto fail;
+        }
+        name_len = bp__le(h + 26, 2);
+        extra_len = bp__le(h + 28, 2);
+        csize = bp__le(h + 18, 4);
+        usize = bp__le(h + 22, 4);
+        m->at += 30 + (double)(name_len + extra_len);
+        if (m->at > dir_at) {
+            bp__file_fail("%s: %s: member '%s': its local header runs into the directory", fn, path, m->name);
+            goto fail;
+        }
+        local = (char *)BP_MALLOC(name_len + extra_len + 1);
+        if (!local) {
+            bp__file_fail("%s: %s: out of memory", fn, path);
+            goto fail;
+        }
+        if (!bp__zip_read(z, m->at - (double)(name_len + extra_len), local, name_len + extra_len, fn, path)) goto fail;
+        if (name_len != want + 4 || memcmp(local, m->name, want) != 0 || memcmp(local + want, ".npy", 4) != 0 ||
+            (bp__le(h + 6, 2) & 9) != 0 || bp__le(h + 8, 2) != 0 || bp__le(h + 14, 4) != m->crc ||
+            !bp__zip64((const unsigned char *)local + name_len, extra_len, &usize, &csize, NULL) ||
+            usize != m->size || csize != m->size) {
+            bp__file_fail("%s: %s: member '%s': its local header disagrees with the directory (name, flags, method, "
+                          "CRC or sizes)", fn, path, m->name);
+            goto fail;
+        }
+        BP_FREE(local);
+        local = NULL;
+        if (m->at + m->size > dir_at) {
+            bp__file_fail("%s: %s: member '%s': its %.0f bytes run past the start of the directory", fn, path,
+                          m->name, m->size);
             goto fail;
         }
     }
-    if (!bp__npy_read_data(f, &result, &h, path)) goto fail;
-    fclose(f);
-    *t = result;
-    bp__failure[0] = 0;
     return 0;
 
 fail:
-    if (text) BP_FREE(text);
-    if (result.data) BP_FREE(result.data);
-    fclose(f);
+    if (tail) BP_FREE(tail);
+    if (local) BP_FREE(local);
+    bp__zip_close(z);
     return -1;
+}
+
+BPDEF int bp_npz_load(bp_tensor *t, const char *path, const char *name)
+{
+    const char *fn = "bp_npz_load";
+    char where[320];
+    unsigned char chunk[4096];
+    bp__zip z;
+    bp__zip_member *m;
+    double left;
+    uint32_t crc = 0;
+    int k, ok = 0;
+    if (!t || !name) {
+        bp__fail("%s: %s is NULL", fn, !t ? "t" : "name");
+        if (t) t->rows = t->cols = 0, t->data = NULL;
+        return -1;
+    }
+    t->rows = t->cols = 0;
+    t->data = NULL;
+    if (bp__zip_open(&z, fn, path) != 0) return -1;
+    for (k = 0; k < z.count && strcmp(z.members[k].name, name) != 0; k++) continue;
+    if (k == z.count) {
+        bp__file_fail("%s: %s: no member '%s' (it has %d; bp_npz_list lists them)", fn, path, name, z.count);
+        bp__zip_close(&z);
+        return -1;
+    }
+    m = &z.members[k];
+    bp__format(where, sizeof where, "%s: %s: member '%s'", fn, path, name);
+    /* its CRC first: a damaged member is refused before anything is allocated for it */
+    ok = bp__seek(z.f, m->at);
+    for (left = m->size; ok && left > 0; left -= (double)sizeof chunk) {
+        size_t n = left < (double)sizeof chunk ? (size_t)left : sizeof chunk;
+        ok = fread(chunk, 1, n, z.f) == n;
+        crc = bp__crc32(crc, chunk, n);
+    }
+    if (!ok)
+        bp__file_fail("%s: cannot read: %s", where, strerror(errno));
+    else if (crc != m->crc)
+        bp__file_fail("%s: damaged: the CRC-32 of its bytes is %08x, the archive says %08x", where, (unsigned)crc,
+                      (unsigned)m->crc);
+    ok = ok && crc == m->crc && bp__seek(z.f, m->at) && bp__npy_read(z.f, m->size, t, where);
+    bp__zip_close(&z);
+    if (!ok) return -1;
+    bp__failure[0] = 0;
+    return 0;
+}
+
+BPDEF int bp_npz_list(const char *path, bp_npz_member_fn member, void *ctx)
+{
+    const char *fn = "bp_npz_list";
+    char where[320];
+    bp__zip z;
+    int k, head = 1;
+    if (bp__zip_open(&z, fn, path) != 0) return -1;
+    /* every member's shape first: member is called only for an archive that is read to the end */
+    for (k = 0; k < z.count && head >= 0; k++) {
+        bp__zip_member *m = &z.members[k];
+        bp__npy_header h;
+        bp_tensor shape = {-1, -1, NULL};
+        memset(&h, 0, sizeof h);
+        h.where = where;
+        bp__format(where, sizeof where, "%s: %s: member '%s'", fn, path, m->name);
+        head = bp__seek(z.f, m->at) ? bp__npy_head(z.f, m->size, &h, &shape) : -1;
+        m->rows = head == 1 ? shape.rows : -1;
+        m->cols = head == 1 ? shape.cols : -1;
+    }
+    if (head >= 0) {
+        bp__failure[0] = 0;
+        for (k = 0; member && k < z.count; k++) member(ctx, z.members[k].name, z.members[k].rows, z.members[k].cols);
+    }
+    k = head >= 0 ? z.count : -1;
+    bp__zip_close(&z);
+    return k;
 }
 
 /* ---- IDX files ---------------------------------------------------------------------------------------
@@ -2600,6 +3411,347 @@ BPDEF void bp_idx_free(bp_idx *idx)
 
 
 #endif /* BACKPROP_NO_STDIO */
+
+/* ===================================================================================================
+   10. The layers put together: a network in one object
+   ===================================================================================================
+   Nothing new in the math.  The forward pass is bp_linear_forward and an activation, layer after layer;
+   the backward pass is the same calls' backwards in the reverse order; the step is one optimizer call per
+   weight and bias: the explicit calls of examples/fashion_mnist.c, in a loop over the layers.  What the
+   object adds is bookkeeping: every tensor in one allocation, and views of the first n rows
+   (bp_tensor_rows's, unchecked: n was checked once) for a batch smaller than max_batch. */
+
+BPDEF bp_mlp_config bp_mlp_default_config(void)
+{
+    bp_mlp_config c;
+    memset(&c, 0, sizeof c);
+    c.max_batch = 32;
+    c.loss = BP_LOSS_MSE;
+    c.optimizer = BP_OPT_SGD;
+    c.lr = (bp_real)0.01;
+    c.momentum = (bp_real)0.9;
+    c.beta1 = (bp_real)0.9;
+    c.beta2 = (bp_real)0.999;
+    c.eps = (bp_real)1e-8;
+    c.seed = 1;
+    return c;
+}
+
+/* The next rows x cols tensor of the network's numbers: base + *next, and *next moves past it. */
+static bp_tensor bp__mlp_take(bp_real *base, size_t *next, int rows, int cols)
+{
+    bp_tensor t;
+    t.rows = rows;
+    t.cols = cols;
+    t.data = base + *next;
+    *next += (size_t)rows * (size_t)cols;
+    return t;
+}
+
+BPDEF bp_mlp *bp_mlp_new(int layers, const int *widths, const int *activations, const bp_mlp_config *config)
+{
+    const char *fn = "bp_mlp_new";
+    bp_mlp_config c = config ? *config : bp_mlp_default_config();
+    double count = 0, header;
+    size_t next = 0, bytes;
+    int l, m, v; /* whether the optimizer keeps m (momentum's velocity, Adam's m) and v (Adam's) */
+    bp_mlp *net;
+    bp_real *base;
+    bp_rng rng;
+    if (layers < 1 || !widths || !activations) {
+        bp__fail("%s: %d layers, widths %p, activations %p (at least 1 layer, and both lists)", fn, layers,
+                 (const void *)widths, (const void *)activations);
+        return NULL;
+    }
+    for (l = 0; l <= layers; l++)
+        if (widths[l] < 1) {
+            bp__fail("%s: widths[%d] is %d (every width must be >= 1)", fn, l, widths[l]);
+            return NULL;
+        }
+    for (l = 0; l < layers; l++)
+        if (activations[l] < BP_ACT_NONE || activations[l] > BP_ACT_TANH) {
+            bp__fail("%s: activations[%d] is %d (BP_ACT_NONE, BP_ACT_RELU, BP_ACT_SIGMOID or BP_ACT_TANH)", fn, l,
+                     activations[l]);
+            return NULL;
+        }
+    if (bp__bad_mlp_config(fn, &c)) return NULL;
+    m = c.optimizer != BP_OPT_SGD;
+    v = c.optimizer == BP_OPT_ADAM;
+    for (l = 0; l < layers; l++) {
+        double in = widths[l], out = widths[l + 1];
+        if (in * out > INT_MAX || (double)c.max_batch * out > INT_MAX) {
+            bp__fail("%s: layer %d is %dx%d with max_batch %d (more than INT_MAX numbers in a tensor)", fn, l,
+                     widths[l], widths[l + 1], c.max_batch);
+            return NULL;
+        }
+        count += (2 + m + v) * (in * out + out); /* W, b, dW, db and the optimizer's state */
+        count += (activations[l] == BP_ACT_NONE ? 2 : 3) * (double)c.max_batch * out; /* z, a, da */
+    }
+    header = ((double)sizeof(bp_mlp) + (double)layers * (double)sizeof(bp_mlp_layer) + 63) / 64;
+    header = floor(header) * 64; /* the numbers start on a 64-byte boundary */
+    if (count > INT_MAX || header + count * (double)sizeof(bp_real) > (double)((size_t)-1)) {
+        bp__fail("%s: %d layers of %.0f numbers in all (more than INT_MAX, or than size_t counts)", fn, layers,
+                 count);
+        return NULL;
+    }
+    bytes = (size_t)header + (size_t)count * sizeof(bp_real);
+    net = (bp_mlp *)BP_MALLOC(bytes);
+    if (!net) {
+        bp__fail("%s: out of memory allocating %.0f bytes for %d layers", fn, (double)bytes, layers);
+        return NULL;
+    }
+    memset(net, 0, bytes); /* every number 0: biases, optimizer state */
+    base = (bp_real *)(void *)((char *)net + (size_t)header);
+    net->layers = layers;
+    net->inputs = widths[0];
+    net->outputs = widths[layers];
+    net->config = c;
+    net->layer = (bp_mlp_layer *)(void *)(net + 1);
+    bp_rng_seed(&rng, c.seed);
+    for (l = 0; l < layers; l++) {
+        bp_mlp_layer *L = &net->layer[l];
+        int in = widths[l], out = widths[l + 1];
+        L->activation = activations[l];
+        L->W = bp__mlp_take(base, &next, in, out);
+        L->b = bp__mlp_take(base, &next, 1, out);
+        L->dW = bp__mlp_take(base, &next, in, out);
+        L->db = bp__mlp_take(base, &next, 1, out);
+        L->mW = bp__mlp_take(base, &next, m * in, m * out);
+        L->mb = bp__mlp_take(base, &next, m, m * out);
+        L->vW = bp__mlp_take(base, &next, v * in, v * out);
+        L->vb = bp__mlp_take(base, &next, v, v * out);
+        L->z = bp__mlp_take(base, &next, c.max_batch, out);
+        L->a = L->activation == BP_ACT_NONE ? L->z : bp__mlp_take(base, &next, c.max_batch, out);
+        L->da = bp__mlp_take(base, &next, c.max_batch, out);
+        if (L->activation == BP_ACT_RELU) bp_init_he(&L->W, &rng);
+        else bp_init_xavier(&L->W, &rng);
+    }
+    BP_ASSERT((double)next == count);
+    next = 0;
+    net->all = bp__mlp_take(base, &next, 1, (int)count); /* all of them, from the start */
+    return net;
+}
+
+BPDEF void bp_mlp_free(bp_mlp *net)
+{
+    if (net) BP_FREE(net);
+}
+
+/* The forward pass on x's n rows: layer l computes  z = in W + b  and  a = activation(z)  into the first n
+   rows of its z and a, where in is x for the first layer and the layer below's a for the others. */
+static void bp__mlp_forward(bp_mlp *net, const bp_tensor *x)
+{
+    int l, n = x->rows;
+    for (l = 0; l < net->layers; l++) {
+        bp_mlp_layer *L = &net->layer[l];
+        bp_tensor in = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].a, 0, n);
+        bp_tensor z = bp__tensor_rows(&L->z, 0, n), a = bp__tensor_rows(&L->a, 0, n);
+        bp_linear_forward(&in, &L->W, &L->b, &z); /* z = in W + b */
+        if (L->activation == BP_ACT_RELU) bp_relu_forward(&z, &a); /* a = act(z) */
+        else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_forward(&z, &a);
+        else if (L->activation == BP_ACT_TANH) bp_tanh_forward(&z, &a);
+    }
+}
+
+/* The backward pass, from dL/da of the last layer (in its da) down to the first: each layer turns its da
+   into dL/dz in place (ReLU's backward reads z, sigmoid's and tanh's a), then bp_linear_backward gives
+   dW, db and the layer below's da. */
+static void bp__mlp_backward(bp_mlp *net, const bp_tensor *x)
+{
+    int l, n = x->rows;
+    for (l = net->layers - 1; l >= 0; l--) {
+        bp_mlp_layer *L = &net->layer[l];
+        bp_tensor in = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].a, 0, n);
+        bp_tensor below = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].da, 0, n);
+        bp_tensor z = bp__tensor_rows(&L->z, 0, n), a = bp__tensor_rows(&L->a, 0, n);
+        bp_tensor da = bp__tensor_rows(&L->da, 0, n);
+        if (L->activation == BP_ACT_RELU) bp_relu_backward(&z, &da, &da); /* da becomes dz, in place */
+        else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_backward(&a, &da, &da);
+        else if (L->activation == BP_ACT_TANH) bp_tanh_backward(&a, &da, &da);
+        bp_linear_backward(&in, &L->W, &da, l == 0 ? NULL : &below, &L->dW, &L->db);
+    }
+}
+
+/* One optimizer step on every weight and bias. */
+static void bp__mlp_step(bp_mlp *net)
+{
+    const bp_mlp_config *c = &net->config;
+    int l;
+    net->step++;
+    for (l = 0; l < net->layers; l++) {
+        bp_mlp_layer *L = &net->layer[l];
+        if (c->optimizer == BP_OPT_SGD) {
+            bp_sgd_step(&L->W, &L->dW, c->lr);
+            bp_sgd_step(&L->b, &L->db, c->lr);
+        } else if (c->optimizer == BP_OPT_MOMENTUM) {
+            bp_momentum_step(&L->W, &L->dW, &L->mW, c->lr, c->momentum);
+            bp_momentum_step(&L->b, &L->db, &L->mb, c->lr, c->momentum);
+        } else {
+            bp_adam_step(&L->W, &L->dW, &L->mW, &L->vW, net->step, c->lr, c->beta1, c->beta2, c->eps);
+            bp_adam_step(&L->b, &L->db, &L->mb, &L->vb, net->step, c->lr, c->beta1, c->beta2, c->eps);
+        }
+    }
+}
+
+BPDEF bp_tensor bp_mlp_predict(bp_mlp *net, const bp_tensor *x)
+{
+    bp_tensor none = {0, 0, 0};
+    if (bp__bad_mlp_input("bp_mlp_predict", net, x)) return none;
+    bp__mlp_forward(net, x);
+    return bp__tensor_rows(&net->layer[net->layers - 1].a, 0, x->rows);
+}
+
+BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor *y, const int *labels)
+{
+    bp_mlp_layer *last;
+    bp_tensor out, dout;
+    bp_real loss;
+    if (bp__bad_mlp_input("bp_mlp_train_step", net, x) || bp__bad_mlp_targets("bp_mlp_train_step", net, x, y, labels))
+        return (bp_real)NAN;
+    last = &net->layer[net->layers - 1];
+    out = bp__tensor_rows(&last->a, 0, x->rows);
+    dout = bp__tensor_rows(&last->da, 0, x->rows);
+    bp__mlp_forward(net, x);
+    if (net->config.loss == BP_LOSS_MSE) {
+        loss = bp_mse_forward(&out, y);
+        bp_mse_backward(&out, y, &dout); /* dL/dout */
+    } else {
+        loss = bp_softmax_xent_forward(&out, labels, &dout); /* probs, into dout */
+        bp_softmax_xent_backward(&dout, labels, &dout);      /* dL/dlogits, in place */
+    }
+    bp__mlp_backward(net, x);
+    bp__mlp_step(net);
+    return loss;
+}
+
+#ifndef BACKPROP_NO_STDIO
+/* The number of layer l's Linear in the equivalent nn.Sequential: every module before it counts (a Linear,
+   and its activation unless it is BP_ACT_NONE). */
+static int bp__mlp_module(const bp_mlp *net, int l)
+{
+    int j, k = 0;
+    for (j = 0; j < l; j++) k += net->layer[j].activation == BP_ACT_NONE ? 1 : 2;
+    return k;
+}
+
+BPDEF int bp_mlp_save(const bp_mlp *net, const char *path)
+{
+    const char *fn = "bp_mlp_save";
+    size_t weights = 0, at, bytes, i;
+    int l, count, rc;
+    char *block, *text;
+    bp_tensor *t;
+    const bp_tensor **tensors;
+    const char **names;
+    unsigned char *vector;
+    if (!net || !path) {
+        bp__fail("%s: %s is NULL", fn, !net ? "net" : "path");
+        return -1;
+    }
+    /* one temporary block: the transposed weights, then the tensors, their names and which are 1-D */
+    count = 2 * net->layers;
+    for (l = 0; l < net->layers; l++) weights += bp__count(&net->layer[l].W);
+    at = (weights * sizeof(bp_real) + 15) / 16 * 16;
+    bytes = at + (size_t)count * (sizeof(bp_tensor) + sizeof(bp_tensor *) + sizeof(char *) + 24 + 1);
+    block = (char *)BP_MALLOC(bytes);
+    if (!block) {
+        bp__file_fail("%s: %s: out of memory", fn, path);
+        return -1;
+    }
+    t = (bp_tensor *)(void *)(block + at);
+    tensors = (const bp_tensor **)(void *)(t + count);
+    names = (const char **)(void *)(tensors + count);
+    text = (char *)(names + count);
+    vector = (unsigned char *)(text + 24 * (size_t)count);
+    for (l = 0, weights = 0; l < net->layers; l++) {
+        const bp_mlp_layer *L = &net->layer[l];
+        bp_tensor *T = &t[2 * l];
+        int r, c, k = bp__mlp_module(net, l);
+        T->rows = L->W.cols; /* nn.Linear's weight: out x in, W transposed */
+        T->cols = L->W.rows;
+        T->data = (bp_real *)(void *)block + weights;
+        weights += bp__count(&L->W);
+        for (r = 0; r < L->W.rows; r++)
+            for (c = 0; c < L->W.cols; c++) T->data[c * T->cols + r] = L->W.data[r * L->W.cols + c];
+        t[2 * l + 1] = L->b;
+        bp__format(text + 24 * (2 * l), 24, "%d.weight", k);
+        bp__format(text + 24 * (2 * l + 1), 24, "%d.bias", k);
+        vector[2 * l] = 0;
+        vector[2 * l + 1] = 1; /* a bias is 1-D in PyTorch */
+    }
+    for (i = 0; i < (size_t)count; i++) {
+        tensors[i] = &t[i];
+        names[i] = text + 24 * i;
+    }
+    rc = bp__npz_save(fn, path, count, names, tensors, vector);
+    BP_FREE(block);
+    return rc;
+}
+
+BPDEF int bp_mlp_load(bp_mlp *net, const char *path)
+{
+    const char *fn = "bp_mlp_load";
+    bp_tensor *got;
+    char name[24];
+    int l, i, count, members, rc = -1;
+    if (!net || !path) {
+        bp__fail("%s: %s is NULL", fn, !net ? "net" : "path");
+        return -1;
+    }
+    count = 2 * net->layers;
+    members = bp_npz_list(path, NULL, NULL);
+    if (members < 0) return -1;
+    if (members != count) {
+        bp__file_fail("%s: %s: %d members, but this network's state_dict has %d (%d Linear layers, each N.weight "
+                      "and N.bias)", fn, path, members, count, net->layers);
+        return -1;
+    }
+    got = (bp_tensor *)BP_MALLOC((size_t)count * sizeof(bp_tensor));
+    if (!got) {
+        bp__file_fail("%s: %s: out of memory", fn, path);
+        return -1;
+    }
+    for (i = 0; i < count; i++) got[i].rows = got[i].cols = 0, got[i].data = NULL;
+    /* every member read and checked before any of the network is changed */
+    for (l = 0; l < net->layers; l++) {
+        const bp_mlp_layer *L = &net->layer[l];
+        bp_tensor *weight = &got[2 * l], *bias = &got[2 * l + 1];
+        int k = bp__mlp_module(net, l);
+        bp__format(name, sizeof name, "%d.weight", k);
+        if (bp_npz_load(weight, path, name) != 0) goto done;
+        if (weight->rows != L->W.cols || weight->cols != L->W.rows) {
+            bp__file_fail("%s: %s: %s is %dx%d, but layer %d is nn.Linear(%d, %d): its weight is %dx%d (out x in)",
+                          fn, path, name, weight->rows, weight->cols, l, L->W.rows, L->W.cols, L->W.cols, L->W.rows);
+            goto done;
+        }
+        bp__format(name, sizeof name, "%d.bias", k);
+        if (bp_npz_load(bias, path, name) != 0) goto done;
+        if (bias->rows != 1 || bias->cols != L->b.cols) {
+            bp__file_fail("%s: %s: %s is %dx%d, but layer %d has %d outputs (a bias of %d, 1-D or 1 x %d)", fn, path,
+                          name, bias->rows, bias->cols, l, L->b.cols, L->b.cols, L->b.cols);
+            goto done;
+        }
+    }
+    for (l = 0; l < net->layers; l++) {
+        bp_mlp_layer *L = &net->layer[l];
+        const bp_tensor *weight = &got[2 * l];
+        int r, c;
+        for (r = 0; r < L->W.rows; r++)
+            for (c = 0; c < L->W.cols; c++) L->W.data[r * L->W.cols + c] = weight->data[c * weight->cols + r];
+        memcpy(L->b.data, got[2 * l + 1].data, bp__count(&L->b) * sizeof(bp_real));
+        if (L->mW.data) memset(L->mW.data, 0, bp__count(&L->mW) * sizeof(bp_real)); /* the optimizer starts again */
+        if (L->mb.data) memset(L->mb.data, 0, bp__count(&L->mb) * sizeof(bp_real));
+        if (L->vW.data) memset(L->vW.data, 0, bp__count(&L->vW) * sizeof(bp_real));
+        if (L->vb.data) memset(L->vb.data, 0, bp__count(&L->vb) * sizeof(bp_real));
+    }
+    net->step = 0;
+    rc = 0;
+done:
+    for (i = 0; i < count; i++) bp_tensor_free(&got[i]);
+    BP_FREE(got);
+    return rc;
+}
+#endif
 
 #endif /* BACKPROP_IMPLEMENTATION */
 

@@ -191,7 +191,7 @@ static void model_free(model *m)
 
 /* Everything one batch needs, made once: the input, the activations the backward pass reads back (the
    forward's cache), and the gradients flowing back through them.  All have BATCH rows; a smaller batch
-   uses the first n rows (see first_rows). */
+   uses the first n rows (bp_tensor_rows: a view, no copy). */
 typedef struct workspace {
     bp_tensor x;          /* batch x 784: pixels scaled to [0,1] */
     int labels[BATCH];    /* the class of each row */
@@ -222,16 +222,6 @@ static void workspace_free(workspace *ws)
     for (i = 0; i < (int)(sizeof all / sizeof all[0]); i++) bp_tensor_free(all[i]);
 }
 
-/* The first n rows of t, sharing t's memory: no copy, no allocation (never bp_tensor_free a view). */
-static bp_tensor first_rows(const bp_tensor *t, int n)
-{
-    bp_tensor view;
-    view.rows = n;
-    view.cols = t->cols;
-    view.data = t->data;
-    return view;
-}
-
 /* Copies examples order[0..n-1] of ds into the workspace's first n rows: pixels / 255 into x, labels. */
 static void load_batch(const dataset *ds, const int *order, int n, workspace *ws)
 {
@@ -247,10 +237,10 @@ static void load_batch(const dataset *ds, const int *order, int n, workspace *ws
 /* The forward pass on the first n rows; returns the mean cross-entropy loss and leaves softmax in probs. */
 static bp_real forward(const bp_tensor *p, workspace *ws, int n)
 {
-    bp_tensor x = first_rows(&ws->x, n);
-    bp_tensor z1 = first_rows(&ws->z1, n), a1 = first_rows(&ws->a1, n);
-    bp_tensor z2 = first_rows(&ws->z2, n), a2 = first_rows(&ws->a2, n);
-    bp_tensor logits = first_rows(&ws->logits, n), probs = first_rows(&ws->probs, n);
+    bp_tensor x = bp_tensor_rows(&ws->x, 0, n);
+    bp_tensor z1 = bp_tensor_rows(&ws->z1, 0, n), a1 = bp_tensor_rows(&ws->a1, 0, n);
+    bp_tensor z2 = bp_tensor_rows(&ws->z2, 0, n), a2 = bp_tensor_rows(&ws->a2, 0, n);
+    bp_tensor logits = bp_tensor_rows(&ws->logits, 0, n), probs = bp_tensor_rows(&ws->probs, 0, n);
 
     bp_linear_forward(&x, &p[W1], &p[B1], &z1);      /* z1 = x W1 + b1      (n x 256) */
     bp_relu_forward(&z1, &a1);                       /* a1 = max(0, z1)               */
@@ -263,11 +253,11 @@ static bp_real forward(const bp_tensor *p, workspace *ws, int n)
 /* The backward pass after forward on the same n rows: every gradient, from the loss back to W1. */
 static void backward(const bp_tensor *p, bp_tensor *grad, workspace *ws, int n)
 {
-    bp_tensor x = first_rows(&ws->x, n);
-    bp_tensor z1 = first_rows(&ws->z1, n), a1 = first_rows(&ws->a1, n);
-    bp_tensor z2 = first_rows(&ws->z2, n), a2 = first_rows(&ws->a2, n);
-    bp_tensor probs = first_rows(&ws->probs, n);
-    bp_tensor da1 = first_rows(&ws->da1, n), da2 = first_rows(&ws->da2, n);
+    bp_tensor x = bp_tensor_rows(&ws->x, 0, n);
+    bp_tensor z1 = bp_tensor_rows(&ws->z1, 0, n), a1 = bp_tensor_rows(&ws->a1, 0, n);
+    bp_tensor z2 = bp_tensor_rows(&ws->z2, 0, n), a2 = bp_tensor_rows(&ws->a2, 0, n);
+    bp_tensor probs = bp_tensor_rows(&ws->probs, 0, n);
+    bp_tensor da1 = bp_tensor_rows(&ws->da1, 0, n), da2 = bp_tensor_rows(&ws->da2, 0, n);
     bp_tensor *dlogits = &probs; /* computed in place over probs */
 
     bp_softmax_xent_backward(&probs, ws->labels, dlogits);                 /* (probs - onehot) / n      */

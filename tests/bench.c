@@ -735,6 +735,158 @@ static void cnn_table(bp_rng *rng, const char *torch_file)
     cnn_free(&n);
 }
 
+/* ---- part 2b: the network in one object against the explicit calls ------------------------------------
+   bp_mlp_train_step against the same step written as the lesson's explicit calls (two Linear layers, the
+   activations, MSE, SGD) on tensors of their own, starting from the same weights: the 784-256-10 network
+   above at batch 1, 64, 256, and genann's Iris network (4-4-3, sigmoid after both layers) at batch 1,
+   one example per step as genann trains.  Both compute the same numbers (the last losses are compared bit
+   for bit); the table says what the object's bookkeeping (views, the loop over layers) costs. */
+
+typedef struct {
+    int act1, act2, batch;
+    bp_mlp *net;
+    bp_tensor x, y, W1, b1, W2, b2, z1, a1, z2, a2, d2, d1, dW1, db1, dW2, db2;
+} object_pair;
+
+static void pair_activate(int act, bp_tensor *z, bp_tensor *a)
+{
+    if (act == BP_ACT_RELU) bp_relu_forward(z, a);
+    else if (act == BP_ACT_SIGMOID) bp_sigmoid_forward(z, a);
+}
+
+static void pair_deactivate(int act, const bp_tensor *z, const bp_tensor *a, bp_tensor *d)
+{
+    if (act == BP_ACT_RELU) bp_relu_backward(z, d, d);
+    else if (act == BP_ACT_SIGMOID) bp_sigmoid_backward(a, d, d);
+}
+
+static bp_real pair_explicit_step(object_pair *p)
+{
+    bp_real loss;
+    bp_linear_forward(&p->x, &p->W1, &p->b1, &p->z1);
+    pair_activate(p->act1, &p->z1, &p->a1);
+    bp_linear_forward(&p->a1, &p->W2, &p->b2, &p->z2);
+    pair_activate(p->act2, &p->z2, &p->a2);
+    loss = bp_mse_forward(&p->a2, &p->y);
+    bp_mse_backward(&p->a2, &p->y, &p->d2);
+    pair_deactivate(p->act2, &p->z2, &p->a2, &p->d2);
+    bp_linear_backward(&p->a1, &p->W2, &p->d2, &p->d1, &p->dW2, &p->db2);
+    pair_deactivate(p->act1, &p->z1, &p->a1, &p->d1);
+    bp_linear_backward(&p->x, &p->W1, &p->d1, NULL, &p->dW1, &p->db1);
+    bp_sgd_step(&p->W1, &p->dW1, LR);
+    bp_sgd_step(&p->b1, &p->db1, LR);
+    bp_sgd_step(&p->W2, &p->dW2, LR);
+    bp_sgd_step(&p->b2, &p->db2, LR);
+    return loss;
+}
+
+static bp_real pair_object_step(object_pair *p) { return bp_mlp_train_step(p->net, &p->x, &p->y, NULL); }
+
+static object_pair pair_new(const int *widths, int act1, int act2, int batch, bp_rng *rng)
+{
+    object_pair p;
+    int acts[2];
+    bp_mlp_config cfg = bp_mlp_default_config();
+    acts[0] = act1, acts[1] = act2;
+    cfg.max_batch = batch;
+    cfg.lr = LR;
+    p.act1 = act1, p.act2 = act2, p.batch = batch;
+    p.net = bp_mlp_new(2, widths, acts, &cfg);
+    p.x = bp_tensor_new(batch, widths[0]);
+    p.y = bp_tensor_new(batch, widths[2]);
+    bp_tensor_randn(&p.x, rng, 1);
+    bp_tensor_randn(&p.y, rng, 1);
+    p.W1 = bp_tensor_new(widths[0], widths[1]);
+    p.W2 = bp_tensor_new(widths[1], widths[2]);
+    memcpy(p.W1.data, p.net->layer[0].W.data, sizeof(bp_real) * (size_t)widths[0] * (size_t)widths[1]);
+    memcpy(p.W2.data, p.net->layer[1].W.data, sizeof(bp_real) * (size_t)widths[1] * (size_t)widths[2]);
+    p.b1 = bp_tensor_new(1, widths[1]), p.db1 = bp_tensor_new(1, widths[1]), p.dW1 = bp_tensor_new(widths[0], widths[1]);
+    p.b2 = bp_tensor_new(1, widths[2]), p.db2 = bp_tensor_new(1, widths[2]), p.dW2 = bp_tensor_new(widths[1], widths[2]);
+    p.z1 = bp_tensor_new(batch, widths[1]), p.a1 = bp_tensor_new(batch, widths[1]), p.d1 = bp_tensor_new(batch, widths[1]);
+    p.z2 = bp_tensor_new(batch, widths[2]), p.a2 = bp_tensor_new(batch, widths[2]), p.d2 = bp_tensor_new(batch, widths[2]);
+    if (act2 == BP_ACT_NONE) { /* no activation: a2 is z2 */
+        bp_tensor_free(&p.a2);
+        p.a2 = p.z2;
+    }
+    return p;
+}
+
+static void pair_free(object_pair *p)
+{
+    bp_tensor *t[16];
+    int i;
+    t[0] = &p->x, t[1] = &p->y, t[2] = &p->W1, t[3] = &p->b1, t[4] = &p->W2, t[5] = &p->b2, t[6] = &p->z1;
+    t[7] = &p->a1, t[8] = &p->z2, t[9] = &p->d2, t[10] = &p->d1, t[11] = &p->dW1, t[12] = &p->db1;
+    t[13] = &p->dW2, t[14] = &p->db2, t[15] = &p->a2;
+    for (i = 0; i < (p->act2 == BP_ACT_NONE ? 15 : 16); i++) bp_tensor_free(t[i]);
+    bp_mlp_free(p->net);
+}
+
+typedef bp_real (*pair_step_fn)(object_pair *p);
+
+/* CPU seconds of this process for `steps` steps: on a machine shared with other work, time the process
+   spends waiting for a core does not count (both sides are measured the same way, back to back). */
+static double time_pair(pair_step_fn step, object_pair *p, int steps, bp_real *last_loss)
+{
+    struct timespec t0, t1;
+    int i;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t0);
+    for (i = 0; i < steps; i++) *last_loss = step(p);
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t1);
+    return (double)(t1.tv_sec - t0.tv_sec) + 1e-9 * (double)(t1.tv_nsec - t0.tv_nsec);
+}
+
+#define PAIR_REPS 21
+
+static void object_table(bp_rng *rng)
+{
+    static const int big[] = {IN, HIDDEN, OUT}, iris[] = {4, 4, 3};
+    static const struct {
+        const int *widths;
+        int act1, act2, batch;
+        const char *name;
+    } cases[] = {{big, BP_ACT_RELU, BP_ACT_NONE, 1, "784-256-10 relu"},
+                 {big, BP_ACT_RELU, BP_ACT_NONE, 64, "784-256-10 relu"},
+                 {big, BP_ACT_RELU, BP_ACT_NONE, 256, "784-256-10 relu"},
+                 {iris, BP_ACT_SIGMOID, BP_ACT_SIGMOID, 1, "4-4-3 sigmoid (genann's Iris)"}};
+    enum { NC = sizeof cases / sizeof cases[0] };
+    int c, r, steps, same = 1;
+
+    printf("\nthe network object: bp_mlp_train_step against the same step as explicit calls (MSE, SGD lr=%g);\n"
+           "CPU microseconds per step, the two timed back to back %d times (order alternating), medians\n",
+           (double)LR, PAIR_REPS);
+    printf("%-30s %6s %12s %12s %14s\n", "network", "batch", "bp_mlp us", "explicit us", "median ratio");
+    for (c = 0; c < NC; c++) {
+        double object_s[PAIR_REPS], explicit_s[PAIR_REPS], ratio[PAIR_REPS];
+        bp_real loss[2];
+        bp_rng copy = *rng; /* the same inputs, targets and weights for both */
+        object_pair p[2];
+        p[0] = pair_new(cases[c].widths, cases[c].act1, cases[c].act2, cases[c].batch, &copy);
+        copy = *rng;
+        p[1] = pair_new(cases[c].widths, cases[c].act1, cases[c].act2, cases[c].batch, &copy);
+        for (steps = 1;; steps *= 2) /* calibrated on the explicit calls; both then take as many steps */
+            if (time_pair(pair_explicit_step, &p[1], steps, &loss[1]) >= MIN_TIMING) break;
+        time_pair(pair_object_step, &p[0], 2 * steps - 1, &loss[0]); /* as many steps as the calibration took */
+        for (r = 0; r < PAIR_REPS; r++) {
+            if (r % 2 == 0) {
+                object_s[r] = time_pair(pair_object_step, &p[0], steps, &loss[0]) / steps;
+                explicit_s[r] = time_pair(pair_explicit_step, &p[1], steps, &loss[1]) / steps;
+            } else {
+                explicit_s[r] = time_pair(pair_explicit_step, &p[1], steps, &loss[1]) / steps;
+                object_s[r] = time_pair(pair_object_step, &p[0], steps, &loss[0]) / steps;
+            }
+            ratio[r] = object_s[r] / explicit_s[r];
+        }
+        if (memcmp(&loss[0], &loss[1], sizeof(bp_real)) != 0) same = 0; /* the same weights all along */
+        printf("%-30s %6d %12.2f %12.2f %13.2fx\n", cases[c].name, cases[c].batch, median(object_s, PAIR_REPS) * 1e6,
+               median(explicit_s, PAIR_REPS) * 1e6, median(ratio, PAIR_REPS));
+        pair_free(&p[0]);
+        pair_free(&p[1]);
+    }
+    printf("(the last losses of the two %s bit for bit: the object computes what the explicit calls compute)\n",
+           same ? "agree" : "DISAGREE");
+}
+
 #ifdef _OPENMP
 #include <omp.h>
 /* With -fopenmp: bp_matmul on 1 thread and on 2, same inputs; the results must be bit-identical. */
@@ -876,23 +1028,26 @@ static int openblas_probe(void)
                             training program of this size needs
    bench --threads-only     (built with -fopenmp) only the 1-thread vs 2-thread table
    bench --cnn-only         only the CNN training step (with --torch FILE: against PyTorch's)
+   bench --mlp-only         only the table of the network object against the explicit calls
    bench --openblas-probe   (built with OpenBLAS) one quick OpenBLAS rate and its kernel's name */
 int main(int argc, char **argv)
 {
     double start = now(), ratio512 = 0;
     const char *torch_file = NULL;
-    int train_only = 0, threads_only = 0, cnn_only = 0, i;
+    int train_only = 0, threads_only = 0, cnn_only = 0, mlp_only = 0, i;
     bp_rng rng;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc) torch_file = argv[++i];
         else if (strcmp(argv[i], "--train-only") == 0) train_only = 1;
         else if (strcmp(argv[i], "--threads-only") == 0) threads_only = 1;
         else if (strcmp(argv[i], "--cnn-only") == 0) cnn_only = 1;
+        else if (strcmp(argv[i], "--mlp-only") == 0) mlp_only = 1;
 #ifdef BENCH_OPENBLAS
         else if (strcmp(argv[i], "--openblas-probe") == 0) return openblas_probe();
 #endif
         else {
-            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--cnn-only] [--openblas-probe]\n",
+            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--cnn-only] [--mlp-only]"
+                    " [--openblas-probe]\n",
                     argv[0]);
             return 2;
         }
@@ -905,6 +1060,11 @@ int main(int argc, char **argv)
     if (train_only) {
         training_table(&rng, 1, NULL);
         printf("peak memory of this training-only run (3 networks, max RSS): %.1f MB\n", peak_memory_mb());
+        return 0;
+    }
+    if (mlp_only) {
+        print_header();
+        object_table(&rng);
         return 0;
     }
     if (threads_only) {
@@ -922,6 +1082,7 @@ int main(int argc, char **argv)
     ratio512 = matmul_table(&rng);
     training_table(&rng, 0, torch_file);
     cnn_table(&rng, torch_file);
+    object_table(&rng);
 #ifdef _OPENMP
     threads_table(&rng);
 #endif

@@ -48,6 +48,13 @@ File formats:
                     good ones and malformed ones (see write_npy below), and npy/expected.txt: for each good
                     file a line `FILE ROWS COLS` and then ROWS lines of COLS numbers, the values np.load
                     reads from it (repr of the double: exact), a 1-D array as 1 x n.
+  npz/              .npz archives: written by np.savez itself (the clock fixed at 1980-01-01 so that reruns
+                    give the same bytes), by np.savez_compressed, by Python's zipfile in the exact layout
+                    bp_npz_save writes (ours_f4.npz, ours_f8.npz: the C test saves the same tensors and
+                    compares the bytes; np.load is checked here to read them), and malformed ones (see
+                    write_npz below).  npz/expected.txt: for each loadable member of model.npz a line
+                    `MEMBER ROWS COLS` then its values as in npy/expected.txt; and a line `list FILE N` then
+                    N lines `NAME ROWS COLS` (-1 -1: not loadable), what bp_npz_list must report.
 """
 
 import io
@@ -522,12 +529,253 @@ def write_windows():
         block(f, "end", [[0]])
     return [path]
 
+# ---- g) .npz archives, good and malformed -------------------------------------------------------------------
+
+NPZ = os.path.join(FIXTURES, "npz")
+EPOCH_1980 = 315532800  # 1980-01-01 00:00:00 UTC, the earliest time a ZIP header can hold
+
+
+def savez_bytes(compressed=False, **arrays):
+    """What np.savez (or np.savez_compressed) writes, with the clock fixed at 1980-01-01 00:00 so that the
+    member time stamps, and so the bytes, are the same on every run."""
+    import time
+    import zipfile
+    real_time, real_tz = time.time, os.environ.get("TZ")
+    os.environ["TZ"] = "UTC"
+    time.tzset()
+    time.time = lambda: float(EPOCH_1980)
+    try:
+        buf = io.BytesIO()
+        (np.savez_compressed if compressed else np.savez)(buf, **arrays)
+    finally:
+        time.time = real_time
+        if real_tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = real_tz
+        time.tzset()
+    assert zipfile.ZipFile(io.BytesIO(buf.getvalue())).testzip() is None
+    return buf.getvalue()
+
+
+def zip_like_bp(members, comment=b""):
+    """The archive bp_npz_save writes, made by Python's zipfile (an independent writer): stored members in
+    the order given, version 2.0 made on Unix, no extra fields, every time stamp 1980-01-01 00:00, each
+    member a regular file rw-r--r--."""
+    import zipfile
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_STORED, allowZip64=False) as z:
+        for name, data in members:
+            info = zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0))
+            info.create_system = 3  # Unix
+            info.create_version = 20
+            info.extract_version = 20
+            info.external_attr = 0o100644 << 16  # a regular file, rw-r--r--
+            z.writestr(info, data)
+        z.comment = comment
+    return buf.getvalue()
+
+
+def streamed_zip(members):
+    """A ZIP written to a stream that cannot seek: zipfile then puts data descriptors after the members
+    (flag bit 3), which np.savez never does."""
+    import zipfile
+
+    class NoSeek(io.RawIOBase):
+        def __init__(self):
+            self.data = bytearray()
+
+        def writable(self):
+            return True
+
+        def write(self, b):
+            self.data += b
+            return len(b)
+
+    out = NoSeek()
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_STORED) as z:
+        for name, data in members:
+            with z.open(zipfile.ZipInfo(name, date_time=(1980, 1, 1, 0, 0, 0)), "w") as f:
+                f.write(data)
+    return bytes(out.data)
+
+
+def zip_offsets(data):
+    """(local header offsets, central entry offsets, end record offset) of a ZIP without a comment."""
+    end = len(data) - 22
+    assert data[end:end + 4] == b"PK\x05\x06"
+    count = int.from_bytes(data[end + 10:end + 12], "little")
+    pos = int.from_bytes(data[end + 16:end + 20], "little")
+    central, local = [], []
+    for _ in range(count):
+        assert data[pos:pos + 4] == b"PK\x01\x02"
+        central.append(pos)
+        local.append(int.from_bytes(data[pos + 42:pos + 46], "little"))
+        n, x, c = (int.from_bytes(data[pos + k:pos + k + 2], "little") for k in (28, 30, 32))
+        pos += 46 + n + x + c
+    return local, central, end
+
+
+def patched(data, at, new):
+    data = bytearray(data)
+    data[at:at + len(new)] = new
+    return bytes(data)
+
+
+def zip64_zip(members):
+    """A stored ZIP, written here field by field, whose sizes and offsets are all in ZIP64 extra fields (the
+    32-bit fields 0xffffffff), in the local headers and in the directory, as writers of big archives do."""
+    import struct
+    import zlib
+    out, directory = b"", b""
+    for name, data in members:
+        name = name.encode()
+        crc = zlib.crc32(data)
+        extra = struct.pack("<HHQQ", 1, 16, len(data), len(data))
+        offset = len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(name),
+                           len(extra)) + name + extra + data
+        extra = struct.pack("<HHQQQ", 1, 24, len(data), len(data), offset)
+        directory += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0x21, crc, 0xFFFFFFFF,
+                                 0xFFFFFFFF, len(name), len(extra), 0, 0, 0, 0, 0xFFFFFFFF) + name + extra
+    return out + directory + struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, len(members), len(members), len(directory),
+                                         len(out), 0)
+
+
+def write_npz():
+    """Good and malformed archives, npz/expected.txt.  The C test keeps its own table of the malformed ones
+    and the word its failure reason must contain."""
+    os.makedirs(NPZ, exist_ok=True)
+    rng = np.random.default_rng(14)
+    # a PyTorch-like state_dict: dotted names, float32 weights (out x in) and biases (1-D), and members that
+    # do not load into a tensor (an int64 counter, as BatchNorm's num_batches_tracked; a 3-D array)
+    model = {
+        "fc1.weight": rng.normal(size=(4, 3)).astype("<f4"),
+        "fc1.bias": rng.normal(size=4).astype("<f4"),
+        "fc2.weight": np.asfortranarray(rng.normal(size=(2, 4))),
+        "fc2.bias": rng.normal(size=2).astype(">f8"),
+        "empty": np.zeros((0, 3), dtype="<f4"),
+        "steps": np.array(7, dtype="<i8"),
+        "cube": np.zeros((2, 2, 2), dtype="<f4"),
+    }
+    model_npz = savez_bytes(**model)
+    # np.savez forces ZIP64 extra fields into its local headers: the reader must take them
+    local, central, end = zip_offsets(model_npz)
+    x = local[0] + 30 + len("fc1.weight.npy")
+    assert model_npz[local[0] + 28] == 20 and model_npz[x:x + 4] == b"\x01\x00\x10\x00"
+    # the tensors bp_npz_save must write byte for byte: the same in zipfile's hands, float32 and float64
+    ours = {}
+    for kind in ("f4", "f8"):
+        a = rng.normal(size=(2, 3)).astype("<" + kind)
+        b = rng.normal(size=(1, 4)).astype("<" + kind)
+        e = np.zeros((0, 2), dtype="<" + kind)
+        ours[kind] = zip_like_bp([("W1.npy", npy_bytes(a)), ("layer.bias.npy", npy_bytes(b)), ("e.npy", npy_bytes(e)),
+                                  ("gr\u00f6\u00dfe.npy", npy_bytes(b))])  # UTF-8 (zipfile sets flag 11)
+        back = np.load(io.BytesIO(ours[kind]))
+        assert back.files == ["W1", "layer.bias", "e", "gr\u00f6\u00dfe"]
+        assert np.array_equal(back["W1"], a) and np.array_equal(back["layer.bias"], b) and back["e"].shape == (0, 2)
+    f8 = npy_bytes(rng.normal(size=(3, 4)))
+    two = zip_like_bp([("a.npy", f8), ("b.npy", f8)])
+    (la, lb), (ca, cb), two_end = zip_offsets(two)
+    data_a = la + 30 + 5  # where a.npy's bytes start
+    good = {
+        "model.npz": model_npz,
+        "empty.npz": savez_bytes(),
+        "comment.npz": zip_like_bp([("a.npy", f8)], comment=b"a ZIP comment at the end"),
+        "ours_f4.npz": ours["f4"],
+        "ours_f8.npz": ours["f8"],
+        "two.npz": two,
+        "zip64_fields.npz": zip64_zip([("a.npy", f8), ("b.npy", npy_bytes(np.arange(4.0)))]),
+    }
+    zip64_end = (b"PK\x06\x06" + (44).to_bytes(8, "little") + bytes(4) + bytes(8) + (2).to_bytes(8, "little") * 2
+                 + (cb - ca + 46 + 5).to_bytes(8, "little") + ca.to_bytes(8, "little")
+                 + b"PK\x06\x07" + bytes(4) + two_end.to_bytes(8, "little") + (1).to_bytes(4, "little"))
+    bad = {
+        "compressed.npz": savez_bytes(compressed=True, a=np.ones(3)),
+        "truncated.npz": model_npz[:-30],
+        "trailing_bytes.npz": two + b"\0" * 5,
+        "npy_not_npz.npz": f8,
+        "zero_bytes.npz": b"",
+        "not_npy_member.npz": zip_like_bp([("a.npy", f8), ("notes.txt", b"hello")]),
+        "bad_member_bytes.npz": zip_like_bp([("a.npy", b"x,y\n1,2\n")]),
+        "duplicate.npz": zip_like_bp([("a.npy", f8), ("a.npy", f8)]),
+        "data_descriptor.npz": streamed_zip([("a.npy", f8)]),
+        "zip64_end.npz": two[:two_end] + zip64_end + two[two_end:],
+        "bad_crc.npz": patched(two, data_a + len(f8) - 1, bytes([two[data_a + len(f8) - 1] ^ 1])),
+        "multi_part.npz": patched(two, two_end + 4, b"\x01\x00"),
+        "entries_on_disk.npz": patched(two, two_end + 8, b"\x01\x00"),  # 1 of the 2 entries "on this disk"
+        "empty_name.npz": zip_like_bp([(".npy", f8)]),  # what np.savez(**{"": a}) writes: no name to load by
+        "count_lies.npz": patched(two, two_end + 8, b"\x03\x00\x03\x00"),
+        "dir_offset_lies.npz": patched(two, two_end + 16, (ca + 1).to_bytes(4, "little")),
+        "local_offset_lies.npz": patched(two, cb + 42, (lb + 4).to_bytes(4, "little")),
+        "size_lies.npz": patched(patched(two, cb + 20, (len(f8) + 1).to_bytes(4, "little")), cb + 24,
+                                 (len(f8) + 1).to_bytes(4, "little")),
+        "sizes_differ.npz": patched(two, cb + 20, (len(f8) - 1).to_bytes(4, "little")),
+        "local_name_differs.npz": patched(two, lb + 30, b"c"),
+        "encrypted.npz": patched(two, ca + 8, b"\x01\x00"),
+        "past_directory.npz": patched(patched(two, cb + 20, (len(f8) + 200).to_bytes(4, "little") * 2), lb + 18,
+                                      (len(f8) + 200).to_bytes(4, "little") * 2),
+        "bzip2.npz": patched(two, ca + 10, b"\x0c\x00"),
+        "local_flags.npz": patched(two, la + 6, b"\x08\x00"),
+        "local_method.npz": patched(two, la + 8, b"\x08\x00"),
+        "local_crc.npz": patched(two, la + 14, bytes([two[la + 14] ^ 1])),
+        "zip64_value_missing.npz": patched(two, ca + 24, b"\xff\xff\xff\xff"),
+        "disk_start.npz": patched(two, ca + 34, b"\x01\x00"),
+        "offset_past_directory.npz": patched(two, cb + 42, ca.to_bytes(4, "little")),
+        "nul_in_name.npz": patched(two, cb + 46, b"\x00"),
+        "entry_misplaced.npz": patched(two, cb, b"PK\x01\x03"),
+        "entry_past_directory.npz": patched(two, cb + 32, (200).to_bytes(2, "little")),
+        "directory_extra_bytes.npz": patched(two, two_end + 8, b"\x01\x00\x01\x00"),
+        "local_name_too_long.npz": patched(two, lb + 26, b"\xff\xff"),
+        "bad_zip64_extra.npz": patched(model_npz, local[0] + 30 + len("fc1.weight.npy") + 2, b"\x20\x00"),
+    }
+    for name in ("comment.npz", "zip64_fields.npz", "two.npz"):
+        assert zipfile_reads(good[name]) and len(np.load(io.BytesIO(good[name])).files) > 0
+    assert zipfile_reads(bad["data_descriptor.npz"])
+    assert bad["data_descriptor.npz"][6] & 8
+    written = []
+    for name, data in sorted(good.items()) + sorted(bad.items()):
+        path = os.path.join(NPZ, name)
+        with open(path, "wb") as f:
+            f.write(data)
+        written.append(path)
+    path = os.path.join(NPZ, "expected.txt")
+    with open(path, "w") as f:
+        f.write("# generated by tests/gen_fixtures.py with numpy %s -- do not edit, rerun it\n" % np.__version__)
+        f.write("# MEMBER ROWS COLS + ROWS lines of values: model.npz's loadable members as np.load reads them;"
+                " `list FILE N` + N lines NAME ROWS COLS: the members bp_npz_list reports (-1 -1: refused)\n")
+        with np.load(os.path.join(NPZ, "model.npz")) as z:
+            for name in z.files:
+                a = z[name]
+                if a.dtype.kind != "f" or a.ndim not in (1, 2):
+                    continue
+                a = a.astype(np.float64).reshape(1, -1) if a.ndim == 1 else a.astype(np.float64)
+                f.write("%s %d %d\n" % (name, a.shape[0], a.shape[1]))
+                for row in a:
+                    f.write(" ".join(repr(float(v)) for v in row) + "\n")
+        for file in ("model.npz", "empty.npz", "ours_f4.npz", "comment.npz", "zip64_fields.npz"):
+            with np.load(os.path.join(NPZ, file)) as z:
+                f.write("list %s %d\n" % (file, len(z.files)))
+                for name in z.files:
+                    a = z[name]
+                    ok = a.dtype.kind == "f" and a.dtype.itemsize in (4, 8) and a.ndim in (1, 2)
+                    shape = ((1,) + a.shape if a.ndim == 1 else a.shape) if ok else (-1, -1)
+                    f.write("%s %d %d\n" % (name, shape[0], shape[1]))
+    written.append(path)
+    return written
+
+
+def zipfile_reads(data):
+    import zipfile
+    return zipfile.ZipFile(io.BytesIO(data)).testzip() is None
+
 
 def main():
     os.makedirs(FIXTURES, exist_ok=True)
     arrays = walkthrough()
     written = [write_walkthrough(arrays), write_expected(arrays), write_rng(), write_optim()] + write_npy()
     written += write_windows()  # f) convolution and max-pooling
+    written += write_npz()  # g) .npz archives
     print_c_literals(arrays)
     for p in written:
         print("/* wrote %s */" % os.path.relpath(p))

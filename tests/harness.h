@@ -231,7 +231,10 @@ typedef struct test_case {
     void (*run)(void);
 } test_case;
 
-/* Runs one test and prints its line: status, name, checks, CPU seconds.  The FAIL lines of its failed
+static const char *skip_reason; /* a test that cannot run in this build sets it, and makes no checks */
+
+/* Runs one test and prints its line: status, name, checks, CPU seconds (or `skip  name  (why)` for a test
+   that set skip_reason: it cannot run in this build).  The FAIL lines of its failed
    checks come before it.  An error handler call that no EXPECT_ERROR or EXPECT_NO_ERROR looked at by the
    end of the test fails it too: counted as a check only then, and not left over for the next test. */
 static void run_test(const test_case *t)
@@ -240,6 +243,7 @@ static void run_test(const test_case *t)
     clock_t start = clock();
     double seconds;
     current_test = t->name;
+    skip_reason = NULL;
     errors_seen = 0;
     last_error[0] = 0;
     t->run();
@@ -253,6 +257,11 @@ static void run_test(const test_case *t)
     seconds = (double)(clock() - start) / CLOCKS_PER_SEC;
     checks = passed - passed_before + failed - failed_before;
     fails = failed - failed_before;
+    if (skip_reason && checks == 0) {
+        printf("skip  %-24s (%s)\n", t->name, skip_reason);
+        fflush(stdout);
+        return;
+    }
     printf("%s  %-24s %5d %s  %.3f s", fails ? "FAIL" : "ok  ", t->name, checks, checks == 1 ? "check " : "checks",
            seconds);
     if (fails) printf("  (%d failed)", fails);

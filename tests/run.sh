@@ -128,6 +128,8 @@ if [ "$MODE" = valgrind ]; then
         example train_xor $CC $STRICT -O2 -g
         example vanishing_gradients $CC $STRICT -O2 -g
         example forward_vs_reverse $CC $STRICT -O2 -g
+        mkdir -p "$B/from_pytorch"
+        example from_pytorch/run_mlp $CC $STRICT -O2 -g
         # (not checkpointing: 108 s under memcheck, 4 s without; make sanitize runs it under ASan)
     else
         skip "valgrind (not installed: apt-get install -y valgrind)"
@@ -149,8 +151,12 @@ elif [ "$MODE" = sanitize ]; then
     finish_suites
     # the fuzz harnesses, without libFuzzer, over their seeds and every input that ever broke a promise
     # (tests/fuzz/regressions/): those bugs stay fixed even where clang's libFuzzer is missing
-    for kind in npy idx; do
-        if [ $kind = npy ]; then set -- tests/fixtures/npy; else set -- tests/fuzz/seeds/idx; fi
+    for kind in npy idx npz; do
+        case $kind in
+        npy) set -- tests/fixtures/npy ;;
+        idx) set -- tests/fuzz/seeds/idx ;;
+        npz) set -- tests/fixtures/npz ;;
+        esac
         [ -d tests/fuzz/regressions/$kind ] && set -- "$@" tests/fuzz/regressions/$kind
         if $CC $STRICT $SAN tests/fuzz/fuzz_$kind.c tests/fuzz/replay.c -o "$B/replay_$kind" -lm &&
             "$B/replay_$kind" "$@" >"$B/replay_$kind.log" 2>&1; then
@@ -165,6 +171,9 @@ elif [ "$MODE" = sanitize ]; then
     example vanishing_gradients $CC $STRICT $SAN
     example forward_vs_reverse $CC $STRICT $SAN
     example checkpointing $CC $STRICT $SAN
+    mkdir -p "$B/from_pytorch"
+    example from_pytorch/run_mlp $CC $STRICT $SAN
+    # (not iris_mlp: 750000 training steps, 4 s under ASan; the suite's mlp tests run here)
 else
     # --- the suite, in every build the header promises to work in ---
     suite "$CC -std=c99 -O2, float" $CC $STRICT -O2
@@ -326,6 +335,11 @@ else
     example vanishing_gradients $CC $STRICT -O2
     example forward_vs_reverse $CC $STRICT -O2
     example checkpointing $CC $STRICT -O2
+    # the network in one object: genann's Iris example; and a PyTorch model with PyTorch's outputs (exits
+    # non-zero unless they agree to 1e-5 and the classes are equal)
+    example iris_mlp $CC $STRICT -O2
+    mkdir -p "$B/from_pytorch"
+    example from_pytorch/run_mlp $CC $STRICT -O2
     # the examples run from any folder: they create their output folder, or say which file failed and why
     rm -rf "$B/fresh"
     mkdir -p "$B/fresh"

@@ -5,7 +5,7 @@
    It is one translation unit: harness.h (the checks, the counting allocator, backprop.h's implementation
    compiled with it), then the topic files, then the table of tests and main below.
      test_tensor.c   bp_tensor_new/free, the random generator (against tests/fixtures/rng.txt, from an
-                     independent Python implementation), randn, He/Xavier init, norm, all_finite, the
+                     independent Python implementation), randn, He/Xavier init, norm, all_finite, rows (views), the
                      error handler and the formatter of its messages (against printf)
      test_matmul.c   bp_matmul by hand; against bp_matmul_reference and a long double loop at every tile
                      and block edge; 1 vs 2 threads
@@ -14,9 +14,15 @@
                      (tests/fixtures/walkthrough.txt); its top comment says where each layer is tested
      test_optim.c    SGD, momentum and Adam by hand and against PyTorch (tests/fixtures/optim.txt); clipping
      test_files.c    .npy load and save (numpy's own files in tests/fixtures/npy/, malformed ones, the header
-                     parser, np.save's bytes), IDX files
+                     parser, np.save's bytes), .npz archives (np.savez's in tests/fixtures/npz/, malformed
+                     ones, zipfile's bytes), writes failing mid-file (full disks), IDX files
+     test_mlp.c      the network in one object (bp_mlp_*): one allocation, the same bits as the explicit
+                     layer calls, no allocation after it is made, it learns, its argument checks; saved as
+                     PyTorch's state_dict (names, out x in weights, 1-D biases), loaded back, and a model
+                     trained in PyTorch (the .npz files of examples/from_pytorch) giving PyTorch's outputs
      test_sweep.c    every allocation failing in turn, no hidden allocation, every argument check of every
                      function
+     test_threads.c  bp_failure_reason per thread, and the layers in several threads at once (pthreads)
    Tests marked REGRESSION pin down a bug this suite found in backprop.h (now fixed there).
 
    Running it, from the repository root (it reads tests/fixtures/ and writes scratch files into
@@ -46,7 +52,9 @@
 #include "test_layers.c"
 #include "test_optim.c"
 #include "test_files.c"
+#include "test_mlp.c"
 #include "test_sweep.c"
+#include "test_threads.c"
 
 static const test_case tests[] = {
     /* test_tensor.c */
@@ -57,6 +65,7 @@ static const test_case tests[] = {
     {"init", test_init},
     {"norm", test_norm},
     {"all_finite", test_all_finite},
+    {"tensor_rows", test_tensor_rows},
     {"error_handler", test_error_handler},
     {"message_format", test_message_format},
     /* test_matmul.c */
@@ -100,13 +109,38 @@ static const test_case tests[] = {
     {"npy_load_large_file", test_npy_load_large_file},
 #endif
     {"npy_save", test_npy_save},
+    {"npz_load", test_npz_load},
+    {"npz_load_malformed", test_npz_load_malformed},
+    {"npz_save", test_npz_save},
+#ifdef BP_TEST_FULL_DISK
+    {"full_disk", test_full_disk},
+    {"unseekable_files", test_unseekable_files},
+#endif
     {"idx", test_idx},
+#endif
+    /* test_mlp.c */
+    {"mlp_new", test_mlp_new},
+    {"mlp_vs_explicit", test_mlp_vs_explicit},
+    {"mlp_no_allocation", test_mlp_no_allocation},
+    {"mlp_learns", test_mlp_learns},
+    {"mlp_guards", test_mlp_guards},
+#ifndef BACKPROP_NO_STDIO
+    {"mlp_pytorch_layout", test_mlp_pytorch_layout},
+    {"mlp_save_load", test_mlp_save_load},
+    {"mlp_vs_pytorch", test_mlp_vs_pytorch},
 #endif
     /* test_sweep.c */
     {"allocation_failure", test_allocation_failure},
     {"no_allocation_step", test_no_allocation_step},
     {"no_allocation_others", test_no_allocation_others},
     {"argument_sweep", test_argument_sweep},
+    /* test_threads.c */
+#ifdef BP_TEST_THREADS
+#ifndef BACKPROP_NO_STDIO
+    {"failure_reason_threads", test_failure_reason_threads},
+#endif
+    {"layers_threads", test_layers_threads},
+#endif
 };
 static const int test_count = (int)(sizeof tests / sizeof *tests);
 

@@ -406,6 +406,452 @@ static void test_npy_save(void)
     }
 }
 
+/* ---- .npz files: numpy's archives load exactly, ours are byte for byte what zipfile writes -------- */
+
+/* bp_npz_list's callback: "name rows cols\n" appended to a text */
+typedef struct npz_listing {
+    char text[2048];
+    int calls;
+} npz_listing;
+
+static void npz_collect(void *ctx, const char *name, int rows, int cols)
+{
+    npz_listing *l = (npz_listing *)ctx;
+    size_t n = strlen(l->text);
+    snprintf(l->text + n, sizeof l->text - n, "%s %d %d\n", name, rows, cols);
+    l->calls++;
+}
+
+/* tests/fixtures/npz/expected.txt: model.npz's members (written by np.savez, with its ZIP64 extra fields)
+   load with numpy's values, bit for bit; bp_npz_list reports each listed archive's members as numpy sees
+   them (-1 -1: not loadable into a tensor) */
+static void test_npz_load(void)
+{
+    char path[512], line[4096], name[128];
+    FILE *f = open_fixture("npz/expected.txt");
+    int members = 0, lists = 0;
+    if (!f) return;
+    snprintf(path, sizeof path, "%s/npz/model.npz", fixtures_dir);
+    while (fgets(line, sizeof line, f)) {
+        int rows, cols, i, ok, n;
+        long mallocs = test_mallocs, frees = test_frees;
+        bp_tensor t = {5, 5, NULL};
+        if (line[0] == '#') continue;
+        if (sscanf(line, "list %127s %d", name, &n) == 2) { /* `list FILE N` and N lines NAME ROWS COLS */
+            char listed[512];
+            npz_listing got;
+            got.text[0] = 0;
+            got.calls = 0;
+            snprintf(listed, sizeof listed, "%s/npz/%s", fixtures_dir, name);
+            ok = bp_npz_list(listed, npz_collect, &got) == n && got.calls == n && bp_failure_reason()[0] == 0;
+            for (i = 0; i < n; i++) {
+                char want[sizeof line + 2], *end;
+                if (!fgets(line, sizeof line, f)) break;
+                end = strchr(line, '\n');
+                if (end) *end = 0;
+                snprintf(want, sizeof want, "%s\n", line);
+                ok &= strstr(got.text, want) != NULL;
+            }
+            if (!ok) printf("  bp_npz_list(%s): \"%s\" %s\n", name, got.text, bp_failure_reason());
+            CHECK(ok);
+            CHECK(bp_npz_list(listed, NULL, NULL) == n); /* a count */
+            CHECK(test_mallocs - mallocs == test_frees - frees);
+            lists++;
+            continue;
+        }
+        if (sscanf(line, "%127s %d %d", name, &rows, &cols) != 3) continue;
+        ok = bp_npz_load(&t, path, name) == 0 && t.rows == rows && t.cols == cols && bp_failure_reason()[0] == 0;
+        if (!ok) printf("  %s: %s\n", name, bp_failure_reason());
+        for (i = 0; i < rows * cols; i++) {
+            double v;
+            bp_real want;
+            if (fscanf(f, "%lf", &v) != 1) {
+                ok = 0;
+                break;
+            }
+            want = (bp_real)v;
+            if (ok && memcmp(&t.data[i], &want, sizeof want) != 0) {
+                printf("  %s element %d: %.17g, numpy %.17g\n", name, i, (double)t.data[i], (double)want);
+                ok = 0;
+            }
+        }
+        CHECK(ok);
+        bp_tensor_free(&t);
+        CHECK(test_mallocs - mallocs == test_frees - frees);
+        members++;
+    }
+    fclose(f);
+    CHECK(members == 5 && lists == 5);
+    /* the same member from np.savez's archive, from one with a comment, from one with ZIP64 fields
+       everywhere (sizes and offsets), and from ours: the same values */
+    {
+        static const char *const files[] = {"two.npz", "comment.npz", "zip64_fields.npz"};
+        bp_tensor first = {0, 0, NULL};
+        int k;
+        for (k = 0; k < 3; k++) {
+            bp_tensor t = {0, 0, NULL};
+            snprintf(path, sizeof path, "%s/npz/%s", fixtures_dir, files[k]);
+            CHECK(bp_npz_load(&t, path, "a") == 0 && t.rows == 3 && t.cols == 4);
+            if (k == 0) first = t;
+            else {
+                CHECK(same_bits(&t, &first));
+                bp_tensor_free(&t);
+            }
+        }
+        bp_tensor_free(&first);
+    }
+    /* bad arguments: the handler */
+    {
+        bp_tensor t = {3, 3, NULL};
+        CHECK(bp_npz_load(NULL, path, "a") == -1);
+        EXPECT_ERROR("bp_npz_load", "t is NULL");
+        CHECK(bp_npz_load(&t, path, NULL) == -1);
+        EXPECT_ERROR("bp_npz_load", "name is NULL");
+        CHECK(t.rows == 0 && t.cols == 0 && t.data == NULL);
+        t.rows = 3;
+        CHECK(bp_npz_load(&t, NULL, "a") == -1);
+        EXPECT_ERROR("bp_npz_load", "path is NULL");
+        CHECK(t.rows == 0);
+        CHECK(bp_npz_list(NULL, NULL, NULL) == -1);
+        EXPECT_ERROR("bp_npz_list", "path is NULL");
+    }
+}
+
+/* Each malformed archive (written by gen_fixtures.py): -1, a one-line reason with the word given, the
+   tensor empty, no handler call, nothing leaked; bp_npz_list refuses the same archives (without calling
+   back) except where only the member's bytes are bad. */
+static void test_npz_load_malformed(void)
+{
+    static const struct {
+        const char *file, *member, *reason;
+        int lists; /* 1: the directory is sound, bp_npz_list succeeds */
+    } bad[] = {
+        {"compressed.npz", "a", "np.savez, not np.savez_compressed", 0}, /* deflate */
+        {"truncated.npz", "fc1.bias", "no ZIP end record", 0},          /* model.npz less 30 bytes */
+        {"trailing_bytes.npz", "a", "no ZIP end record", 0},            /* 5 zero bytes after the end record */
+        {"zero_bytes.npz", "a", "no ZIP end record", 0},
+        {"npy_not_npz.npz", "a", "bp_tensor_load_npy reads it", 0},       /* a .npy file */
+        {"not_npy_member.npz", "a", "member 'notes.txt' is not a .npy", 0},
+        {"bad_member_bytes.npz", "a", "not a .npy file", 1},              /* a.npy holds a CSV */
+        {"duplicate.npz", "a", "two members are named 'a.npy'", 0},
+        {"data_descriptor.npz", "a", "data descriptor", 0},               /* zipfile on a stream */
+        {"zip64_end.npz", "a", "ZIP64 end records", 0},
+        {"bad_crc.npz", "a", "CRC-32", 1},                                /* one bit of a.npy flipped */
+        {"multi_part.npz", "a", "multi-part", 0},
+        {"entries_on_disk.npz", "a", "multi-part", 0},
+        {"empty_name.npz", "a", "member '.npy' is not a .npy file", 0},
+        {"count_lies.npz", "a", "the end record says 3 members", 0},
+        {"dir_offset_lies.npz", "a", "damaged", 0},
+        {"local_offset_lies.npz", "a", "no local header", 0},
+        {"size_lies.npz", "a", "disagrees with the directory", 0},       /* directory: 1 byte more than local */
+        {"sizes_differ.npz", "b", "damaged directory entry", 0},         /* compressed != uncompressed */
+        {"local_name_differs.npz", "a", "disagrees with the directory", 0},
+        {"encrypted.npz", "b", "encrypted", 0},
+        {"past_directory.npz", "a", "run past the start of the directory", 0},
+        {"bad_zip64_extra.npz", "fc1.bias", "disagrees with the directory", 0}, /* an extra field's length lies */
+        {"bzip2.npz", "a", "not deflate either", 0},                   /* method 12 */
+        {"local_flags.npz", "a", "disagrees with the directory", 0},      /* a data descriptor in one copy */
+        {"local_method.npz", "a", "disagrees with the directory", 0},
+        {"local_crc.npz", "a", "disagrees with the directory", 0},
+        {"zip64_value_missing.npz", "a", "damaged directory entry", 0}, /* 0xffffffff, no ZIP64 field */
+        {"disk_start.npz", "a", "damaged directory entry", 0},
+        {"offset_past_directory.npz", "a", "damaged directory entry", 0},
+        {"nul_in_name.npz", "a", "is not a .npy file", 0},               /* "\0.npy" */
+        {"entry_misplaced.npz", "a", "directory entry 2 of 2 is not where", 0},  /* PK\1\3 */
+        {"entry_past_directory.npz", "a", "runs past the directory's end", 0},  /* a comment too long */
+        {"directory_extra_bytes.npz", "a", "bytes in the directory after its 1 entries", 0},
+        {"local_name_too_long.npz", "a", "runs into the directory", 0},
+        {"two.npz", "c", "no member 'c'", 1},
+        {"no_such_file.npz", "a", "cannot open", 0},
+    };
+    char path[512];
+    int k;
+    for (k = 0; k < (int)(sizeof bad / sizeof *bad); k++) {
+        bp_real sentinel = 7;
+        bp_tensor t;
+        long mallocs = test_mallocs, frees = test_frees;
+        const char *reason;
+        npz_listing got;
+        int rc, ok, listed;
+        t.rows = 7;
+        t.cols = 9;
+        t.data = &sentinel;
+        snprintf(path, sizeof path, "%s/npz/%s", fixtures_dir, bad[k].file);
+        rc = bp_npz_load(&t, path, bad[k].member);
+        reason = bp_failure_reason();
+        ok = rc == -1 && t.data == NULL && t.rows == 0 && t.cols == 0 && errors_seen == 0;
+        ok &= test_mallocs - mallocs == test_frees - frees;
+        ok &= strncmp(reason, "bp_npz_load: ", 13) == 0 && strstr(reason, path) != NULL &&
+              strstr(reason, bad[k].reason) != NULL && !strchr(reason, '\n');
+        if (!ok)
+            printf("  %s: returned %d, t %dx%d, %d handler calls, %ld mallocs %ld frees, reason \"%s\" (wanted \"%s\")\n",
+                   bad[k].file, rc, t.rows, t.cols, errors_seen, test_mallocs - mallocs, test_frees - frees, reason,
+                   bad[k].reason);
+        CHECK(ok);
+        got.text[0] = 0;
+        got.calls = 0;
+        listed = bp_npz_list(path, npz_collect, &got);
+        ok = bad[k].lists ? listed > 0 && got.calls == listed
+                          : listed == -1 && got.calls == 0 && strncmp(bp_failure_reason(), "bp_npz_list: ", 13) == 0 &&
+                                strstr(bp_failure_reason(), bad[k].reason) != NULL;
+        if (!ok) printf("  bp_npz_list(%s): %d, \"%s\"\n", bad[k].file, listed, bp_failure_reason());
+        CHECK(ok && errors_seen == 0 && test_mallocs - mallocs == test_frees - frees);
+        errors_seen = 0;
+    }
+}
+
+static void test_npz_save(void)
+{
+    const char *path = SCRATCH "/saved.npz";
+    char fixture[512];
+    bp_rng rng;
+    bp_tensor a = bp_tensor_new(3, 5), b = bp_tensor_new(1, 7), e = bp_tensor_new(0, 4);
+    const char *names[3] = {"fc1.weight", "fc1.bias", "nothing"};
+    const bp_tensor *tensors[3];
+    long mallocs, frees;
+    int k, ok;
+    tensors[0] = &a;
+    tensors[1] = &b;
+    tensors[2] = &e;
+    bp_rng_seed(&rng, 14);
+    bp_tensor_randn(&a, &rng, 1);
+    bp_tensor_randn(&b, &rng, 1);
+    a.data[1] = -(bp_real)0.0;
+    a.data[2] = (bp_real)HUGE_VAL;
+    a.data[3] = sizeof(bp_real) == 8 ? (bp_real)4.9406564584124654e-324 : (bp_real)1.4012984643e-45;
+
+    /* save, list, load: the same names, shapes and bits; only the .part name allocated */
+    mallocs = test_mallocs;
+    frees = test_frees;
+    ok = bp_npz_save(path, 3, names, tensors) == 0 && bp_failure_reason()[0] == 0;
+    ok &= test_mallocs - mallocs == 1 && test_frees - frees == 1 && fopen_fails(SCRATCH "/saved.npz.part");
+    CHECK(ok);
+    {
+        npz_listing got;
+        got.text[0] = 0;
+        got.calls = 0;
+        CHECK(bp_npz_list(path, npz_collect, &got) == 3 &&
+              strcmp(got.text, "fc1.weight 3 5\nfc1.bias 1 7\nnothing 0 4\n") == 0);
+    }
+    for (k = 0; k < 3; k++) {
+        bp_tensor back = {0, 0, NULL};
+        CHECK(bp_npz_load(&back, path, names[k]) == 0 && same_bits(&back, tensors[k]));
+        bp_tensor_free(&back);
+    }
+    /* (a copy stays in build/test/roundtrip.npz: np.load reads it, the same names and values) */
+    CHECK(bp_npz_save(SCRATCH "/roundtrip.npz", 3, names, tensors) == 0);
+
+    /* the bytes Python's zipfile writes for the same members (gen_fixtures.py; np.load reads that file) */
+    {
+        static const char *const members[] = {"W1", "layer.bias", "e", "gr\303\266\303\237e"}; /* UTF-8, in octal */
+        bp_tensor t[4];
+        const bp_tensor *tp[4];
+        const char *mine = SCRATCH "/ours.npz";
+        snprintf(fixture, sizeof fixture, "%s/npz/ours_f%d.npz", fixtures_dir, (int)sizeof(bp_real));
+        for (k = 0; k < 4; k++) {
+            CHECK(bp_npz_load(&t[k], fixture, members[k]) == 0);
+            tp[k] = &t[k];
+        }
+        CHECK(bp_npz_save(mine, 4, members, tp) == 0 && same_file_bytes(mine, fixture));
+        for (k = 0; k < 4; k++) bp_tensor_free(&t[k]);
+        /* no tensors: a ZIP of only an end record, what np.savez() writes */
+        snprintf(fixture, sizeof fixture, "%s/npz/empty.npz", fixtures_dir);
+        CHECK(bp_npz_save(mine, 0, NULL, NULL) == 0 && same_file_bytes(mine, fixture) && bp_npz_list(mine, NULL, NULL) == 0);
+        remove(mine);
+    }
+
+    /* saving over an existing archive replaces it */
+    CHECK(bp_npz_save(path, 1, names + 1, tensors + 1) == 0 && bp_npz_list(path, NULL, NULL) == 1);
+
+    /* failures: a file problem returns -1 with a reason; bad arguments call the handler */
+    {
+        const char *unwritable = SCRATCH "/no_such_directory/x.npz";
+        bp_tensor unallocated = {2, 2, NULL};
+        const bp_tensor *bad_tensors[2];
+        const char *twice[2] = {"w", "w"}, *null_name[2] = {"w", NULL}, *empty_name[2] = {"", "w"};
+        bad_tensors[0] = &a;
+        bad_tensors[1] = &unallocated;
+        CHECK(bp_npz_save(unwritable, 1, names, tensors) == -1 && errors_seen == 0);
+        CHECK(strncmp(bp_failure_reason(), "bp_npz_save: ", 13) == 0 && strstr(bp_failure_reason(), "cannot open"));
+        CHECK(bp_npz_save(SCRATCH, 1, names, tensors) == -1 && strstr(bp_failure_reason(), "cannot rename") != NULL);
+        CHECK(errors_seen == 0 && fopen_fails(SCRATCH ".part"));
+        CHECK(bp_npz_save(NULL, 1, names, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "path is NULL");
+        CHECK(bp_npz_save(path, -1, names, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "count is negative", "-1");
+        CHECK(bp_npz_save(path, 1, NULL, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "names is NULL");
+        CHECK(bp_npz_save(path, 1, names, NULL) == -1);
+        EXPECT_ERROR("bp_npz_save", "tensors is NULL");
+        CHECK(bp_npz_save(path, 2, names, bad_tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "tensors[1] is 2x2", "NULL");
+        CHECK(bp_npz_save(path, 2, twice, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "names[0] and names[1] are both 'w'");
+        CHECK(bp_npz_save(path, 2, null_name, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "names[1] is NULL");
+        CHECK(bp_npz_save(path, 2, empty_name, tensors) == -1);
+        EXPECT_ERROR("bp_npz_save", "names[0] is empty");
+        {
+            char *long_name = (char *)malloc(60002);
+            if (long_name) {
+                const char *long_names[1];
+                memset(long_name, 'w', 60001);
+                long_name[60001] = 0;
+                long_names[0] = long_name;
+                CHECK(bp_npz_save(path, 1, long_names, tensors) == -1);
+                EXPECT_ERROR("bp_npz_save", "names[0] is longer than 60000 characters");
+                free(long_name);
+            }
+        }
+        /* too much for a ZIP without ZIP64: refused before anything is written (or read: the count before the
+           arrays, a 65536x16384 tensor's 4 GiB before its data) */
+        {
+            bp_tensor huge = {65536, 16384, NULL};
+            const bp_tensor *one[1];
+            huge.data = a.data;
+            one[0] = &huge;
+            CHECK(bp_npz_save(path, 1, names, one) == -1 && strstr(bp_failure_reason(), "(4 GiB)") && errors_seen == 0);
+            CHECK(bp_npz_save(path, 65535, names, tensors) == -1 && strstr(bp_failure_reason(), "65535 tensors") &&
+                  errors_seen == 0);
+        }
+        /* none of them touched the archive that was there */
+        CHECK(bp_npz_list(path, NULL, NULL) == 1);
+    }
+    remove(path);
+    bp_tensor_free(&a);
+    bp_tensor_free(&b);
+    bp_tensor_free(&e);
+}
+
+/* ---- full disks: a write that fails mid-file ----------------------------------------------------------
+   setrlimit(RLIMIT_FSIZE) caps the size of any file this process writes; with SIGXFSZ ignored, a write past
+   it fails with EFBIG, as on a full disk.  For each cap (0 bytes, 1, inside the header, at stdio's buffer
+   edges, one byte short of the whole file) .npy and .npz saving must return -1 with a reason, leave the
+   file that was there untouched, and leave no path.part behind.  The limit is restored after each save. */
+#if defined(__unix__) && !defined(__EMSCRIPTEN__)
+#include <signal.h>
+#include <sys/resource.h>
+#define BP_TEST_FULL_DISK 1
+
+/* Saves with the file size capped at limit bytes (npz: as a .npz of t, else a .npy); returns the result. */
+static int save_capped(const bp_tensor *t, const char *path, int npz, long limit)
+{
+    struct rlimit old, capped;
+    const char *names[1] = {"t"};
+    int rc;
+    if (getrlimit(RLIMIT_FSIZE, &old) != 0) return -2;
+    capped = old;
+    capped.rlim_cur = (rlim_t)limit;
+    if (old.rlim_max != RLIM_INFINITY && old.rlim_max < capped.rlim_cur) return -2;
+    if (setrlimit(RLIMIT_FSIZE, &capped) != 0) return -2;
+    rc = npz ? bp_npz_save(path, 1, names, &t) : bp_tensor_save_npy(t, path);
+    setrlimit(RLIMIT_FSIZE, &old);
+    return rc;
+}
+
+/* Files that cannot seek: a named pipe (FIFO), which a child process writes into, for each loader; and
+   (on Linux, where fopen opens a folder) a folder, whose reading fails. */
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <fcntl.h>
+#include <unistd.h>
+static void test_unseekable_files(void)
+{
+    const char *fifo = SCRATCH "/fifo.npy";
+    int k;
+    for (k = 0; k < 3; k++) {
+        bp_tensor t = {0, 0, NULL};
+        bp_idx idx;
+        pid_t child;
+        int rc, status;
+        remove(fifo);
+        if (mkfifo(fifo, 0600) != 0) {
+            printf("  mkfifo failed: not tested\n");
+            return;
+        }
+        child = fork();
+        if (child == 0) { /* the writer: 64 bytes (the start of a .npy, or of an IDX file), then gone */
+            char bytes[64] = "\x93NUMPY\x01\x00";
+            int fd = open(fifo, O_WRONLY);
+            if (k == 2) memcpy(bytes, "\0\0\x08\x01\0\0\0\x05", 8);
+            if (fd >= 0 && write(fd, bytes, sizeof bytes) == (ssize_t)sizeof bytes) close(fd);
+            _exit(0);
+        }
+        CHECK(child > 0);
+        if (child <= 0) return;
+        rc = k == 0 ? bp_tensor_load_npy(&t, fifo) : k == 1 ? bp_npz_load(&t, fifo, "a") : bp_idx_load(&idx, fifo);
+        CHECK(rc == -1 && strstr(bp_failure_reason(), "cannot seek in the file (it must be a regular file)") &&
+              errors_seen == 0);
+        waitpid(child, &status, 0);
+        remove(fifo);
+    }
+#ifdef __linux__
+    {
+        bp_tensor t = {0, 0, NULL};
+        CHECK(bp_npz_load(&t, SCRATCH, "a") == -1 && strstr(bp_failure_reason(), "cannot read") && errors_seen == 0);
+    }
+#endif
+}
+
+static void test_full_disk(void)
+{
+    bp_tensor t = bp_tensor_new(100, 100), old = bp_tensor_new(2, 2);
+    const bp_tensor *olds[1];
+    const char *names[1] = {"t"};
+    void (*previous)(int) = signal(SIGXFSZ, SIG_IGN);
+    int npz, k, cases = 0;
+    olds[0] = &old;
+    fill(&t, 3);
+    fill(&old, 5);
+    for (npz = 0; npz < 2; npz++) {
+        const char *path = npz ? SCRATCH "/full_disk.npz" : SCRATCH "/full_disk.npy";
+        const char *part = npz ? SCRATCH "/full_disk.npz.part" : SCRATCH "/full_disk.npy.part";
+        long whole = npz ? 40000L * sizeof(bp_real) / 4 + 128 + 30 + 5 + 46 + 5 + 22 : 40000L * sizeof(bp_real) / 4 + 128;
+        long limits[8];
+        limits[0] = 0;
+        limits[1] = 1;
+        limits[2] = 50;   /* inside the first header */
+        limits[3] = 4095; /* around stdio's buffer */
+        limits[4] = 4096;
+        limits[5] = 4097;
+        limits[6] = whole / 2;
+        limits[7] = whole - 1; /* the last byte (.npz: of the end record) does not fit */
+        CHECK(npz ? bp_npz_save(path, 1, names, olds) == 0 : bp_tensor_save_npy(&old, path) == 0);
+        for (k = 0; k < 8; k++) {
+            long mallocs = test_mallocs, frees = test_frees;
+            bp_tensor back = {0, 0, NULL};
+            int rc = save_capped(&t, path, npz, limits[k]), ok;
+            if (rc == -2) {
+                printf("  setrlimit(RLIMIT_FSIZE) failed: not tested\n");
+                break;
+            }
+            ok = rc == -1 && errors_seen == 0 && strstr(bp_failure_reason(), "writing failed") != NULL &&
+                 strstr(bp_failure_reason(), path) != NULL && fopen_fails(part);
+            ok &= test_mallocs - mallocs == test_frees - frees;
+            /* the old file, intact */
+            ok &= (npz ? bp_npz_load(&back, path, "t") : bp_tensor_load_npy(&back, path)) == 0 && same_bits(&back, &old);
+            if (!ok)
+                printf("  %s capped at %ld bytes: returned %d, \"%s\"\n", path, limits[k], rc, bp_failure_reason());
+            CHECK(ok);
+            bp_tensor_free(&back);
+            cases++;
+        }
+        /* the whole file fits exactly: saved */
+        {
+            bp_tensor back = {0, 0, NULL};
+            CHECK(save_capped(&t, path, npz, whole) == 0);
+            CHECK((npz ? bp_npz_load(&back, path, "t") : bp_tensor_load_npy(&back, path)) == 0 && same_bits(&back, &t));
+            bp_tensor_free(&back);
+        }
+        remove(path);
+    }
+    CHECK(cases == 16);
+    signal(SIGXFSZ, previous);
+    bp_tensor_free(&t);
+    bp_tensor_free(&old);
+}
+#endif
+
 /* ---- IDX files ------------------------------------------------------------------------------------ */
 
 static void test_idx(void)

@@ -1,5 +1,5 @@
 /* Tests that sweep over many functions at once:
-     - allocation_failure: every function that allocates (bp_tensor_new, the .npy and IDX functions), run
+     - allocation_failure: every function that allocates (bp_tensor_new, bp_mlp_new, the file functions), run
        again and again with its 1st, 2nd, ... allocation failing: each failure reported, nothing leaked;
      - no_allocation_step, no_allocation_others: no other function touches the heap (a counting BP_MALLOC);
      - argument_sweep: every tensor argument of every function broken in every way (NULL, data NULL,
@@ -18,6 +18,64 @@
 /* One call of an allocating function; returns its result (0 success, -1 failure) and sets *promises_kept
    to whether the call's other promises held. */
 typedef int (*alloc_case_fn)(int *promises_kept);
+
+static int alloc_case_mlp_new(int *kept)
+{
+    static const int widths[] = {4, 8, 3}, acts[] = {BP_ACT_RELU, BP_ACT_NONE};
+    bp_mlp *net = bp_mlp_new(2, widths, acts, NULL);
+    if (!net) {
+        *kept = errors_seen == 1 && strstr(last_error, "bp_mlp_new: out of memory") != NULL;
+        errors_seen = 0;
+        return -1;
+    }
+    *kept = errors_seen == 0 && net->layers == 2;
+    bp_mlp_free(net);
+    return 0;
+}
+
+#ifndef BACKPROP_NO_STDIO
+static int alloc_case_mlp_save(int *kept)
+{
+    static const int widths[] = {4, 8, 3}, acts[] = {BP_ACT_RELU, BP_ACT_NONE};
+    const char *path = SCRATCH "/alloc_sweep_mlp.npz";
+    bp_mlp *net;
+    int rc;
+    long countdown = test_fail_countdown;
+    test_fail_countdown = 0; /* the network itself is not part of this sweep */
+    net = bp_mlp_new(2, widths, acts, NULL);
+    test_fail_countdown = countdown;
+    rc = bp_mlp_save(net, path);
+    *kept = errors_seen == 0 && (rc == 0 || strstr(bp_failure_reason(), "out of memory") != NULL);
+    test_fail_countdown = 0;
+    bp_mlp_free(net);
+    return rc;
+}
+
+static int alloc_case_mlp_load(int *kept)
+{
+    static const int widths[] = {4, 8, 3}, acts[] = {BP_ACT_RELU, BP_ACT_NONE};
+    const char *path = SCRATCH "/alloc_sweep_mlp.npz";
+    bp_mlp *net;
+    bp_tensor before;
+    int rc;
+    long countdown = test_fail_countdown;
+    test_fail_countdown = 0; /* the network and its file are not part of this sweep */
+    net = bp_mlp_new(2, widths, acts, NULL);
+    bp_mlp_save(net, path);
+    fill(&net->layer[0].W, 5); /* to be overwritten by the load */
+    before = bp_tensor_new(1, net->all.cols);
+    memcpy(before.data, net->all.data, element_count(&before) * sizeof(bp_real));
+    test_fail_countdown = countdown;
+    rc = bp_mlp_load(net, path);
+    test_fail_countdown = 0;
+    if (rc == 0) *kept = errors_seen == 0 && !same_bits(&before, &net->all); /* loaded */
+    else *kept = errors_seen == 0 && same_bits(&before, &net->all) && strstr(bp_failure_reason(), "out of memory");
+    bp_tensor_free(&before);
+    bp_mlp_free(net);
+    remove(path);
+    return rc;
+}
+#endif
 
 static int alloc_case_tensor_new(int *kept)
 {
@@ -70,6 +128,44 @@ static int alloc_case_save_npy(int *kept)
     return 0;
 }
 
+static int alloc_case_npz_load(int *kept)
+{
+    char path[512];
+    bp_tensor t = {9, 9, NULL};
+    int rc;
+    snprintf(path, sizeof path, "%s/npz/model.npz", fixtures_dir);
+    rc = bp_npz_load(&t, path, "fc2.weight");
+    if (rc != 0)
+        *kept = t.rows == 0 && t.cols == 0 && t.data == NULL && errors_seen == 0 &&
+                strstr(bp_failure_reason(), "out of memory") != NULL;
+    else
+        *kept = t.rows == 2 && t.cols == 4;
+    bp_tensor_free(&t);
+    if (rc == 0) rc = bp_npz_list(path, NULL, NULL) == 7 ? 0 : -1;
+    if (rc != 0) *kept &= errors_seen == 0 && strstr(bp_failure_reason(), "out of memory") != NULL;
+    return rc;
+}
+
+static int alloc_case_npz_save(int *kept)
+{
+    const char *path = SCRATCH "/alloc_sweep.npz";
+    bp_tensor t = {2, 3, NULL}, back = {0, 0, NULL};
+    const bp_tensor *tensors[1];
+    const char *names[1] = {"t"};
+    bp_real data[6] = {1, 2, 3, 4, 5, 6};
+    int rc;
+    t.data = data;
+    tensors[0] = &t;
+    rc = bp_npz_save(path, 1, names, tensors);
+    *kept = errors_seen == 0 && data[5] == 6 && (rc == 0 || strstr(bp_failure_reason(), "out of memory"));
+    if (rc != 0) return rc;
+    test_fail_countdown = 0; /* the check below is not part of the sweep */
+    *kept &= bp_npz_load(&back, path, "t") == 0 && back.rows == 2 && back.cols == 3 && back.data[5] == 6;
+    bp_tensor_free(&back);
+    remove(path);
+    return 0;
+}
+
 static int alloc_case_idx(int *kept)
 {
     const char *path = SCRATCH "/alloc_sweep.idx";
@@ -98,10 +194,19 @@ static void test_allocation_failure(void)
         int allocations; /* how many each makes: the sweep must find exactly these */
     } cases[] = {
         {"bp_tensor_new", alloc_case_tensor_new, 1},
+        {"bp_mlp_new", alloc_case_mlp_new, 1}, /* everything in one */
+#ifndef BACKPROP_NO_STDIO
+        {"bp_mlp_save", alloc_case_mlp_save, 2},  /* the transposed weights and names; path.part */
+        {"bp_mlp_load", alloc_case_mlp_load, 48}, /* the members read; bp_npz_list's and 4 bp_npz_load's own */
+#endif
 #ifndef BACKPROP_NO_STDIO
         {"bp_tensor_load_npy (3 files)", alloc_case_load_npy, 6}, /* header and data, per file */
         {"bp_tensor_save_npy", alloc_case_save_npy, 1},           /* the name of path.part */
         {"bp_idx_load", alloc_case_idx, 1},
+        /* the end record's tail, the directory, the members, 7 local headers, the .npy header and data;
+           then bp_npz_list: the first 10 again and the 7 members' .npy headers */
+        {"bp_npz_load and bp_npz_list (model.npz)", alloc_case_npz_load, 29},
+        {"bp_npz_save", alloc_case_npz_save, 1}, /* the name of path.part */
 #endif
     };
     int k;
@@ -163,6 +268,8 @@ static void test_no_allocation_step(void)
 
 /* Every other function that takes tensors (init, randn, norm, sigmoid, tanh, softmax + cross-entropy,
    momentum, Adam, clipping, convolution and max-pooling): no allocation. */
+/* Every other function that takes tensors (init, randn, norm, rows, sigmoid, tanh, softmax + cross-entropy,
+   momentum, Adam, clipping): no allocation. */
 static void test_no_allocation_others(void)
 {
     const int labels[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5};
@@ -179,6 +286,7 @@ static void test_no_allocation_others(void)
     bp_init_xavier(&W, &rng);
     bp_tensor_randn(&z, &rng, 1);
     (void)bp_tensor_norm(&z);
+    (void)bp_tensor_rows(&z, 2, 3);
     bp_sigmoid_forward(&z, &a);
     bp_sigmoid_backward(&a, &z, &d);
     bp_tanh_forward(&z, &a);
@@ -250,6 +358,12 @@ static bp_real sweep_loss(void *ctx)
 
 static double call_norm(bp_tensor *const *t) { return (double)bp_tensor_norm(t[0]); }
 static double call_all_finite(bp_tensor *const *t) { return bp_tensor_all_finite(t[0]); }
+static double call_tensor_rows(bp_tensor *const *t) /* 0 for the error view {0, 0, NULL}, 1 otherwise */
+{
+    int r = t[0] && t[0]->rows > 0 ? t[0]->rows : 0;
+    bp_tensor v = bp_tensor_rows(t[0], r / 2, r - r / 2);
+    return v.rows == 0 && v.cols == 0 && v.data == NULL ? 0 : 1;
+}
 static double call_randn(bp_tensor *const *t)
 {
     bp_rng rng;
@@ -352,13 +466,42 @@ static double call_pool_backward(bp_tensor *const *t)
     bp_maxpool2d_backward(&sweep_pool, sweep_argmax, t[0], t[1]);
     return 0;
 }
+/* the network object: 1 -> 5 -> 1 with max_batch 3, so that x is 3x1 and y 3x1 (a size of 1 is never
+   emptied by the sweep: x n x 1 with n <= 3 is valid for any n, 0 included) */
+static bp_mlp *sweep_net;
+static bp_mlp *sweep_mlp(void)
+{
+    static const int widths[] = {1, 5, 1}, acts[] = {BP_ACT_TANH, BP_ACT_NONE};
+    bp_mlp_config cfg = bp_mlp_default_config();
+    cfg.max_batch = 3;
+    if (!sweep_net) sweep_net = bp_mlp_new(2, widths, acts, &cfg);
+    return sweep_net;
+}
+static double call_mlp_predict(bp_tensor *const *t) /* 0 for the error view {0, 0, NULL}, 1 otherwise */
+{
+    bp_tensor out = bp_mlp_predict(sweep_mlp(), t[0]);
+    return out.rows == 0 && out.cols == 0 && out.data == NULL ? 0 : 1;
+}
+static double call_mlp_train_step(bp_tensor *const *t)
+{
+    return (double)bp_mlp_train_step(sweep_mlp(), t[0], t[1], NULL);
+}
 #ifndef BACKPROP_NO_STDIO
 static double call_save_npy(bp_tensor *const *t) { return bp_tensor_save_npy(t[0], SCRATCH "/sweep.npy"); }
+static double call_npz_save(bp_tensor *const *t)
+{
+    const char *names[2] = {"a", "b"};
+    const bp_tensor *tensors[2];
+    tensors[0] = t[0];
+    tensors[1] = t[1];
+    return bp_npz_save(SCRATCH "/sweep.npz", 2, names, tensors);
+}
 #endif
 
 static const sweep_fn sweep_fns[] = {
     {"bp_tensor_norm", call_norm, NAN, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
     {"bp_tensor_all_finite", call_all_finite, 0, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
+    {"bp_tensor_rows", call_tensor_rows, 0, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
     {"bp_tensor_randn", call_randn, 0, 1, 0, "", {{"t", 3, 4, ARG_OUT}}},
     {"bp_init_he", call_he, 0, 1, 0, "", {{"W", 3, 4, ARG_OUT}}},
     {"bp_init_xavier", call_xavier, 0, 1, 0, "", {{"W", 3, 4, ARG_OUT}}},
@@ -407,8 +550,11 @@ static const sweep_fn sweep_fns[] = {
      {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"m", 3, 4, ARG_OUT}, {"v", 3, 4, ARG_OUT}}},
     {"bp_clip_grad_norm", call_clip, NAN, 1, 0, "", {{"grads[0]", 3, 4, ARG_OUT}, {"grads[1]", 2, 5, ARG_OUT}}},
     {"bp_gradcheck", call_gradcheck, HUGE_VAL, 0, 0, "", {{"param", 3, 4, ARG_OUT}, {"grad", 3, 4, ARG_IN}}},
+    {"bp_mlp_predict", call_mlp_predict, 0, 0, 0, "", {{"x", 3, 1, ARG_IN}}},
+    {"bp_mlp_train_step", call_mlp_train_step, NAN, 0, 0, "", {{"x", 3, 1, ARG_IN}, {"y", 3, 1, ARG_IN}}},
 #ifndef BACKPROP_NO_STDIO
     {"bp_tensor_save_npy", call_save_npy, -1, 1, 0, "", {{"t", 3, 4, ARG_IN}}},
+    {"bp_npz_save", call_npz_save, -1, 1, 0, "", {{"tensors[0]", 3, 4, ARG_IN}, {"tensors[1]", 2, 5, ARG_IN}}},
 #endif
 };
 
@@ -555,5 +701,8 @@ static void test_argument_sweep(void)
 {
     int k;
     for (k = 0; k < (int)(sizeof sweep_fns / sizeof *sweep_fns); k++) sweep_function(&sweep_fns[k]);
+    bp_mlp_free(sweep_net);
+    sweep_net = NULL;
     remove(SCRATCH "/sweep.npy");
+    remove(SCRATCH "/sweep.npz");
 }

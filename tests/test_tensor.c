@@ -1,7 +1,8 @@
 /* Tests of the tensor itself and what fills or measures one: bp_tensor_new/free (sizes, empty tensors,
    out of memory), the random generator (against tests/fixtures/rng.txt, from an independent Python
    implementation, and by its statistics), bp_tensor_randn, He and Xavier initialisation (by their sample
-   standard deviation), bp_tensor_norm, bp_tensor_all_finite, and bp_set_error_handler.
+   standard deviation), bp_tensor_norm, bp_tensor_all_finite, bp_tensor_rows (views), and
+   bp_set_error_handler.
    Part of the suite: tests/test_backprop.c includes this file (see there how to run one test). */
 
 #include "harness.h"
@@ -337,6 +338,54 @@ static void test_all_finite(void)
     EXPECT_ERROR("bp_tensor_all_finite", "t is NULL");
     CHECK(bp_tensor_all_finite(&unallocated) == 0);
     EXPECT_ERROR("bp_tensor_all_finite", "2x2", "NULL");
+    bp_tensor_free(&t);
+}
+
+/* ---- views: bp_tensor_rows --------------------------------------------------------------------------- */
+
+static int is_error_view(bp_tensor v) { return v.rows == 0 && v.cols == 0 && v.data == NULL; }
+
+static void test_tensor_rows(void)
+{
+    bp_tensor t = bp_tensor_new(5, 3), v, empty = {0, 4, NULL}, no_cols = {6, 0, NULL};
+    int i;
+    for (i = 0; i < 15; i++) t.data[i] = (bp_real)i;
+    v = bp_tensor_rows(&t, 1, 3); /* rows 1, 2, 3: the same memory, no copy */
+    CHECK(v.rows == 3 && v.cols == 3 && v.data == t.data + 3);
+    CHECK(v.data[0] == 3 && v.data[8] == 11);
+    v.data[1] = 100; /* writes through to t */
+    CHECK(t.data[4] == 100);
+    v = bp_tensor_rows(&t, 0, 5); /* all of it */
+    CHECK(v.rows == 5 && v.data == t.data);
+    v = bp_tensor_rows(&t, 5, 0); /* empty, at the end: one past the last row */
+    CHECK(v.rows == 0 && v.cols == 3 && v.data == t.data + 15);
+    v = bp_tensor_rows(&t, 2, 0);
+    CHECK(v.rows == 0 && v.cols == 3);
+    v = bp_tensor_rows(&empty, 0, 0); /* an empty tensor with no data: an empty view with no data */
+    CHECK(v.rows == 0 && v.cols == 4 && v.data == NULL);
+    v = bp_tensor_rows(&no_cols, 2, 3);
+    CHECK(v.rows == 3 && v.cols == 0 && v.data == NULL);
+    CHECK(bp_tensor_all_finite(&v) == 1); /* and every function takes it */
+    EXPECT_NO_ERROR();
+    { /* a view of a view: rows of rows */
+        bp_tensor inner = bp_tensor_rows(&t, 1, 4), w = bp_tensor_rows(&inner, 2, 2);
+        CHECK(w.data == t.data + 9 && w.rows == 2);
+    }
+    /* every range outside t: one message with the numbers, and {0, 0, NULL} */
+    CHECK(is_error_view(bp_tensor_rows(&t, 4, 2)));
+    EXPECT_ERROR("bp_tensor_rows", "start 4 and n 2", "t is 5x3");
+    CHECK(is_error_view(bp_tensor_rows(&t, -1, 2)));
+    EXPECT_ERROR("bp_tensor_rows", "start -1 and n 2", "t is 5x3");
+    CHECK(is_error_view(bp_tensor_rows(&t, 0, -1)));
+    EXPECT_ERROR("bp_tensor_rows", "start 0 and n -1");
+    CHECK(is_error_view(bp_tensor_rows(&t, 6, 0)));
+    EXPECT_ERROR("bp_tensor_rows", "start 6 and n 0");
+    CHECK(is_error_view(bp_tensor_rows(&t, 1, 2147483647))); /* start + n would overflow an int */
+    EXPECT_ERROR("bp_tensor_rows", "start 1 and n 2147483647");
+    CHECK(is_error_view(bp_tensor_rows(&t, 2147483647, 1)));
+    EXPECT_ERROR("bp_tensor_rows", "start 2147483647 and n 1");
+    CHECK(is_error_view(bp_tensor_rows(NULL, 0, 1)));
+    EXPECT_ERROR("bp_tensor_rows", "t is NULL");
     bp_tensor_free(&t);
 }
 

@@ -1,11 +1,13 @@
 #!/bin/sh
-# make fuzz: each libFuzzer harness (fuzz_npy.c, fuzz_idx.c) for SECONDS seconds (default 60), the two at
-# once (one per core), under AddressSanitizer + UndefinedBehaviorSanitizer + LeakSanitizer.  Needs
+# make fuzz: each libFuzzer harness (fuzz_npy.c, fuzz_idx.c, fuzz_npz.c) for SECONDS seconds (default 60),
+# all three at once (on two cores: two thirds of a core each), under AddressSanitizer +
+# UndefinedBehaviorSanitizer + LeakSanitizer.  Needs
 # clang with libFuzzer (Debian: apt-get install -y clang; the runtime is in libclang-rt-14-dev).
 #
 #     sh tests/fuzz/run.sh [SECONDS]          FUZZ_CC=clang-14 to pick the compiler
 #
-# The corpus grows in build/fuzz/corpus_KIND/ (seeded from tests/fixtures/npy/ and tests/fuzz/seeds/idx/).
+# The corpus grows in build/fuzz/corpus_KIND/ (seeded from tests/fixtures/npy/, tests/fuzz/seeds/idx/ and
+# tests/fixtures/npz/).
 # An input that crashes, leaks or breaks a promise is saved as build/fuzz/crash_KIND_*; fix the bug, then
 # copy the input into tests/fuzz/regressions/KIND/, where make sanitize replays it from then on.
 # Prints ok/FAIL/skip lines and ends with `N passed, M failed`.
@@ -30,10 +32,11 @@ seeds() {
     case $1 in
     npy) echo tests/fixtures/npy ;;
     idx) echo tests/fuzz/seeds/idx ;;
+    npz) echo tests/fixtures/npz ;;
     esac
 }
 
-for kind in npy idx; do
+for kind in npy idx npz; do
     if ! $FUZZ_CC $FLAGS "tests/fuzz/fuzz_$kind.c" -o "$B/fuzz_$kind" -lm >"$B/build_$kind.log" 2>&1; then
         cat "$B/build_$kind.log"
         echo "FAIL  fuzz_$kind does not compile"
@@ -53,7 +56,7 @@ for kind in npy idx; do
 done
 wait
 
-for kind in npy idx; do
+for kind in npy idx npz; do
     [ -f "$B/fuzz_$kind.status" ] || continue
     status=$(cat "$B/fuzz_$kind.status")
     rm -f "$B/fuzz_$kind.status"
