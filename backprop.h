@@ -1038,9 +1038,11 @@ static void bp__softmax_xent_backward(const bp_tensor *probs, const int *labels,
 {
     int r, j, C = probs->cols;
     for (r = 0; r < probs->rows; r++) {
+        const bp_real *p = probs->data + r * C;
+        bp_real *d = dlogits->data + r * C, p_label = p[labels[r]]; /* before d overwrites p (in place) */
         double scale = 1.0 / probs->rows;
-        for (j = 0; j < C; j++)
-            dlogits->data[r * C + j] = (bp_real)(((double)probs->data[r * C + j] - (j == labels[r])) * scale);
+        for (j = 0; j < C; j++) d[j] = (bp_real)((double)p[j] * scale);
+        d[labels[r]] = (bp_real)(((double)p_label - 1) * scale); /* the label's entry: p - 1 */
     }
 }
 
