@@ -5,7 +5,8 @@
 #   the type      #include <math.h>, and bp_real and struct bp_tensor (from "#ifdef BACKPROP_DOUBLE" to
 #                 "} bp_tensor;");
 #   the flags     the three lines "#define BP_TRANS_A 1", "... BP_TRANS_B 2", "... BP_ACCUMULATE 4" (for products);
-#   the bits      the lines "#include <stdint.h>" and "#include <string.h>" (for bp__sqrt, which Adam calls);
+#   the bits      the lines "#include <stdint.h>" and "#include <string.h>" (for bp__exp and bp__sqrt, which
+#                 the activations, the softmax and Adam call);
 #   a function    bp__NAME, from the comment block directly above it to its closing "}";
 # and adds at most the glue lines the recipe names (one: "#define bp__matmul bp__matmul_reference", so that
 # the copied Linear layer calls the copied reference matmul instead of the fast one).  That is build/coursework/NAME.c, with the
@@ -16,8 +17,8 @@
 #
 # One line per function: ok/FAIL, the name, the lines copied (not counting the type, which every copy
 # shares), the bound.  Bounds: linear (forward + backward + the reference matmul) 60 lines; the reference
-# matmul alone 25; Adam with its square root 50; clipping with its sum of squares 35; the gradient check 25;
-# every other function 20.  Every line of each file before its main is checked to be a
+# matmul alone 25; Adam with its square root 50; sigmoid, tanh and softmax forward with bp__exp 45; clipping
+# with its sum of squares 35; the gradient check 25; every other function 20.  Every line of each file before its main is checked to be a
 # line of backprop.h, verbatim, except the glue.  The last line is `N passed, M failed`.
 
 CC=${CC:-cc}
@@ -107,9 +108,12 @@ coursework() {
 
 coursework matmul_reference 25 flags bp__matmul_reference
 coursework linear 60 flags bp__matmul_reference glue bp__linear_forward bp__linear_backward
-for f in relu_forward relu_backward sigmoid_forward sigmoid_backward tanh_forward tanh_backward mse_forward \
-    mse_backward softmax_xent_forward softmax_xent_backward sgd_step momentum_step; do
+for f in relu_forward relu_backward sigmoid_backward tanh_backward mse_forward mse_backward softmax_xent_backward \
+    sgd_step momentum_step; do
     coursework $f 20 bp__$f
+done
+for f in sigmoid_forward tanh_forward softmax_xent_forward; do
+    coursework $f 45 bits bp__exp bp__$f
 done
 coursework adam_step 50 bits bp__sqrt bp__adam_step
 coursework clip_grad_norm 35 bp__sum_squares bp__clip_grad_norm
