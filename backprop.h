@@ -1156,13 +1156,14 @@ static bp_real bp__sqrt(bp_real x)
 static void bp__adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
                           bp_real beta1, bp_real beta2, bp_real eps)
 {
-    bp_real step_size = (bp_real)(lr / (1 - pow(beta1, t))), bias2_sqrt = (bp_real)sqrt(1 - pow(beta2, t));
+    bp_real step_size = (bp_real)((double)lr / (1 - pow((double)beta1, t)));
+    bp_real bias2_sqrt = (bp_real)sqrt(1 - pow((double)beta2, t));
     bp_real tiny = sizeof(bp_real) == 4 ? (bp_real)1e-36 : (bp_real)1e-300;
     int i, n = w->rows * w->cols;
     for (i = 0; i < n; i++) {
         bp_real g = dw->data[i];
         bp_real mi = beta1 * m->data[i] + (1 - beta1) * g, vi = beta2 * v->data[i] + (1 - beta2) * g * g;
-        m->data[i] = mi = fabs(mi) < tiny ? 0 : mi;
+        m->data[i] = mi = -tiny < mi && mi < tiny ? 0 : mi;
         v->data[i] = vi = vi < tiny ? 0 : vi;
         w->data[i] -= step_size * mi / (bp__sqrt(vi) / bias2_sqrt + eps);
     }
