@@ -896,7 +896,8 @@ BPDEF void bp_relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *
    errno, and that alone keeps gcc and clang from vectorising a loop that calls it (without
    -fno-math-errno); this one vectorises, like bp__sqrt.  Write x = k ln2 + r, k a whole number and
    |r| <= ln2/2 (ln2 in two parts, so k ln2 is exact); then e^x = 2^k e^r: e^r by its Taylor series to
-   r^13/13! (the rest is below 1e-17 of it), 2^k built from its bits (exponent field k + 1023).  Below -708
+   r^13/13! (the rest is below 1e-17 of it; to r^8/8!, 1e-9, when bp_real is float, whose rounding is 6e-8),
+   2^k built from its bits (exponent field k + 1023).  Below -708
    it returns 0 (e^x < 3.4e-308 there, where 2^k would fall out of the normal numbers); NaN stays NaN. */
 static double bp__exp(double x)
 {
@@ -905,7 +906,7 @@ static double bp__exp(double x)
     double r = (xc - k * 0.6931471803691238) - k * 1.9082149292705877e-10; /* x - k ln2 */
     uint64_t bits = (uint64_t)(k + 1023) << 52;
     int i;
-    for (i = 13; i >= 1; i--) p = 1 + p * r * (1.0 / i); /* 1 + r(1 + r/2(1 + r/3(...))) */
+    for (i = sizeof(bp_real) == 4 ? 8 : 13; i >= 1; i--) p = 1 + p * r * (1.0 / i); /* 1 + r(1 + r/2(...)) */
     memcpy(&scale, &bits, sizeof scale);
     return x >= -708 ? p * scale : x < -708 ? 0 : x;
 }
@@ -918,7 +919,7 @@ static void bp__sigmoid_forward(const bp_tensor *z, bp_tensor *a)
     int i, n = z->rows * z->cols;
     for (i = 0; i < n; i++) {
         double e = bp__exp(-fabs((double)z->data[i])); /* in [0, 1]: cannot overflow */
-        a->data[i] = (bp_real)(z->data[i] >= 0 ? 1 / (1 + e) : e / (1 + e));
+        a->data[i] = (bp_real)((z->data[i] >= 0 ? 1 : e) / (1 + e));
     }
 }
 

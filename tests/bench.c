@@ -630,7 +630,16 @@ static void threads_table(bp_rng *rng)
    (and the two loss forwards, which only read) against a[i] = b[i] + s*c[i].  GB/s counts the useful bytes:
    each array element read once and each written once (Adam: w, dw, m, v read, w, m, v written: 28 bytes per
    element in float).  In cache: 4096 elements per array; out of cache: 48M per array (192 MB in float),
-   beyond the last-level cache of both CPUs named in tests/README.md. */
+   beyond the last-level cache of both CPUs named in tests/README.md.  Parts 4 and 5 time this process's
+   CPU time (cpu_now), not the wall clock: on a VM shared with other busy processes the wall clock also
+   counts the time they held the core, which no median of 20 ms timings removes. */
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 #define PASS_IN_CACHE 4096
 #define PASS_OUT_OF_CACHE (48 << 20)
@@ -727,10 +736,10 @@ static const struct {
 /* Seconds per call of fn, one timing of `calls` calls */
 static double time_pass(pass_fn fn, pass_data *p, int calls)
 {
-    double t = now();
+    double t = cpu_now();
     int i;
     for (i = 0; i < calls; i++) fn(p);
-    return (now() - t) / calls;
+    return (cpu_now() - t) / calls;
 }
 
 /* Times every pass and its triad at n elements per array; fills gbs[pass][0] (the pass) and [1] (triad). */
@@ -801,7 +810,8 @@ static void passes_table(bp_rng *rng)
    [0, 1), random labels.  Each step gathers a shuffled batch (as the example does), runs forward,
    backward and the Adam step on all six parameters.  tests/bench_torch.py times the same steps in PyTorch
    (nn.Sequential, F.cross_entropy, torch.optim.Adam; make bench runs it just before this program) and the
-   ratio is PyTorch's time over backprop.h's.  Evaluation is not timed, on either side. */
+   ratio is PyTorch's time over backprop.h's.  Evaluation is not timed, on either side.  Both count CPU time
+   (see part 4). */
 
 #define FM_IN 784
 #define FM_H1 256
@@ -921,13 +931,13 @@ static void fashion_table(bp_rng *rng, const char *torch_file)
     fm_new(&n, rng);
     for (s = 0; s < FM_WARMUP; s++) last = fm_step(&n, rng), first = s == 0 ? last : first;
     for (r = 0; r < REPS; r++) {
-        double t = now();
+        double t = cpu_now();
         for (s = 0; s < FM_STEPS; s++) last = fm_step(&n, rng);
-        secs[r] = (now() - t) / FM_STEPS;
+        secs[r] = (cpu_now() - t) / FM_STEPS;
     }
     us = median(secs, REPS) * 1e6;
     printf("\nthe network of examples/fashion_mnist.c (784-256-128-10, ReLU, softmax cross-entropy, Adam, batch %d,\n"
-           "one thread), synthetic data; %d + %d x %d steps, median of %d; seconds per epoch of %d steps:\n",
+           "one thread), synthetic data; %d + %d x %d steps, median of %d; CPU seconds per epoch of %d steps:\n",
            FM_BATCH, FM_WARMUP, REPS, FM_STEPS, REPS, FM_EPOCH_STEPS);
     printf("  backprop.h %.3f s/epoch (%.0f us/step; loss %.3f -> %.3f)", us * 1e-6 * FM_EPOCH_STEPS, us,
            (double)first, (double)last);

@@ -64,10 +64,10 @@ def fashion_us():
         step()
     times = []
     for _ in range(7):
-        t = time.perf_counter()
+        t = time.process_time()  # CPU time, as bench.c's part 5 counts it
         for _ in range(200):
             step()
-        times.append((time.perf_counter() - t) / 200)
+        times.append((time.process_time() - t) / 200)
     return statistics.median(times) * 1e6
 
 
