@@ -484,13 +484,14 @@ BPDEF bp_real bp_tensor_norm(const bp_tensor *t)
 BPDEF int bp_tensor_all_finite(const bp_tensor *t)
 {
     size_t i, n;
+    int bad = 0;
     if (bp__bad_tensor("bp_tensor_all_finite", "t", t)) return 0;
     n = bp__count(t);
     /* x - x is exactly 0 for every finite x, and NaN for NaN and +-infinity.  (Not isfinite(): mingw-w64's
-       macro converts a double to float.  Like isfinite, this cannot work under -ffast-math.) */
-    for (i = 0; i < n; i++)
-        if (t->data[i] - t->data[i] != 0) return 0;
-    return 1;
+       macro converts a double to float.  Like isfinite, this cannot work under -ffast-math.)  No early
+       return: a loop that may stop in the middle does not vectorise, and all finite is the usual answer. */
+    for (i = 0; i < n; i++) bad |= t->data[i] - t->data[i] != 0;
+    return !bad;
 }
 
 /* ===================================================================================================
