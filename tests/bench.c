@@ -18,6 +18,10 @@
    Part 3, built with -fopenmp (make bench builds build/bench_omp; --threads-only): bp_matmul on 1 and on
    2 threads, the speedup, and a bit-for-bit comparison of the two results.
 
+   Part 4 (--passes-only), float builds: every optimizer, activation and loss pass in GB/s beside a plain
+   triad loop over arrays of the same size, in and out of cache.  Part 5 (--fashion-only): the training
+   steps of examples/fashion_mnist.c's network, against PyTorch's (--torch FILE).  Both count CPU time.
+
    Method.  The machine this runs on may be a small shared VM, so a single timing means little:
      - one timing = enough back-to-back calls to last >= MIN_TIMING seconds, divided by the call count;
      - each repetition times every method once, in an order that rotates from one repetition to the next,
