@@ -11,7 +11,8 @@
 #                   backprop.h into build/coursework/NAME.c, compiled alone, compared with the library
 #                   (make test runs it too)
 #   make bench      matmul GFLOP/s (naive loops, bp_matmul, OpenBLAS if installed, pinned to its fastest
-#                   kernel here) and training-step times (and PyTorch's, if installed)
+#                   kernel here) and training-step times (and PyTorch's, if installed); every elementwise
+#                   pass in GB/s beside a triad loop; the Fashion-MNIST network against PyTorch
 #   make fashion    train an MLP on Fashion-MNIST (apt-get install -y dataset-fashion-mnist; or DATA=dir
 #                   of MNIST-format IDX files, gzipped or not)
 #   make fashion-cnn train a small CNN (conv-pool-conv-pool-linear) on Fashion-MNIST: >= 0.91 test accuracy

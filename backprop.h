@@ -294,7 +294,9 @@ BPDEF void bp_momentum_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *vel, b
    each per parameter, zero at the start:
        m = b1*m + (1-b1)*dw;   v = b2*v + (1-b2)*dw^2;   w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps)
    Usual values: lr 1e-3, beta1 0.9, beta2 0.999, eps 1e-8.  t < 1, or a beta outside [0, 1), goes to the
-   error handler. */
+   error handler.  Computed in bp_real, as PyTorch computes a float32 model.  m and v that decay below 1e-36
+   (1e-300 with BACKPROP_DOUBLE) are set to 0 rather than become subnormal, which is slow on x86 whatever
+   the caller's settings; for eps > 0 that changes no weight beyond rounding (the implementation says why). */
 BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
                         bp_real beta1, bp_real beta2, bp_real eps);
 
@@ -702,13 +704,14 @@ BPDEF bp_real bp_tensor_norm(const bp_tensor *t)
 BPDEF int bp_tensor_all_finite(const bp_tensor *t)
 {
     size_t i, n;
+    int bad = 0;
     if (bp__bad_tensor("bp_tensor_all_finite", "t", t)) return 0;
     n = bp__count(t);
     /* x - x is exactly 0 for every finite x, and NaN for NaN and +-infinity.  (Not isfinite(): mingw-w64's
-       macro converts a double to float.  Like isfinite, this cannot work under -ffast-math.) */
-    for (i = 0; i < n; i++)
-        if (t->data[i] - t->data[i] != 0) return 0;
-    return 1;
+       macro converts a double to float.  Like isfinite, this cannot work under -ffast-math.)  No early
+       return: a loop that may stop in the middle does not vectorise, and all finite is the usual answer. */
+    for (i = 0; i < n; i++) bad |= t->data[i] - t->data[i] != 0;
+    return !bad;
 }
 
 /* rows [start, start + n) of t, unchecked: bp_tensor_rows after its guard, and the network's views */
@@ -1119,7 +1122,10 @@ BPDEF void bp_relu_forward(const bp_tensor *z, bp_tensor *a)
 static void bp__relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *dz)
 {
     int i, n = z->rows * z->cols;
-    for (i = 0; i < n; i++) dz->data[i] = z->data[i] > 0 ? da->data[i] : 0;
+    for (i = 0; i < n; i++) {
+        bp_real d = da->data[i]; /* read whatever z is: then the loop vectorises */
+        dz->data[i] = z->data[i] > 0 ? d : 0;
+    }
 }
 
 BPDEF void bp_relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *dz)
@@ -1129,6 +1135,25 @@ BPDEF void bp_relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *
     bp__relu_backward(z, da, dz);
 }
 
+/* e^x for x <= 709, in double, within an ulp of libm's exp, with + - * / only: libm's exp may set errno,
+   and that alone keeps gcc and clang from vectorising a loop that calls it (without -fno-math-errno);
+   this one vectorises, like bp__sqrt.  Write x = k ln2 + r, k a whole number and |r| <= ln2/2 (ln2 in two
+   parts, so k ln2 is exact); then e^x = 2^k e^r: e^r by its Taylor series to r^13/13! (the rest is below
+   1e-17 of it; to r^8/8!, 1e-9, when bp_real is float, whose rounding is 6e-8), and 2^k built from its
+   bits (exponent field k + 1023).  Below -708 it returns 0 (e^x < 3.4e-308 there, where 2^k would fall
+   out of the normal numbers); NaN stays NaN. */
+static double bp__exp(double x)
+{
+    const double round = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to a whole number */
+    double xc = x >= -708 ? x : -708, k = (xc * 1.4426950408889634 + round) - round, p = 1, scale;
+    double r = (xc - k * 0.6931471803691238) - k * 1.9082149292705877e-10; /* x - k ln2 */
+    uint64_t bits = (uint64_t)(k + 1023) << 52;
+    int i;
+    for (i = sizeof(bp_real) == 4 ? 8 : 13; i >= 1; i--) p = 1 + p * r * (1.0 / i); /* 1 + r(1 + r/2(...)) */
+    memcpy(&scale, &bits, sizeof scale);
+    return x >= -708 ? p * scale : x < -708 ? 0 : x;
+}
+
 /* ---- sigmoid ---------------------------------------------------------------------------------------
    Forward:  a = 1 / (1 + e^-z).  For z < 0 the same value is computed as e^z / (1 + e^z), so e^-z never
    overflows; both forms give a in [0, 1]. */
@@ -1136,8 +1161,8 @@ static void bp__sigmoid_forward(const bp_tensor *z, bp_tensor *a)
 {
     int i, n = z->rows * z->cols;
     for (i = 0; i < n; i++) {
-        double e = exp(-fabs((double)z->data[i])); /* in (0, 1]: cannot overflow */
-        a->data[i] = (bp_real)(z->data[i] >= 0 ? 1 / (1 + e) : e / (1 + e));
+        double e = bp__exp(-fabs((double)z->data[i])); /* in [0, 1]: cannot overflow */
+        a->data[i] = (bp_real)((z->data[i] >= 0 ? 1 : e) / (1 + e));
     }
 }
 
@@ -1165,11 +1190,17 @@ BPDEF void bp_sigmoid_backward(const bp_tensor *a, const bp_tensor *da, bp_tenso
 }
 
 /* ---- tanh ------------------------------------------------------------------------------------------
-   Forward:  a = tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1). */
+   Forward:  a = tanh(z) = (e^z - e^-z) / (e^z + e^-z), in (-1, 1); computed as (1 - e) / (1 + e) with
+   e = e^-2|z| <= 1 (no overflow), and the sign of z.  Near 0, 1 - e cancels (an error of about 1e-16,
+   relative 1e-16/|z|: far below float's rounding; in double at most 3e-12 of tanh, at |z| = 1e-5); below
+   |z| = 1e-5 the series z - z^3/3 is exact to double's rounding instead. */
 static void bp__tanh_forward(const bp_tensor *z, bp_tensor *a)
 {
     int i, n = z->rows * z->cols;
-    for (i = 0; i < n; i++) a->data[i] = (bp_real)tanh((double)z->data[i]);
+    for (i = 0; i < n; i++) {
+        double x = (double)z->data[i], e = bp__exp(-2 * fabs(x)), t = (1 - e) / (1 + e);
+        a->data[i] = (bp_real)(fabs(x) < 1e-5 ? x - x * x * x / 3 : x < 0 ? -t : t);
+    }
 }
 
 BPDEF void bp_tanh_forward(const bp_tensor *z, bp_tensor *a)
@@ -1383,12 +1414,18 @@ BPDEF void bp_maxpool2d_backward(const bp_window *g, const int *argmax, const bp
    would lose digits over large batches).  The mean of nothing is taken as 0. */
 static bp_real bp__mse_forward(const bp_tensor *yhat, const bp_tensor *y)
 {
-    double sum = 0;
-    int i, n = y->rows * y->cols;
-    for (i = 0; i < n; i++) {
-        double d = (double)yhat->data[i] - (double)y->data[i];
-        sum += d * d;
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0; /* 8 running sums: see bp__sum_squares */
+    int i, k, n = y->rows * y->cols;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (k = 0; k < 8; k++) {
+            double d = (double)yhat->data[i + k] - (double)y->data[i + k];
+            lane[k] += d * d;
+        }
+    for (k = 0; i + k < n; k++) {
+        double d = (double)yhat->data[i + k] - (double)y->data[i + k];
+        lane[k] += d * d;
     }
+    for (k = 0; k < 8; k++) sum += lane[k];
     return n > 0 ? (bp_real)(sum / n) : 0;
 }
 
@@ -1423,11 +1460,14 @@ static bp_real bp__softmax_xent_forward(const bp_tensor *logits, const int *labe
     int r, j, C = logits->cols;
     for (r = 0; r < logits->rows; r++) {
         const bp_real *l = logits->data + r * C;
+        bp_real *p = probs->data + r * C;
         double m = (double)l[0], sum = 0;
         for (j = 1; j < C; j++) m = (double)l[j] > m ? (double)l[j] : m;
-        for (j = 0; j < C; j++) sum += exp((double)l[j] - m);
-        total += log(sum) - ((double)l[labels[r]] - m); /* before probs overwrites l (in place) */
-        for (j = 0; j < C; j++) probs->data[r * C + j] = (bp_real)(exp((double)l[j] - m) / sum);
+        total -= (double)l[labels[r]] - m;                           /* before p overwrites l (in place) */
+        for (j = 0; j < C; j++) p[j] = (bp_real)bp__exp((double)l[j] - m); /* e^(l_j - m), then / S */
+        for (j = 0; j < C; j++) sum += (double)p[j];
+        total += log(sum);
+        for (j = 0; j < C; j++) p[j] = (bp_real)((double)p[j] / sum);
     }
     return logits->rows > 0 ? (bp_real)(total / logits->rows) : 0;
 }
@@ -1449,9 +1489,11 @@ static void bp__softmax_xent_backward(const bp_tensor *probs, const int *labels,
 {
     int r, j, C = probs->cols;
     for (r = 0; r < probs->rows; r++) {
+        const bp_real *p = probs->data + r * C;
+        bp_real *d = dlogits->data + r * C, p_label = p[labels[r]]; /* before d overwrites p (in place) */
         double scale = 1.0 / probs->rows;
-        for (j = 0; j < C; j++)
-            dlogits->data[r * C + j] = (bp_real)(((double)probs->data[r * C + j] - (j == labels[r])) * scale);
+        for (j = 0; j < C; j++) d[j] = (bp_real)((double)p[j] * scale);
+        d[labels[r]] = (bp_real)(((double)p_label - 1) * scale); /* the label's entry: p - 1 */
     }
 }
 
@@ -1501,24 +1543,67 @@ BPDEF void bp_momentum_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *vel, b
     bp__momentum_step(w, dw, vel, lr, mu);
 }
 
+/* A square root with + - * / only.  Adam needs sqrt in its loop over every weight, and libm's sqrt may
+   set errno (for x < 0): that alone keeps gcc and clang from vectorising the loop unless the program is
+   built with -fno-math-errno.  This one vectorises, and is within 3 ulps of sqrt (2 with FMA).  Newton's
+   method on f(y) = 1/y^2 - x, y <- y (3 - x y^2) / 2, finds y = 1/sqrt(x) and doubles the correct
+   digits at each step; it starts within 3.5% with the "fast inverse square root" of
+   Quake III: x's bits read as an integer are roughly a scaled log2(x), so halving them and subtracting
+   from a constant gives log2 of 1/sqrt(x).  3 steps reach float's precision, 4 double's; sqrt(x) = x y.
+   For x = 0 it returns 0; x must be finite and not negative, and 0 or at least 1e-37 (not subnormal). */
+static bp_real bp__sqrt(bp_real x)
+{
+    bp_real y;
+    int k;
+    if (sizeof x == 4) {
+        uint32_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        bits = 0x5f3759df - (bits >> 1);
+        memcpy(&y, &bits, sizeof y);
+    } else {
+        uint64_t bits;
+        memcpy(&bits, &x, sizeof bits);
+        bits = 0x5fe6eb50c7b537a9 - (bits >> 1);
+        memcpy(&y, &bits, sizeof y);
+    }
+    for (k = 0; k < (sizeof x == 4 ? 3 : 4); k++) y = y * (3 - x * y * y) / 2;
+    return x * y;
+}
+
 /* Adam:  m = b1*m + (1-b1)*dw;  v = b2*v + (1-b2)*dw^2;  w -= lr * (m/(1-b1^t)) / (sqrt(v/(1-b2^t)) + eps).
    m and v are running means of the gradient and of its square; both start at 0, so early on they are too
    small by the factor (1 - b^t), and dividing by it removes that bias.  The step m/sqrt(v) has about the
    same size for every parameter, whatever the scale of its gradient.  The corrections are folded as
-   PyTorch does:  lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps). */
+   PyTorch does:  lr/(1-b1^t) * m / (sqrt(v)/sqrt(1-b2^t) + eps).  A weight whose gradient stays 0 has its
+   m and v decay towards 0; below `tiny` they are set to 0, before they reach the subnormal numbers, whose
+   arithmetic is many times slower on x86 (why this changes no weight: see bp_adam_step). */
 static void bp__adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
                           bp_real beta1, bp_real beta2, bp_real eps)
 {
-    double step_size = (double)lr / (1 - pow((double)beta1, t)), bias2_sqrt = sqrt(1 - pow((double)beta2, t));
+    bp_real step_size = (bp_real)((double)lr / (1 - pow((double)beta1, t)));
+    bp_real bias2_sqrt = (bp_real)sqrt(1 - pow((double)beta2, t));
+    bp_real tiny = sizeof(bp_real) == 4 ? (bp_real)1e-36 : (bp_real)1e-300;
     int i, n = w->rows * w->cols;
     for (i = 0; i < n; i++) {
         bp_real g = dw->data[i];
-        m->data[i] = beta1 * m->data[i] + (1 - beta1) * g;
-        v->data[i] = beta2 * v->data[i] + (1 - beta2) * g * g;
-        w->data[i] -= (bp_real)(step_size * (double)m->data[i] / (sqrt((double)v->data[i]) / bias2_sqrt + (double)eps));
+        bp_real mi = beta1 * m->data[i] + (1 - beta1) * g, vi = beta2 * v->data[i] + (1 - beta2) * g * g;
+        m->data[i] = mi = -tiny < mi && mi < tiny ? 0 : mi;
+        v->data[i] = vi = vi < tiny ? 0 : vi;
+        w->data[i] -= step_size * mi / (bp__sqrt(vi) / bias2_sqrt + eps);
     }
 }
 
+/* Why setting m or v to 0 below tiny (1e-36 in float, 1e-300 in double: well above the subnormals, which
+   start below 1.2e-38 and 2.2e-308) changes no weight beyond rounding, for eps > 0:
+     - m: the step dropped is lr/(1-b1^t) * |m| / (sqrt(v)/sqrt(1-b2^t) + eps) < lr/(1-b1) * 1e-36 / eps,
+       1e-27 lr at the usual b1 = 0.9 and eps = 1e-8: less than the rounding of any weight above 1e-20 lr.
+     - v: in the step's denominator sqrt(v)/sqrt(1-b2^t) + eps, the term dropped is below
+       1e-18 / sqrt(1-b2) = 3.2e-17 (b2 = 0.999) next to eps = 1e-8: the step changes by less than 3.2e-9
+       of itself, where float's rounding of the step alone is 6e-8 of it.
+   In double the same bounds, with 1e-300, are nil.  A gradient of exactly 0 from the start gives m = v = 0
+   and no step, as in PyTorch.  Subnormal numbers can still arise from a caller's subnormal inputs, or from
+   a gradient element below about 1e-19 (1e-154 in double), whose square is one; only in that step.
+   tests/test_optim.c (adam_zero_gradients) runs 100,000 steps of zero gradients and checks both claims. */
 BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
                         bp_real beta1, bp_real beta2, bp_real eps)
 {
@@ -1534,6 +1619,20 @@ BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tens
     bp__adam_step(w, dw, m, v, t, lr, beta1, beta2, eps);
 }
 
+/* The sum of x[0..n-1] squared, in double, as 8 running sums added at the end: one running sum must add
+   its terms one after another, each waiting for the last (the compiler may not reorder them: the result
+   would round differently), where 8 independent ones fill a vector register: about 10x faster. */
+static double bp__sum_squares(const bp_real *x, int n)
+{
+    double lane[8] = {0, 0, 0, 0, 0, 0, 0, 0}, sum = 0;
+    int i, k;
+    for (i = 0; i + 8 <= n; i += 8)
+        for (k = 0; k < 8; k++) lane[k] += (double)x[i + k] * (double)x[i + k];
+    for (; i < n; i++) lane[0] += (double)x[i] * (double)x[i];
+    for (k = 0; k < 8; k++) sum += lane[k];
+    return sum;
+}
+
 /* Gradient clipping:  norm = sqrt(sum of every gradient element squared), all gradients taken together as
    one vector (summed in double); if norm > max_norm, every gradient is scaled by max_norm/(norm + 1e-6).
    The direction of the step is kept, and only its length capped. */
@@ -1541,9 +1640,7 @@ static bp_real bp__clip_grad_norm(bp_tensor *const *grads, int count, bp_real ma
 {
     double sum = 0, norm;
     int g, i;
-    for (g = 0; g < count; g++)
-        for (i = 0; i < grads[g]->rows * grads[g]->cols; i++)
-            sum += (double)grads[g]->data[i] * (double)grads[g]->data[i];
+    for (g = 0; g < count; g++) sum += bp__sum_squares(grads[g]->data, grads[g]->rows * grads[g]->cols);
     norm = sqrt(sum);
     if (norm > (double)max_norm) {
         bp_real scale = (bp_real)((double)max_norm / (norm + 1e-6));

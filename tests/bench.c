@@ -21,6 +21,10 @@
    Part 3, built with -fopenmp (make bench builds build/bench_omp; --threads-only): bp_matmul on 1 and on
    2 threads, the speedup, and a bit-for-bit comparison of the two results.
 
+   Part 4 (--passes-only), float builds: every optimizer, activation and loss pass in GB/s beside a plain
+   triad loop over arrays of the same size, in and out of cache.  Part 5 (--fashion-only): the training
+   steps of examples/fashion_mnist.c's network, against PyTorch's (--torch FILE).  Both count CPU time.
+
    Method.  The machine this runs on may be a small shared VM, so a single timing means little:
      - one timing = enough back-to-back calls to last >= MIN_TIMING seconds, divided by the call count;
      - each repetition times every method once, in an order that rotates from one repetition to the next,
@@ -940,6 +944,330 @@ static void threads_table(bp_rng *rng)
 }
 #endif
 
+/* ---- part 4: the elementwise passes against a triad loop ----------------------------------------------
+   Every optimizer, activation and loss is one pass over its arrays, and can go no faster than memory feeds
+   it.  Each is timed beside the plain triad loop over arrays of the same size, in the same run, in
+   alternating order: passes that update in place against a[i] += s*c[i], passes that write a new array
+   (and the two loss forwards, which only read) against a[i] = b[i] + s*c[i].  GB/s counts the useful bytes:
+   each array element read once and each written once (Adam: w, dw, m, v read, w, m, v written: 28 bytes per
+   element in float).  In cache: 4096 elements per array; out of cache: 48M per array (192 MB in float),
+   beyond the last-level cache of both CPUs named in tests/README.md.  Parts 4 and 5 time this process's
+   CPU time (cpu_now), not the wall clock: on a VM shared with other busy processes the wall clock also
+   counts the time they held the core, which no median of 20 ms timings removes. */
+
+static double cpu_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+#define PASS_IN_CACHE 4096
+#define PASS_OUT_OF_CACHE (48 << 20)
+
+typedef struct {
+    bp_tensor a, b, c, d; /* n elements each, as 1 x n (or n/10 x 10 for the softmax) */
+    int *labels;          /* n/10 class indices, for the softmax */
+    int t;                /* Adam's step count */
+    bp_real norm;         /* clipping's last norm */
+} pass_data;
+
+typedef void (*pass_fn)(pass_data *p);
+
+static void triad_in_place(pass_data *p) /* a += s*c */
+{
+    bp_real *a = p->a.data, s = (bp_real)1e-9;
+    const bp_real *c = p->c.data;
+    int i, n = p->a.rows * p->a.cols;
+    for (i = 0; i < n; i++) a[i] += s * c[i];
+}
+
+static void triad_new(pass_data *p) /* d = b + s*c */
+{
+    bp_real *d = p->d.data, s = (bp_real)1e-9;
+    const bp_real *b = p->b.data, *c = p->c.data;
+    int i, n = p->a.rows * p->a.cols;
+    for (i = 0; i < n; i++) d[i] = b[i] + s * c[i];
+}
+
+/* The tensors as batch x 10, for the softmax (n is a multiple of 10 there) */
+static bp_tensor as_rows_of_10(const bp_tensor *t)
+{
+    bp_tensor r;
+    r.rows = t->rows * t->cols / 10;
+    r.cols = 10;
+    r.data = t->data;
+    return r;
+}
+
+static void pass_sgd(pass_data *p) { bp_sgd_step(&p->a, &p->b, (bp_real)1e-9); }
+static void pass_momentum(pass_data *p) { bp_momentum_step(&p->a, &p->b, &p->c, (bp_real)1e-9, (bp_real)0.9); }
+static void pass_adam(pass_data *p)
+{
+    bp_adam_step(&p->a, &p->b, &p->c, &p->d, ++p->t, (bp_real)1e-9, (bp_real)0.9, (bp_real)0.999, (bp_real)1e-8);
+}
+static void pass_clip(pass_data *p) /* clips by a millionth each time: both of its passes run */
+{
+    bp_tensor *grads[1];
+    grads[0] = &p->b;
+    p->norm = bp_clip_grad_norm(grads, 1, p->norm * (bp_real)(1 - 1e-6));
+}
+static void pass_relu_forward(pass_data *p) { bp_relu_forward(&p->b, &p->d); }
+static void pass_relu_backward(pass_data *p) { bp_relu_backward(&p->b, &p->c, &p->d); }
+static void pass_sigmoid_forward(pass_data *p) { bp_sigmoid_forward(&p->b, &p->d); }
+static void pass_sigmoid_backward(pass_data *p) { bp_sigmoid_backward(&p->b, &p->c, &p->d); }
+static void pass_tanh_forward(pass_data *p) { bp_tanh_forward(&p->b, &p->d); }
+static void pass_tanh_backward(pass_data *p) { bp_tanh_backward(&p->b, &p->c, &p->d); }
+static void pass_mse_forward(pass_data *p) { p->norm = bp_mse_forward(&p->b, &p->c); }
+static void pass_mse_backward(pass_data *p) { bp_mse_backward(&p->b, &p->c, &p->d); }
+static void pass_softmax_forward(pass_data *p)
+{
+    bp_tensor logits = as_rows_of_10(&p->b), probs = as_rows_of_10(&p->d);
+    bp_softmax_xent_forward(&logits, p->labels, &probs);
+}
+static void pass_softmax_backward(pass_data *p)
+{
+    bp_tensor probs = as_rows_of_10(&p->c), dlogits = as_rows_of_10(&p->d);
+    bp_softmax_xent_backward(&probs, p->labels, &dlogits);
+}
+
+static const struct {
+    const char *name;
+    pass_fn fn;
+    int in_place;  /* compared with a += s*c (else with d = b + s*c) */
+    double bytes;  /* useful bytes per element, in units of sizeof(bp_real) (labels: an int per 10) */
+} passes[] = {
+    {"sgd_step", pass_sgd, 1, 3},
+    {"momentum_step", pass_momentum, 1, 5},
+    {"adam_step", pass_adam, 1, 7},
+    {"clip_grad_norm", pass_clip, 1, 3},
+    {"relu_forward", pass_relu_forward, 0, 2},
+    {"relu_backward", pass_relu_backward, 0, 3},
+    {"sigmoid_forward", pass_sigmoid_forward, 0, 2},
+    {"sigmoid_backward", pass_sigmoid_backward, 0, 3},
+    {"tanh_forward", pass_tanh_forward, 0, 2},
+    {"tanh_backward", pass_tanh_backward, 0, 3},
+    {"mse_forward", pass_mse_forward, 0, 2},
+    {"mse_backward", pass_mse_backward, 0, 3},
+    {"softmax_xent_forward", pass_softmax_forward, 0, 2.1},
+    {"softmax_xent_backward", pass_softmax_backward, 0, 2.1},
+};
+#define NPASSES ((int)(sizeof passes / sizeof passes[0]))
+
+/* Seconds per call of fn, one timing of `calls` calls */
+static double time_pass(pass_fn fn, pass_data *p, int calls)
+{
+    double t = cpu_now();
+    int i;
+    for (i = 0; i < calls; i++) fn(p);
+    return (cpu_now() - t) / calls;
+}
+
+/* Times every pass and its triad at n elements per array; fills gbs[pass][0] (the pass) and [1] (triad). */
+static void time_passes(pass_data *p, int n, bp_rng *rng, double gbs[][2])
+{
+    int k, r, calls, i;
+    p->a.cols = p->b.cols = p->c.cols = p->d.cols = n;
+    bp_tensor_randn(&p->a, rng, 1);
+    bp_tensor_randn(&p->b, rng, 1);
+    for (i = 0; i < n; i++) p->c.data[i] = (bp_real)0.5 + (bp_real)0.25 * (bp_real)(i % 3); /* in (0, 1) */
+    for (i = 0; i < n / 10; i++) p->labels[i] = i % 10;
+    for (k = 0; k < NPASSES; k++) {
+        pass_fn fns[2];
+        double secs[2][REPS];
+        fns[0] = passes[k].fn;
+        fns[1] = passes[k].in_place ? triad_in_place : triad_new;
+        if (fns[0] == pass_adam) memset(p->d.data, 0, (size_t)n * sizeof(bp_real)); /* v >= 0 */
+        p->norm = (bp_real)sqrt((double)n); /* about the norm of b */
+        fns[0](p);
+        for (calls = 1; time_pass(fns[0], p, calls) * calls < MIN_TIMING; calls *= 2) continue;
+        for (r = 0; r < REPS; r++) {
+            secs[r % 2][r] = time_pass(fns[r % 2], p, calls); /* alternate which goes first */
+            secs[1 - r % 2][r] = time_pass(fns[1 - r % 2], p, calls);
+        }
+        gbs[k][0] = passes[k].bytes * sizeof(bp_real) * n / median(secs[0], REPS) * 1e-9;
+        gbs[k][1] = 3.0 * sizeof(bp_real) * n / median(secs[1], REPS) * 1e-9;
+    }
+}
+
+static void passes_table(bp_rng *rng)
+{
+    pass_data p;
+    double in_cache[NPASSES][2], out_of_cache[NPASSES][2];
+    int k, n = PASS_OUT_OF_CACHE;
+    memset(&p, 0, sizeof p);
+    p.a = bp_tensor_new(1, n), p.b = bp_tensor_new(1, n), p.c = bp_tensor_new(1, n), p.d = bp_tensor_new(1, n);
+    p.labels = (int *)malloc(sizeof(int) * (size_t)(n / 10));
+    if (!p.a.data || !p.b.data || !p.c.data || !p.d.data || !p.labels) {
+        printf("\nelementwise passes: not run (out of memory)\n");
+        return;
+    }
+    printf("\nelementwise passes: GB/s of useful bytes (each element read once, written once), beside a triad\n"
+           "loop on arrays of the same size in the same run (median of %d); in cache %d elements per array,\n"
+           "out of cache %d (%.0f MB per array)\n", REPS, PASS_IN_CACHE, n, n * (double)sizeof(bp_real) / (1 << 20));
+    printf("%-22s %6s %-9s | %8s %8s %6s | %8s %8s %6s\n", "pass", "bytes", "triad", "in cache", "triad", "ratio",
+           "out", "triad", "ratio");
+    time_passes(&p, PASS_IN_CACHE, rng, in_cache);
+    time_passes(&p, n, rng, out_of_cache);
+    for (k = 0; k < NPASSES; k++)
+        printf("%-22s %6.1f %-9s | %8.1f %8.1f %5.2fx | %8.1f %8.1f %5.2fx\n", passes[k].name,
+               passes[k].bytes * sizeof(bp_real), passes[k].in_place ? "a+=s*c" : "d=b+s*c", in_cache[k][0],
+               in_cache[k][1], in_cache[k][0] / in_cache[k][1], out_of_cache[k][0], out_of_cache[k][1],
+               out_of_cache[k][0] / out_of_cache[k][1]);
+    printf("(bytes: per element; the triad moves 3 elements.  A ratio below 1 in cache is computation: the\n"
+           " triad does one multiply-add per element)\n");
+    bp_tensor_free(&p.a);
+    bp_tensor_free(&p.b);
+    bp_tensor_free(&p.c);
+    bp_tensor_free(&p.d);
+    free(p.labels);
+}
+
+/* ---- part 5: the network of examples/fashion_mnist.c, against PyTorch ---------------------------------
+   784 -> 256 -> ReLU -> 128 -> ReLU -> 10, softmax cross-entropy, Adam (lr 1e-3), batch 128, one thread:
+   the training steps of one epoch (469) of examples/fashion_mnist.c, on synthetic data of Fashion-MNIST's
+   shape: 8192 images whose 2-pixel border is 0 in every image (as Fashion-MNIST's corners are: their
+   weights get exactly-0 gradients, and Adam's state for them decays towards 0), other pixels uniform in
+   [0, 1), random labels.  Each step gathers a shuffled batch (as the example does), runs forward,
+   backward and the Adam step on all six parameters.  tests/bench_torch.py times the same steps in PyTorch
+   (nn.Sequential, F.cross_entropy, torch.optim.Adam; make bench runs it just before this program) and the
+   ratio is PyTorch's time over backprop.h's.  Evaluation is not timed, on either side.  Both count CPU time
+   (see part 4). */
+
+#define FM_IN 784
+#define FM_H1 256
+#define FM_H2 128
+#define FM_OUT 10
+#define FM_BATCH 128
+#define FM_IMAGES 8192
+#define FM_EPOCH_STEPS 469 /* ceil(60000 / 128) */
+#define FM_WARMUP 100      /* steps before the timings, on both sides */
+#define FM_STEPS 200       /* steps per timing: 100 + 7 x 200 = 1500 steps, past where Adam's m decays */
+
+typedef struct {
+    bp_tensor data, x, p[6], g[6], m[6], v[6]; /* W1 b1 W2 b2 W3 b3 */
+    bp_tensor z1, a1, z2, a2, logits, probs, d1, d2;
+    int labels[FM_IMAGES], batch_labels[FM_BATCH], order[FM_IMAGES], t, next;
+} fm_net;
+
+static void fm_new(fm_net *n, bp_rng *rng)
+{
+    static const int shape[6][2] = {{FM_IN, FM_H1}, {1, FM_H1}, {FM_H1, FM_H2}, {1, FM_H2}, {FM_H2, FM_OUT}, {1, FM_OUT}};
+    int k, i, j;
+    for (k = 0; k < 6; k++) {
+        n->p[k] = bp_tensor_new(shape[k][0], shape[k][1]);
+        n->g[k] = bp_tensor_new(shape[k][0], shape[k][1]);
+        n->m[k] = bp_tensor_new(shape[k][0], shape[k][1]);
+        n->v[k] = bp_tensor_new(shape[k][0], shape[k][1]);
+        if (k % 2 == 0) bp_init_he(&n->p[k], rng);
+    }
+    n->data = bp_tensor_new(FM_IMAGES, FM_IN);
+    for (i = 0; i < FM_IMAGES; i++) {
+        for (j = 0; j < FM_IN; j++) {
+            int r = j / 28, c = j % 28, border = r < 2 || r >= 26 || c < 2 || c >= 26;
+            n->data.data[i * FM_IN + j] = border ? 0 : (bp_real)bp_rng_uniform(rng);
+        }
+        n->labels[i] = (int)(bp_rng_next_u64(rng) % FM_OUT);
+        n->order[i] = i;
+    }
+    n->x = bp_tensor_new(FM_BATCH, FM_IN);
+    n->z1 = bp_tensor_new(FM_BATCH, FM_H1), n->a1 = bp_tensor_new(FM_BATCH, FM_H1), n->d1 = bp_tensor_new(FM_BATCH, FM_H1);
+    n->z2 = bp_tensor_new(FM_BATCH, FM_H2), n->a2 = bp_tensor_new(FM_BATCH, FM_H2), n->d2 = bp_tensor_new(FM_BATCH, FM_H2);
+    n->logits = bp_tensor_new(FM_BATCH, FM_OUT), n->probs = bp_tensor_new(FM_BATCH, FM_OUT);
+    n->t = 0;
+    n->next = FM_IMAGES;
+}
+
+static void fm_free(fm_net *n)
+{
+    bp_tensor *t[] = {&n->data, &n->x, &n->z1, &n->a1, &n->d1, &n->z2, &n->a2, &n->d2, &n->logits, &n->probs};
+    int k;
+    for (k = 0; k < 6; k++) {
+        bp_tensor_free(&n->p[k]);
+        bp_tensor_free(&n->g[k]);
+        bp_tensor_free(&n->m[k]);
+        bp_tensor_free(&n->v[k]);
+    }
+    for (k = 0; k < (int)(sizeof t / sizeof t[0]); k++) bp_tensor_free(t[k]);
+}
+
+/* One training step of examples/fashion_mnist.c: gather, forward, backward, Adam; returns the loss */
+static bp_real fm_step(fm_net *n, bp_rng *rng)
+{
+    bp_real loss;
+    int r, k;
+    if (n->next + FM_BATCH > FM_IMAGES) { /* a new epoch of the synthetic set: shuffle (Fisher-Yates) */
+        for (r = FM_IMAGES - 1; r > 0; r--) {
+            int j = (int)(bp_rng_uniform(rng) * (r + 1)), tmp = n->order[r];
+            n->order[r] = n->order[j];
+            n->order[j] = tmp;
+        }
+        n->next = 0;
+    }
+    for (r = 0; r < FM_BATCH; r++) {
+        int i = n->order[n->next + r];
+        memcpy(n->x.data + r * FM_IN, n->data.data + (size_t)i * FM_IN, FM_IN * sizeof(bp_real));
+        n->batch_labels[r] = n->labels[i];
+    }
+    n->next += FM_BATCH;
+    bp_linear_forward(&n->x, &n->p[0], &n->p[1], &n->z1);
+    bp_relu_forward(&n->z1, &n->a1);
+    bp_linear_forward(&n->a1, &n->p[2], &n->p[3], &n->z2);
+    bp_relu_forward(&n->z2, &n->a2);
+    bp_linear_forward(&n->a2, &n->p[4], &n->p[5], &n->logits);
+    loss = bp_softmax_xent_forward(&n->logits, n->batch_labels, &n->probs);
+    bp_softmax_xent_backward(&n->probs, n->batch_labels, &n->probs);
+    bp_linear_backward(&n->a2, &n->p[4], &n->probs, &n->d2, &n->g[4], &n->g[5]);
+    bp_relu_backward(&n->z2, &n->d2, &n->d2);
+    bp_linear_backward(&n->a1, &n->p[2], &n->d2, &n->d1, &n->g[2], &n->g[3]);
+    bp_relu_backward(&n->z1, &n->d1, &n->d1);
+    bp_linear_backward(&n->x, &n->p[0], &n->d1, NULL, &n->g[0], &n->g[1]);
+    n->t++;
+    for (k = 0; k < 6; k++)
+        bp_adam_step(&n->p[k], &n->g[k], &n->m[k], &n->v[k], n->t, (bp_real)1e-3, (bp_real)0.9, (bp_real)0.999,
+                     (bp_real)1e-8);
+    return loss;
+}
+
+/* PyTorch's figure for the same steps from the file tests/bench_torch.py wrote ("torch fashion <us>"), 0 if
+   absent */
+static double torch_fashion_us(const char *path)
+{
+    char line[128];
+    double us = 0, v;
+    FILE *f = path ? fopen(path, "r") : NULL;
+    if (!f) return 0;
+    while (fgets(line, sizeof line, f))
+        if (sscanf(line, "torch fashion %lf", &v) == 1) us = v;
+    fclose(f);
+    return us;
+}
+
+static void fashion_table(bp_rng *rng, const char *torch_file)
+{
+    fm_net n;
+    double secs[REPS], us, torch = torch_fashion_us(torch_file);
+    bp_real first = 0, last = 0;
+    int r, s;
+    fm_new(&n, rng);
+    for (s = 0; s < FM_WARMUP; s++) last = fm_step(&n, rng), first = s == 0 ? last : first;
+    for (r = 0; r < REPS; r++) {
+        double t = cpu_now();
+        for (s = 0; s < FM_STEPS; s++) last = fm_step(&n, rng);
+        secs[r] = (cpu_now() - t) / FM_STEPS;
+    }
+    us = median(secs, REPS) * 1e6;
+    printf("\nthe network of examples/fashion_mnist.c (784-256-128-10, ReLU, softmax cross-entropy, Adam, batch %d,\n"
+           "one thread), synthetic data; %d + %d x %d steps, median of %d; CPU seconds per epoch of %d steps:\n",
+           FM_BATCH, FM_WARMUP, REPS, FM_STEPS, REPS, FM_EPOCH_STEPS);
+    printf("  backprop.h %.3f s/epoch (%.0f us/step; loss %.3f -> %.3f)", us * 1e-6 * FM_EPOCH_STEPS, us,
+           (double)first, (double)last);
+    if (torch > 0) printf("   PyTorch %.3f s/epoch (%.0f us/step)   PyTorch/bp %.2fx\n", torch * 1e-6 * FM_EPOCH_STEPS, torch,
+                          torch / us);
+    else printf("   PyTorch: not run\n");
+    fm_free(&n);
+}
+
 /* ---- header and main ------------------------------------------------------------------------------- */
 
 static void print_header(void)
@@ -1029,12 +1357,14 @@ static int openblas_probe(void)
    bench --threads-only     (built with -fopenmp) only the 1-thread vs 2-thread table
    bench --cnn-only         only the CNN training step (with --torch FILE: against PyTorch's)
    bench --mlp-only         only the table of the network object against the explicit calls
+   bench --passes-only      only the elementwise passes against the triad loop (part 4)
+   bench --fashion-only     only the Fashion-MNIST network (part 5; with --torch FILE, against PyTorch)
    bench --openblas-probe   (built with OpenBLAS) one quick OpenBLAS rate and its kernel's name */
 int main(int argc, char **argv)
 {
     double start = now(), ratio512 = 0;
     const char *torch_file = NULL;
-    int train_only = 0, threads_only = 0, cnn_only = 0, mlp_only = 0, i;
+    int train_only = 0, threads_only = 0, cnn_only = 0, mlp_only = 0, passes_only = 0, fashion_only = 0, i;
     bp_rng rng;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc) torch_file = argv[++i];
@@ -1042,19 +1372,26 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--threads-only") == 0) threads_only = 1;
         else if (strcmp(argv[i], "--cnn-only") == 0) cnn_only = 1;
         else if (strcmp(argv[i], "--mlp-only") == 0) mlp_only = 1;
+        else if (strcmp(argv[i], "--passes-only") == 0) passes_only = 1;
+        else if (strcmp(argv[i], "--fashion-only") == 0) fashion_only = 1;
 #ifdef BENCH_OPENBLAS
         else if (strcmp(argv[i], "--openblas-probe") == 0) return openblas_probe();
 #endif
         else {
             fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--cnn-only] [--mlp-only]"
-                    " [--openblas-probe]\n",
-                    argv[0]);
+                    " [--passes-only] [--fashion-only] [--openblas-probe]\n", argv[0]);
             return 2;
         }
     }
     bp_rng_seed(&rng, 12345);
     if (cnn_only) {
         cnn_table(&rng, torch_file);
+        return 0;
+    }
+    if (passes_only || fashion_only) {
+        print_header();
+        if (passes_only) passes_table(&rng);
+        if (fashion_only) fashion_table(&rng, torch_file);
         return 0;
     }
     if (train_only) {
@@ -1083,6 +1420,10 @@ int main(int argc, char **argv)
     training_table(&rng, 0, torch_file);
     cnn_table(&rng, torch_file);
     object_table(&rng);
+#ifndef BACKPROP_DOUBLE
+    passes_table(&rng);
+    fashion_table(&rng, torch_file);
+#endif
 #ifdef _OPENMP
     threads_table(&rng);
 #endif

@@ -5,7 +5,8 @@ CNN of examples/fashion_cnn.c, one Adam step at batch 64 (line `torch_cnn 64 <us
 
 Method as in bench.c: one timing = enough back-to-back steps to last >= 20 ms; the median of 7 timings.
 Prints one line per batch size, `torch <batch> <us per step>`, which bench.c reads (make bench passes the
-file) to print the ratio next to its own figures.  Run with Debian's python3 (apt-get install -y python3-torch):
+file) to print the ratio next to its own figures.  Then `torch fashion <us per step>`: the network of
+examples/fashion_mnist.c with Adam (fashion_us below; bench.c's part 5 times the same steps).  Run with Debian's python3 (apt-get install -y python3-torch):
     /usr/bin/python3 tests/bench_torch.py
 """
 import statistics
@@ -92,6 +93,42 @@ def median_seconds(step):
     return statistics.median(times)
 
 
+def fashion_us():
+    """The network of examples/fashion_mnist.c, as bench.c's part 5 times it: microseconds per training step
+    (gather a shuffled batch, forward, backward, Adam), median of 7 timings of 200 steps after 100 steps of
+    warm-up, on synthetic data of Fashion-MNIST's shape (a 2-pixel border 0 in every image)."""
+    images, batch = 8192, 128
+    model = torch.nn.Sequential(torch.nn.Linear(784, 256), torch.nn.ReLU(), torch.nn.Linear(256, 128),
+                                torch.nn.ReLU(), torch.nn.Linear(128, 10))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
+    data = torch.rand(images, 28, 28)
+    data[:, :2, :] = data[:, 26:, :] = data[:, :, :2] = data[:, :, 26:] = 0
+    data = data.reshape(images, 784)
+    labels = torch.randint(0, 10, (images,))
+    state = {"order": torch.randperm(images), "next": 0}
+
+    def step():
+        if state["next"] + batch > images:
+            state["order"], state["next"] = torch.randperm(images), 0
+        idx = state["order"][state["next"]:state["next"] + batch]
+        state["next"] += batch
+        x, y = data[idx], labels[idx]
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        opt.step()
+
+    for _ in range(100):
+        step()
+    times = []
+    for _ in range(7):
+        t = time.process_time()  # CPU time, as bench.c's part 5 counts it
+        for _ in range(200):
+            step()
+        times.append((time.process_time() - t) / 200)
+    return statistics.median(times) * 1e6
+
+
 def main():
     print(f"# PyTorch {torch.__version__}, {torch.get_num_threads()} thread, float32", file=sys.stderr)
     for batch in (1, 64, 256):
@@ -99,6 +136,7 @@ def main():
         sys.stdout.flush()
     print(f"torch_cnn {CNN_BATCH} {median_seconds(cnn_step_fn()) * 1e6:.1f}")
     sys.stdout.flush()
+    print(f"torch fashion {fashion_us():.1f}")
 
 
 if __name__ == "__main__":

@@ -6,6 +6,8 @@
 #                 "} bp_tensor;");
 #   the flags     the three lines "#define BP_TRANS_A 1", "... BP_TRANS_B 2", "... BP_ACCUMULATE 4" (for products);
 #   the window    the line "typedef struct bp_window ..." (for the convolution and max-pooling);
+#   the bits      the lines "#include <stdint.h>" and "#include <string.h>" (for bp__exp and bp__sqrt, which
+#                 the activations, the softmax and Adam call);
 #   a function    bp__NAME, from the comment block directly above it to its closing "}";
 # and adds at most the glue lines the recipe names (one: "#define bp__matmul bp__matmul_reference", so that
 # the copied Linear layer calls the copied reference matmul instead of the fast one).  That is build/coursework/NAME.c, with the
@@ -16,8 +18,10 @@
 #
 # One line per function: ok/FAIL, the name, the lines copied (not counting the type, which every copy
 # shares), the bound.  Bounds: linear (forward + backward + the reference matmul) 60 lines; conv2d (im2col,
-# col2im, forward, backward and the reference matmul) 110; the reference matmul alone 25; the gradient check
-# and the max-pooling forward 25; every other function 20.  Every line of each file before its main is checked to be a
+# col2im, forward, backward and the reference matmul) 110; the reference matmul alone 25; Adam with its
+# square root 50; sigmoid, tanh and softmax forward with bp__exp 45; clipping with its sum of squares 35;
+# the gradient check and the max-pooling forward 25; every other function 20.  Every line of each file
+# before its main is checked to be a
 # line of backprop.h, verbatim, except the glue.  The last line is `N passed, M failed`.
 
 CC=${CC:-cc}
@@ -37,6 +41,7 @@ extract() {
                t == 1 { print } /^} bp_tensor;$/ && t == 1 { t = 2 }' "$H" ;;
     flags) grep -E '^#define (BP_TRANS_A 1|BP_TRANS_B 2|BP_ACCUMULATE 4)$' "$H" ;;
     window) grep -E '^typedef struct bp_window ' "$H" ;;
+    bits) grep -E '^#include <(stdint|string)\.h>' "$H" ;;
     glue) echo "$GLUE" ;;
     *) awk -v name="$1" '
         { line[NR] = $0 }
@@ -107,13 +112,18 @@ coursework() {
 
 coursework matmul_reference 25 flags bp__matmul_reference
 coursework linear 60 flags bp__matmul_reference glue bp__linear_forward bp__linear_backward
-for f in relu_forward relu_backward sigmoid_forward sigmoid_backward tanh_forward tanh_backward mse_forward \
-    mse_backward softmax_xent_forward softmax_xent_backward sgd_step momentum_step adam_step clip_grad_norm; do
+for f in relu_forward relu_backward sigmoid_backward tanh_backward mse_forward mse_backward softmax_xent_backward \
+    sgd_step momentum_step; do
     coursework $f 20 bp__$f
 done
 coursework conv2d 110 flags window bp__matmul_reference glue bp__im2col bp__conv2d_forward bp__col2im bp__conv2d_backward
 coursework maxpool2d_forward 25 window bp__maxpool2d_forward
 coursework maxpool2d_backward 20 window bp__maxpool2d_backward
+for f in sigmoid_forward tanh_forward softmax_xent_forward; do
+    coursework $f 45 bits bp__exp bp__$f
+done
+coursework adam_step 50 bits bp__sqrt bp__adam_step
+coursework clip_grad_norm 35 bp__sum_squares bp__clip_grad_norm
 coursework gradcheck 25 bp__gradcheck
 echo "(the type every copy starts with: $(extract type | wc -l) lines; the files are in $B/)"
 echo "$passed passed, $failed failed"

@@ -98,6 +98,7 @@ static const test_case tests[] = {
     {"sgd_by_hand", test_sgd_by_hand},
     {"momentum_by_hand", test_momentum_by_hand},
     {"adam_by_hand", test_adam_by_hand},
+    {"adam_zero_gradients", test_adam_zero_gradients},
     {"momentum_adam_vs_pytorch", test_momentum_adam_vs_pytorch},
     {"clip_grad_norm", test_clip_grad_norm},
     /* test_files.c (no files with BACKPROP_NO_STDIO) */

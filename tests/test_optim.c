@@ -138,6 +138,52 @@ static void test_adam_by_hand(void)
     bp_tensor_free(&wrong);
 }
 
+/* Adam where the gradients stop: 10 steps of ordinary gradients (sizes 1e-3 to 1, and one weight whose
+   gradient is 0 throughout), then 100,000 steps of exactly-0 gradients, as for a pixel that is 0 in every
+   image.  m and v decay by beta1 and beta2 per step; they must never become subnormal (bp_adam_step sets
+   them to 0 below 1e-36, 1e-300 in double) and must end at 0 where they decayed that far (float: both;
+   double: m, since v needs 700,000 steps), and the weights must be those of PyTorch's formula computed
+   here in bp_real with libm's sqrt and no such flushing, to a few roundings: the steps dropped are far
+   below a weight's rounding (bp_adam_step says why). */
+static int is_subnormal(bp_real x)
+{
+    return x != 0 && fabs((double)x) < (sizeof(bp_real) == 4 ? (double)FLT_MIN : DBL_MIN);
+}
+
+static void test_adam_zero_gradients(void)
+{
+    enum { N = 6, STEPS = 100000 };
+    const double w_[N] = {0.5, -1.25, 2, 0.75, -0.3, 1}, g_[N] = {1, -0.1, 0.01, -1e-3, 0.3, 0};
+    const bp_real lr = (bp_real)1e-3, b1 = (bp_real)0.9, b2 = (bp_real)0.999, eps = (bp_real)1e-8;
+    bp_tensor w = make(1, N, w_), dw = make(1, N, g_), m = bp_tensor_new(1, N), v = bp_tensor_new(1, N);
+    bp_real rw[N], rm[N] = {0}, rv[N] = {0};
+    int t, i, subnormal = 0;
+    for (i = 0; i < N; i++) rw[i] = w.data[i];
+    for (t = 1; t <= STEPS; t++) {
+        bp_real step_size = (bp_real)(lr / (1 - pow(b1, t))), bias2_sqrt = (bp_real)sqrt(1 - pow(b2, t));
+        if (t == 11) fill(&dw, 0); /* from step 11 on, exactly 0 */
+        bp_adam_step(&w, &dw, &m, &v, t, lr, b1, b2, eps);
+        for (i = 0; i < N; i++) { /* the reference: PyTorch's formula, subnormals and all */
+            rm[i] = b1 * rm[i] + (1 - b1) * dw.data[i];
+            rv[i] = b2 * rv[i] + (1 - b2) * dw.data[i] * dw.data[i];
+            rw[i] -= step_size * rm[i] / ((bp_real)sqrt(rv[i]) / bias2_sqrt + eps);
+            subnormal += is_subnormal(m.data[i]) + is_subnormal(v.data[i]);
+        }
+    }
+    CHECK(subnormal == 0);
+    for (i = 0; i < N; i++) {
+        CHECK(m.data[i] == 0 && (sizeof(bp_real) == 8 || v.data[i] == 0));
+        CHECK(is_subnormal(rm[i]) || rm[i] == 0); /* the reference went where bp_adam_step does not */
+        CHECK(fabs((double)w.data[i] - (double)rw[i]) <= 16 * REAL_EPS * fabs((double)rw[i]));
+    }
+    CHECK(w.data[N - 1] == (bp_real)w_[N - 1]); /* a gradient of 0 throughout: no step at all */
+    EXPECT_NO_ERROR();
+    bp_tensor_free(&w);
+    bp_tensor_free(&dw);
+    bp_tensor_free(&m);
+    bp_tensor_free(&v);
+}
+
 /* ---- momentum and Adam against PyTorch (tests/fixtures/optim.txt) --------------------------------- */
 
 /* The next whitespace-separated token; '#' starts a comment that runs to the end of the line. */
