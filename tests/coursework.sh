@@ -5,9 +5,12 @@
 #   the type      #include <math.h>, and bp_real and struct bp_tensor (from "#ifdef BACKPROP_DOUBLE" to
 #                 "} bp_tensor;");
 #   the flags     the three lines "#define BP_TRANS_A 1", "... BP_TRANS_B 2", "... BP_ACCUMULATE 4" (for products);
+#   the rng       for dropout: "#include <stdint.h>", struct bp_rng (from "typedef struct bp_rng {" to
+#                 "} bp_rng;") and the declaration of bp_rng_uniform (the library's, linked in);
 #   a function    bp__NAME, from the comment block directly above it to its closing "}";
-# and adds at most the glue lines the recipe names (one: "#define bp__matmul bp__matmul_reference", so that
-# the copied Linear layer calls the copied reference matmul instead of the fast one).  That is build/coursework/NAME.c, with the
+# and adds at most the glue lines the recipe names (two: "#define bp__matmul bp__matmul_reference", so that
+# the copied Linear layer calls the copied reference matmul instead of the fast one; and, with the rng,
+# "#define BPDEF extern", the word backprop.h starts its declarations with).  That is build/coursework/NAME.c, with the
 # main of tests/coursework_mains.c appended (section "common", then section NAME).  The file does not
 # include backprop.h.  It is compiled ALONE with cc -std=c99 -Wall -Wextra -Wpedantic -Werror, linked with
 # an object of the library only so that its main can call the library's function too, and run: the
@@ -15,7 +18,9 @@
 #
 # One line per function: ok/FAIL, the name, the lines copied (not counting the type, which every copy
 # shares), the bound.  Bounds: linear (forward + backward + the reference matmul) 60 lines; the reference
-# matmul alone 25; the gradient check 25; every other function 20.  Every line of each file before its main is checked to be a
+# matmul alone 25; the gradient check 25; the norms' forwards and the running statistics (with the two-pass
+# mean and variance, bp__moments) 45; the norms' backwards (derivations included) 35; dropout's forward
+# (with the rng) 25; every other function 20.  Every line of each file before its main is checked to be a
 # line of backprop.h, verbatim, except the glue.  The last line is `N passed, M failed`.
 
 CC=${CC:-cc}
@@ -23,6 +28,7 @@ B=build/coursework
 H=backprop.h
 STRICT="-std=c99 -Wall -Wextra -Wpedantic -Werror"
 GLUE="#define bp__matmul bp__matmul_reference"
+GLUE_RNG="#define BPDEF extern"
 mkdir -p "$B" || exit 1
 passed=0
 failed=0
@@ -35,6 +41,10 @@ extract() {
                t == 1 { print } /^} bp_tensor;$/ && t == 1 { t = 2 }' "$H" ;;
     flags) grep -E '^#define (BP_TRANS_A 1|BP_TRANS_B 2|BP_ACCUMULATE 4)$' "$H" ;;
     glue) echo "$GLUE" ;;
+    rng) grep -x -F '#include <stdint.h> /* uint64_t */' "$H"
+         echo "$GLUE_RNG"
+         awk '/^typedef struct bp_rng \{$/ { t = 1 } t { print } /^} bp_rng;$/ { t = 0 }' "$H"
+         grep -E '^BPDEF double bp_rng_uniform\(bp_rng \*rng\);' "$H" ;;
     *) awk -v name="$1" '
         { line[NR] = $0 }
         END {
@@ -75,10 +85,11 @@ coursework() {
             return
         fi
         cat "$B/part.txt" >>"$file"
-        [ "$part" = type ] || [ "$part" = glue ] || copied=$((copied + $(wc -l <"$B/part.txt")))
+        [ "$part" = type ] || [ "$part" = glue ] ||
+            copied=$((copied + $(grep -v -x -F -e "$GLUE_RNG" "$B/part.txt" | wc -l)))
     done
     # every line so far is a line of backprop.h, verbatim (or the glue)
-    foreign=$(grep -v -x -F -f "$H" "$file" | grep -v -x -F -e "$GLUE")
+    foreign=$(grep -v -x -F -f "$H" "$file" | grep -v -x -F -e "$GLUE" -e "$GLUE_RNG")
     section common >>"$file"
     section "$name" >>"$file"
     if [ -n "$foreign" ]; then
@@ -109,6 +120,15 @@ for f in relu_forward relu_backward sigmoid_forward sigmoid_backward tanh_forwar
     coursework $f 20 bp__$f
 done
 coursework gradcheck 25 bp__gradcheck
+coursework layernorm_forward 45 bp__moments bp__layernorm_forward
+coursework layernorm_backward 35 bp__layernorm_backward
+coursework batchnorm_forward 45 bp__moments bp__batchnorm_forward
+coursework batchnorm_backward 35 bp__batchnorm_backward
+coursework batchnorm_update_running 45 bp__moments bp__batchnorm_update_running
+for f in batchnorm_inference dropout_backward rmsprop_step; do
+    coursework $f 20 bp__$f
+done
+coursework dropout_forward 25 rng bp__dropout_forward
 echo "(the type every copy starts with: $(extract type | wc -l) lines; the files are in $B/)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
