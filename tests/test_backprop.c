@@ -80,6 +80,11 @@ static const test_case tests[] = {
     {"gradcheck_softmax_xent", test_gradcheck_softmax_xent},
     {"gradcheck_classifier", test_gradcheck_classifier},
     {"walkthrough_vs_numpy", test_walkthrough_vs_numpy},
+    {"layernorm_by_hand", test_layernorm_by_hand},
+    {"batchnorm_by_hand", test_batchnorm_by_hand},
+    {"dropout", test_dropout},
+    {"gradcheck_norms", test_gradcheck_norms},
+    {"norms_vs_pytorch", test_norms_vs_pytorch},
     /* test_optim.c */
     {"sgd_by_hand", test_sgd_by_hand},
     {"momentum_by_hand", test_momentum_by_hand},
