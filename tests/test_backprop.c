@@ -90,6 +90,8 @@ static const test_case tests[] = {
     {"momentum_by_hand", test_momentum_by_hand},
     {"adam_by_hand", test_adam_by_hand},
     {"momentum_adam_vs_pytorch", test_momentum_adam_vs_pytorch},
+    {"rmsprop_by_hand", test_rmsprop_by_hand},
+    {"rmsprop_vs_pytorch", test_rmsprop_vs_pytorch},
     {"clip_grad_norm", test_clip_grad_norm},
     /* test_files.c (no files with BACKPROP_NO_STDIO) */
 #ifndef BACKPROP_NO_STDIO
