@@ -14,7 +14,7 @@
 #                   kernel here) and training-step times (and PyTorch's, if installed)
 #   make fashion    train an MLP on Fashion-MNIST (apt-get install -y dataset-fashion-mnist; or DATA=dir
 #                   of MNIST-format IDX files, gzipped or not)
-#   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual stacks; clipping
+#   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual/normalised stacks; clipping
 #   make modes      the full gradient by reverse mode (backprop) vs forward mode (JVPs): the cost ratio
 #   make checkpoint gradient checkpointing: activation memory vs recomputation
 #   make fuzz       libFuzzer on the .npy and IDX readers, FUZZ_SECONDS each (default 60; needs clang)
