@@ -27,7 +27,7 @@
      ReLU 2x He               a too-large init: every layer doubles the signal, forward and backward.
 
    (Where the norm goes matters for layer norm.  Put between W and the sigmoid instead, h_l = s(LN(z_l)), it
-   leaves ~0.4 per layer (measured: ||dW_1||/||dW_20|| = 1.3e-9): the sigmoid's outputs share a mean of
+   leaves ~0.4 per layer (measured: ||dW_1||/||dW_20|| = 1.4e-8): the sigmoid's outputs share a mean of
    ~0.5 in every feature, so z = hW carries a pattern 0.5 * column sums of W, the same for every example,
    which layer norm (over one example's features) counts as spread and divides by, while batch norm (over
    the batch, per feature) removes it.  Batch norm works in either place.)
