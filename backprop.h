@@ -1,9 +1,10 @@
 /* backprop.h - v0.3.0 - backpropagation by hand, in one C header.  Public domain (see end of file).
 
    A dense tensor, a matrix multiply (the textbook loops, and a cache-blocked kernel as fast as OpenBLAS),
-   hand-written forward and backward passes for a Linear layer, ReLU, sigmoid and tanh, the mean squared
-   error and a fused softmax + cross-entropy; SGD, momentum and Adam, gradient clipping; He and Xavier
-   initialisation; a finite-difference gradient checker; .npy save/load and an IDX (MNIST) reader.
+   hand-written forward and backward passes for a Linear layer, ReLU, sigmoid and tanh, layer norm, batch
+   norm and dropout, the mean squared error and a fused softmax + cross-entropy; SGD, momentum, RMSprop and
+   Adam, gradient clipping; He and Xavier initialisation; a finite-difference gradient checker; .npy
+   save/load and an IDX (MNIST) reader.
    No dependencies beyond libc and libm.
 
    HOW TO READ IT.  Top to bottom, as the lesson goes: tensors, matrix multiply (the reference loops first,

@@ -1,11 +1,12 @@
-/* Tests of the layers and losses, forward and backward: Linear, ReLU, sigmoid, tanh, MSE, and softmax +
-   cross-entropy.  Three kinds of test, in this order:
+/* Tests of the layers and losses, forward and backward: Linear, ReLU, sigmoid, tanh, MSE, softmax +
+   cross-entropy, layer norm, batch norm and dropout.  Three kinds of test, in this order:
      - by hand: each forward and backward on a case small enough to work out on paper (the working is in
        the comments), its in-place forms (the same bits), and each argument check's message;
      - gradient checks: each backward against central finite differences (bp_gradcheck), in double to 1e-7
        (float: 1e-2), alone and composed into Linear -> ReLU -> MSE and a two-layer classifier;
      - walkthrough_vs_numpy: the walkthrough's forward and backward against numpy's textbook code
-       (tests/fixtures/walkthrough.txt, written by tests/gen_fixtures.py).
+       (tests/fixtures/walkthrough.txt, written by tests/gen_fixtures.py); norms_vs_pytorch: the norms and
+       dropout against PyTorch (tests/fixtures/norms.txt).
    Where each function is tested (here, unless test_sweep.c is named):
      bp_linear_forward, bp_linear_backward   linear_by_hand, gradcheck_linear, gradcheck_itself,
                                              gradcheck_classifier, walkthrough_vs_numpy
@@ -17,6 +18,10 @@
                                              walkthrough_vs_numpy
      bp_softmax_xent_*                       softmax_xent_by_hand, softmax_xent_extremes,
                                              gradcheck_softmax_xent, gradcheck_classifier
+     bp_layernorm_*                          layernorm_by_hand, batchnorm_by_hand (batch norm is layer norm of
+                                             the transpose), gradcheck_norms, norms_vs_pytorch
+     bp_batchnorm_* (all four)               batchnorm_by_hand, gradcheck_norms, norms_vs_pytorch
+     bp_dropout_*                            dropout (its statistics), gradcheck_norms, norms_vs_pytorch
      bp_gradcheck                            gradcheck_itself (and every gradcheck_* relies on it)
      all of them                             argument_sweep (every argument check) and no_allocation_*,
                                              in test_sweep.c
