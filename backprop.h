@@ -1090,15 +1090,17 @@ static void bp__layernorm_backward(const bp_tensor *x, const bp_tensor *gamma, c
         double sum_g = 0, sum_gx = 0;
         for (j = 0; j < C; j++) { /* all of row r's dy is read before its dx is written: dx may be dy */
             bp_real dyj = dy->data[r * C + j], xhat = (x->data[r * C + j] - m) * s, g = dyj * gamma->data[j];
-            sum_g += g;
-            sum_gx += g * xhat;
+            sum_g += (double)g;
+            sum_gx += (double)(g * xhat);
             if (dgamma) dgamma->data[j] += dyj * xhat;
             if (dbeta) dbeta->data[j] += dyj;
         }
         mean_g = (bp_real)(sum_g / C);
         mean_gx = (bp_real)(sum_gx / C);
-        for (j = 0; j < C; j++)
-            dx->data[r * C + j] = s * (dy->data[r * C + j] * gamma->data[j] - mean_g - (x->data[r * C + j] - m) * s * mean_gx);
+        for (j = 0; j < C; j++) {
+            bp_real xhat = (x->data[r * C + j] - m) * s;
+            dx->data[r * C + j] = s * (dy->data[r * C + j] * gamma->data[j] - mean_g - xhat * mean_gx);
+        }
     }
 }
 
@@ -1153,15 +1155,17 @@ static void bp__batchnorm_backward(const bp_tensor *x, const bp_tensor *gamma, c
         bp_real m = mean->data[j], s = rstd->data[j], mean_dy, mean_dyx;
         double sum_dy = 0, sum_dyx = 0;
         for (r = 0; r < B; r++) { /* all of column j's dy is read before its dx is written: dx may be dy */
-            sum_dy += dy->data[r * C + j];
-            sum_dyx += dy->data[r * C + j] * (x->data[r * C + j] - m) * s;
+            sum_dy += (double)dy->data[r * C + j];
+            sum_dyx += (double)(dy->data[r * C + j] * (x->data[r * C + j] - m) * s);
         }
         if (dbeta) dbeta->data[j] = (bp_real)sum_dy;
         if (dgamma) dgamma->data[j] = (bp_real)sum_dyx;
         mean_dy = (bp_real)(sum_dy / B);
         mean_dyx = (bp_real)(sum_dyx / B);
-        for (r = 0; r < B; r++)
-            dx->data[r * C + j] = gamma->data[j] * s * (dy->data[r * C + j] - mean_dy - (x->data[r * C + j] - m) * s * mean_dyx);
+        for (r = 0; r < B; r++) {
+            bp_real xhat = (x->data[r * C + j] - m) * s;
+            dx->data[r * C + j] = gamma->data[j] * s * (dy->data[r * C + j] - mean_dy - xhat * mean_dyx);
+        }
     }
 }
 
@@ -1199,8 +1203,11 @@ BPDEF void bp_batchnorm_update_running(bp_tensor *running_mean, bp_tensor *runni
         bp__bad_norm_shapes(fn, x, 3, args, ">running_mean >running_var x", "ffx", 0))
         return;
     if (!(momentum >= 0 && momentum <= 1) || x->rows < 2) {
-        if (x->rows < 2) bp__fail("%s: x is %dx%d (the unbiased variance needs a batch of B >= 2 rows)", fn, x->rows, x->cols);
-        else bp__fail("%s: momentum is %g (x is %dx%d; momentum must be in [0, 1])", fn, (double)momentum, x->rows, x->cols);
+        if (x->rows < 2)
+            bp__fail("%s: x is %dx%d (the unbiased variance needs a batch of B >= 2 rows)", fn, x->rows, x->cols);
+        else
+            bp__fail("%s: momentum is %g (x is %dx%d; momentum must be in [0, 1])", fn, (double)momentum, x->rows,
+                     x->cols);
         return;
     }
     if (bp__bad_overlaps(fn, 3, args, ">running_mean >running_var x", 0)) return;
@@ -1216,10 +1223,9 @@ static void bp__batchnorm_inference(const bp_tensor *x, const bp_tensor *gamma, 
 {
     int r, j, C = x->cols;
     for (j = 0; j < C; j++) {
-        double s = 1 / sqrt((double)running_var->data[j] + (double)eps);
+        double m = (double)running_mean->data[j], s = 1 / sqrt((double)running_var->data[j] + (double)eps);
         for (r = 0; r < x->rows; r++)
-            y->data[r * C + j] = gamma->data[j] * (bp_real)(((double)x->data[r * C + j] - running_mean->data[j]) * s) +
-                                 beta->data[j];
+            y->data[r * C + j] = gamma->data[j] * (bp_real)(((double)x->data[r * C + j] - m) * s) + beta->data[j];
     }
 }
 
@@ -1455,7 +1461,7 @@ static void bp__rmsprop_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *v, bp
     for (i = 0; i < n; i++) {
         bp_real g = dw->data[i];
         v->data[i] = alpha * v->data[i] + (1 - alpha) * g * g;
-        w->data[i] -= lr * g / ((bp_real)sqrt(v->data[i]) + eps);
+        w->data[i] -= lr * g / ((bp_real)sqrt((double)v->data[i]) + eps);
     }
 }
 
