@@ -16,7 +16,7 @@
 #   make fashion    train an MLP on Fashion-MNIST (apt-get install -y dataset-fashion-mnist; or DATA=dir
 #                   of MNIST-format IDX files, gzipped or not)
 #   make fashion-cnn train a small CNN (conv-pool-conv-pool-linear) on Fashion-MNIST: >= 0.91 test accuracy
-#   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual stacks; clipping
+#   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual/normalised stacks; clipping
 #   make modes      the full gradient by reverse mode (backprop) vs forward mode (JVPs): the cost ratio
 #   make checkpoint gradient checkpointing: activation memory vs recomputation
 #   make iris       genann's Iris example with the network in one object (bp_mlp_*)

@@ -1,10 +1,11 @@
 /* backprop.h - v0.3.0 - backpropagation by hand, in one C header.  Public domain (see end of file).
 
    A dense tensor, a matrix multiply (the textbook loops, and a cache-blocked kernel as fast as OpenBLAS),
-   hand-written forward and backward passes for a Linear layer, ReLU, sigmoid and tanh, 2-D convolution
-   (im2col + matmul) and max-pooling, the mean squared error and a fused softmax + cross-entropy; SGD,
-   momentum and Adam, gradient clipping; He and Xavier initialisation; a finite-difference gradient
-   checker; .npy and .npz (numpy's files) save/load and an IDX (MNIST) reader; a network in one object.
+   hand-written forward and backward passes for a Linear layer, ReLU, sigmoid and tanh, layer norm, batch
+   norm and dropout, 2-D convolution (im2col + matmul) and max-pooling, the mean squared error and a
+   fused softmax + cross-entropy; SGD, momentum, RMSprop and Adam, gradient clipping; He and Xavier
+   initialisation; a finite-difference gradient checker; .npy and .npz (numpy's files) save/load and an
+   IDX (MNIST) reader; a network in one object.
    No dependencies beyond libc and libm.
 
    HOW TO READ IT.  Top to bottom, as the lesson goes: tensors, matrix multiply (the reference loops first,
@@ -259,6 +260,60 @@ BPDEF void bp_maxpool2d_forward(const bp_window *g, const bp_tensor *x, bp_tenso
    Every argmax[i] must be in 0 .. H*W-1 (checked). */
 BPDEF void bp_maxpool2d_backward(const bp_window *g, const int *argmax, const bp_tensor *dy, bp_tensor *dx);
 
+/* Layer normalisation: each ROW r of x (one example, C features) normalised over its columns,
+       mean[r] = (1/C) sum_j x[r][j];   var[r] = (1/C) sum_j (x[r][j] - mean[r])^2  (biased);
+       rstd[r] = 1/sqrt(var[r] + eps);   y[r][j] = gamma[j] (x[r][j] - mean[r]) rstd[r] + beta[j]
+   as torch.nn.LayerNorm(C, eps).  x, y: B x C; gamma, beta: 1 x C; mean, rstd: B x 1, written for the
+   backward (the forward's cache).  y may be x.  eps > 0 (usual: 1e-5). */
+BPDEF void bp_layernorm_forward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta, bp_real eps,
+                                bp_tensor *y, bp_tensor *mean, bp_tensor *rstd);
+
+/* Given dy = dL/dy and the forward's x, mean and rstd:  dx (B x C; may be dy), dgamma = sum over rows of
+   dy * xhat, dbeta = sum over rows of dy (1 x C each; either may be NULL), xhat = (x - mean) rstd. */
+BPDEF void bp_layernorm_backward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *mean,
+                                 const bp_tensor *rstd, const bp_tensor *dy, bp_tensor *dx, bp_tensor *dgamma,
+                                 bp_tensor *dbeta);
+
+/* Batch normalisation, training mode (torch.nn.BatchNorm1d(C, eps) in train()): each COLUMN j (one
+   feature) normalised over the B rows of the batch, by the same formulas with mean, rstd: 1 x C (the
+   biased batch variance).  y may be x.  eps > 0.  B = 1 is allowed (y = beta; torch refuses it). */
+BPDEF void bp_batchnorm_forward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta, bp_real eps,
+                                bp_tensor *y, bp_tensor *mean, bp_tensor *rstd);
+
+/* The backward of bp_batchnorm_forward: dx (B x C; may be dy); dgamma, dbeta (1 x C; either may be NULL). */
+BPDEF void bp_batchnorm_backward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *mean,
+                                 const bp_tensor *rstd, const bp_tensor *dy, bp_tensor *dx, bp_tensor *dgamma,
+                                 bp_tensor *dbeta);
+
+/* BatchNorm1d's running statistics, updated from the same batch x (B x C, B >= 2):
+       running_mean = (1 - momentum) running_mean + momentum mean_j
+       running_var  = (1 - momentum) running_var  + momentum var_j B/(B-1)     (the unbiased variance)
+   running_mean, running_var: 1 x C, the caller's state; torch starts them at 0 and 1.  momentum in [0, 1]
+   (torch's default 0.1). */
+BPDEF void bp_batchnorm_update_running(bp_tensor *running_mean, bp_tensor *running_var, const bp_tensor *x,
+                                       bp_real momentum);
+
+/* Evaluation mode:  y = gamma (x - running_mean) / sqrt(running_var + eps) + beta, column by column.
+   x, y: B x C; gamma, beta, running_mean, running_var: 1 x C.  y may be x.  eps > 0. */
+BPDEF void bp_batchnorm_inference(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta,
+                                  const bp_tensor *running_mean, const bp_tensor *running_var, bp_real eps,
+                                  bp_tensor *y);
+
+/* The random generator (its functions: section 6): splitmix64 on a 64-bit state.  The caller owns it (no
+   global state), and a seed gives the same numbers on every platform. */
+typedef struct bp_rng {
+    uint64_t state;
+} bp_rng;
+
+/* Inverted dropout (torch.nn.Dropout(p) in train()): each element kept with probability 1 - p, drawn from
+   rng (one bp_rng_uniform per element, in order: the same seed gives the same mask);
+   mask = 1/(1-p) where kept, 0 where dropped;  y = x * mask.  x, mask, y: the same shape; y may be x.
+   0 <= p < 1 (p = 0: mask all 1, y = x).  At evaluation time skip the layer: y = x (no rescaling). */
+BPDEF void bp_dropout_forward(const bp_tensor *x, bp_real p, bp_rng *rng, bp_tensor *mask, bp_tensor *y);
+
+/* dx = dy * mask (the forward's mask).  dx may be dy. */
+BPDEF void bp_dropout_backward(const bp_tensor *mask, const bp_tensor *dy, bp_tensor *dx);
+
 /* ---------------------------------------------------------------------------------------------------
    4. Losses
    --------------------------------------------------------------------------------------------------- */
@@ -300,6 +355,12 @@ BPDEF void bp_momentum_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *vel, b
 BPDEF void bp_adam_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *m, bp_tensor *v, int t, bp_real lr,
                         bp_real beta1, bp_real beta2, bp_real eps);
 
+/* RMSprop, as PyTorch's RMSprop (no momentum, not centered):
+       v = alpha*v + (1-alpha)*dw^2;   w -= lr * dw / (sqrt(v) + eps)
+   v is the caller's state, one per parameter, zero at the start.  Usual values: lr 1e-2, alpha 0.99,
+   eps 1e-8.  alpha outside [0, 1), or eps <= 0, goes to the error handler. */
+BPDEF void bp_rmsprop_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *v, bp_real lr, bp_real alpha, bp_real eps);
+
 /* Gradient clipping for exploding gradients, as PyTorch's clip_grad_norm_: if the norm of all count
    gradients taken together, sqrt(sum of every element squared), exceeds max_norm, scales them all by
    max_norm / (norm + 1e-6).  Returns the norm before clipping.  The gradients must not share memory. */
@@ -309,12 +370,7 @@ BPDEF bp_real bp_clip_grad_norm(bp_tensor *const *grads, int count, bp_real max_
    6. Starting weights: random numbers and initialisation
    --------------------------------------------------------------------------------------------------- */
 
-/* The random generator: splitmix64 on a 64-bit state.  The caller owns it (no global state), and a seed
-   gives the same numbers on every platform. */
-typedef struct bp_rng {
-    uint64_t state;
-} bp_rng;
-
+/* bp_rng, the random generator's state, is declared in section 3, with its first user (dropout). */
 BPDEF void bp_rng_seed(bp_rng *rng, uint64_t seed);
 BPDEF uint64_t bp_rng_next_u64(bp_rng *rng); /* 64 uniformly random bits */
 BPDEF double bp_rng_uniform(bp_rng *rng);    /* uniform in [0, 1), 53 random bits */
@@ -642,6 +698,18 @@ static int bp__bad_mlp_config(const char *fn, const bp_mlp_config *c);
 static int bp__bad_mlp_input(const char *fn, const bp_mlp *net, const bp_tensor *x);
 static int bp__bad_mlp_targets(const char *fn, const bp_mlp *net, const bp_tensor *x, const bp_tensor *y,
                                const int *labels);
+static int bp__bad_overlap(const char *fn, const char *out_name, const bp_tensor *out, const char *in_name,
+                           const bp_tensor *in, int in_place_ok);
+static int bp__exactly(const bp_tensor *out, const bp_tensor *in);
+static int bp__bad_eps(const char *fn, bp_real eps, const char *name, const bp_tensor *t);
+static int bp__bad_norm_shapes(const char *fn, const bp_tensor *x, int n, const bp_tensor *const *args,
+                               const char *names, const char *kinds, int by_row);
+static int bp__bad_norm(const char *fn, int by_row, const bp_tensor *x, const bp_tensor *gamma,
+                        const bp_tensor *beta, bp_real eps, const bp_tensor *y, const bp_tensor *mean,
+                        const bp_tensor *rstd);
+static int bp__bad_norm_backward(const char *fn, int by_row, const bp_tensor *x, const bp_tensor *gamma,
+                                 const bp_tensor *mean, const bp_tensor *rstd, const bp_tensor *dy,
+                                 const bp_tensor *dx, const bp_tensor *dgamma, const bp_tensor *dbeta);
 #if defined(__GNUC__) || defined(__clang__)
 __attribute__((format(printf, 1, 2)))
 #endif
@@ -1338,6 +1406,90 @@ static void bp__conv2d_backward(const bp_window *g, const bp_tensor *x, const bp
     }
 }
 
+/* ---- normalisation: the mean and the variance --------------------------------------------------------
+   Layer norm and batch norm both need, for a group of n numbers (a row of x, or a column), their mean and
+   their biased variance (1/n) sum (v - mean)^2.  Two passes, in double: first the mean, then the squares
+   of the differences from it.  The one-pass formula mean(v^2) - mean^2 subtracts two nearly equal numbers
+   when the mean is large next to the spread (x + 1000 in float: every digit lost).  The i-th number of
+   the group is x.data[start + i*stride]: a row has stride 1, a column stride x.cols.  (The mean of no
+   numbers is taken as 0.) */
+static void bp__moments(const bp_tensor *x, int start, int n, int stride, double *mean, double *var)
+{
+    double sum = 0, squares = 0, count = n > 0 ? n : 1;
+    int i;
+    for (i = 0; i < n; i++) sum += (double)x->data[start + i * stride];
+    *mean = sum / count;
+    for (i = 0; i < n; i++) {
+        double d = (double)x->data[start + i * stride] - *mean;
+        squares += d * d;
+    }
+    *var = squares / count;
+}
+
+/* ---- layer normalisation ---------------------------------------------------------------------------
+   Forward, each row (one example) on its own, over its C features:
+       mean = (1/C) sum_j x_j,   var = (1/C) sum_j (x_j - mean)^2,   rstd = 1/sqrt(var + eps)
+       xhat_j = (x_j - mean) rstd   (mean 0, variance 1),   y_j = gamma_j xhat_j + beta_j
+   gamma and beta, learned, give each feature back a scale and a shift of its own.
+   What the forward caches: mean and rstd, one number each per row.  With x (kept by the caller anyway)
+   they rebuild xhat = (x - mean) rstd in the backward without summing again, and rstd, not var, so that
+   the backward needs no square root.  (Caching xhat itself would cost a whole B x C tensor.) */
+static void bp__layernorm_forward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta, bp_real eps,
+                                  bp_tensor *y, bp_tensor *mean, bp_tensor *rstd)
+{
+    int r, j, C = x->cols;
+    for (r = 0; r < x->rows; r++) {
+        double m, var, s;
+        bp__moments(x, r * C, C, 1, &m, &var); /* row r */
+        s = 1 / sqrt(var + (double)eps);
+        mean->data[r] = (bp_real)m;
+        rstd->data[r] = (bp_real)s;
+        for (j = 0; j < C; j++) /* (x - m) in double: a float mean of x + 1000 is off by up to 3e-5 */
+            y->data[r * C + j] = gamma->data[j] * (bp_real)(((double)x->data[r * C + j] - m) * s) + beta->data[j];
+    }
+}
+
+BPDEF void bp_layernorm_forward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta, bp_real eps,
+                                bp_tensor *y, bp_tensor *mean, bp_tensor *rstd)
+{
+    if (bp__bad_norm("bp_layernorm_forward", 1, x, gamma, beta, eps, y, mean, rstd)) return;
+    bp__layernorm_forward(x, gamma, beta, eps, y, mean, rstd);
+}
+
+/* Backward, one row, with g_j = dL/dxhat_j = dy_j gamma_j.  Every x_i moves the mean and rstd, and with
+   them every xhat_j of its row:
+       d mean/dx_i = 1/C,   d var/dx_i = (2/C)(x_i - mean),   d rstd/dx_i = -rstd^3 (x_i - mean)/C
+       d xhat_j/dx_i = rstd (1[i = j] - 1/C) - xhat_j xhat_i rstd / C
+   so  dx_i = sum_j g_j d xhat_j/dx_i = rstd (g_i - mean_j(g_j) - xhat_i mean_j(g_j xhat_j)).
+   The two means are the whole of it: dx is g with its mean taken out and its part along xhat taken out
+   (shifting or scaling a row's x does not change its xhat).  The parameters, as for a bias and a weight:
+       dbeta_j = sum over rows of dy_j,   dgamma_j = sum over rows of dy_j xhat_j. */
+static void bp__layernorm_backward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *mean,
+                                   const bp_tensor *rstd, const bp_tensor *dy, bp_tensor *dx, bp_tensor *dgamma,
+                                   bp_tensor *dbeta)
+{
+    int r, j, C = x->cols;
+    for (j = 0; j < C && dgamma; j++) dgamma->data[j] = 0;
+    for (j = 0; j < C && dbeta; j++) dbeta->data[j] = 0;
+    for (r = 0; r < x->rows; r++) {
+        bp_real m = mean->data[r], s = rstd->data[r], mean_g, mean_gx;
+        double sum_g = 0, sum_gx = 0;
+        for (j = 0; j < C; j++) { /* all of row r's dy is read before its dx is written: dx may be dy */
+            bp_real dyj = dy->data[r * C + j], xhat = (x->data[r * C + j] - m) * s, g = dyj * gamma->data[j];
+            sum_g += (double)g;
+            sum_gx += (double)(g * xhat);
+            if (dgamma) dgamma->data[j] += dyj * xhat;
+            if (dbeta) dbeta->data[j] += dyj;
+        }
+        mean_g = (bp_real)(sum_g / C);
+        mean_gx = (bp_real)(sum_gx / C);
+        for (j = 0; j < C; j++) {
+            bp_real xhat = (x->data[r * C + j] - m) * s;
+            dx->data[r * C + j] = s * (dy->data[r * C + j] * gamma->data[j] - mean_g - xhat * mean_gx);
+        }
+    }
+}
+
 BPDEF void bp_conv2d_backward(const bp_window *g, const bp_tensor *x, const bp_tensor *W, const bp_tensor *dy,
                               bp_tensor *dx, bp_tensor *dW, bp_tensor *db, bp_tensor *col)
 {
@@ -1403,6 +1555,193 @@ BPDEF void bp_maxpool2d_backward(const bp_window *g, const int *argmax, const bp
         bp__bad_overlaps(fn, 2, args, "dy >dx", 0))
         return;
     bp__maxpool2d_backward(g, argmax, dy, dx);
+}
+
+BPDEF void bp_layernorm_backward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *mean,
+                                 const bp_tensor *rstd, const bp_tensor *dy, bp_tensor *dx, bp_tensor *dgamma,
+                                 bp_tensor *dbeta)
+{
+    if (bp__bad_norm_backward("bp_layernorm_backward", 1, x, gamma, mean, rstd, dy, dx, dgamma, dbeta)) return;
+    bp__layernorm_backward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+}
+
+/* ---- batch normalisation ---------------------------------------------------------------------------
+   Forward, training mode: the same formulas as layer norm, but each COLUMN (one feature) normalised over
+   the B examples of the batch:  mean_j, var_j (biased, 1/B), rstd_j = 1/sqrt(var_j + eps),
+   xhat = (x - mean_j) rstd_j,  y = gamma_j xhat + beta_j.  Every example's output now depends on the
+   whole batch.  Cached, for the same reasons as layer norm's: mean and rstd, one number per feature. */
+static void bp__batchnorm_forward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta, bp_real eps,
+                                  bp_tensor *y, bp_tensor *mean, bp_tensor *rstd)
+{
+    int r, j, C = x->cols;
+    for (j = 0; j < C; j++) {
+        double m, var, s;
+        bp__moments(x, j, x->rows, C, &m, &var); /* column j */
+        s = 1 / sqrt(var + (double)eps);
+        mean->data[j] = (bp_real)m;
+        rstd->data[j] = (bp_real)s;
+        for (r = 0; r < x->rows; r++)
+            y->data[r * C + j] = gamma->data[j] * (bp_real)(((double)x->data[r * C + j] - m) * s) + beta->data[j];
+    }
+}
+
+BPDEF void bp_batchnorm_forward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta, bp_real eps,
+                                bp_tensor *y, bp_tensor *mean, bp_tensor *rstd)
+{
+    if (bp__bad_norm("bp_batchnorm_forward", 0, x, gamma, beta, eps, y, mean, rstd)) return;
+    bp__batchnorm_forward(x, gamma, beta, eps, y, mean, rstd);
+}
+
+/* Backward: layer norm's derivation with the sums running down a column instead of along a row.  gamma_j
+   is now one number for the whole column, so it comes out of the sums, and they are exactly the
+   parameters' gradients:
+       dbeta_j = sum_r dy_rj,   dgamma_j = sum_r dy_rj xhat_rj,
+       dx_rj = gamma_j rstd_j (dy_rj - (dbeta_j + xhat_rj dgamma_j) / B)
+   -- the compact form: one pass for the two sums, one for dx, no B x B Jacobian, no intermediate
+   gradients of mean and var. */
+static void bp__batchnorm_backward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *mean,
+                                   const bp_tensor *rstd, const bp_tensor *dy, bp_tensor *dx, bp_tensor *dgamma,
+                                   bp_tensor *dbeta)
+{
+    int r, j, B = x->rows, C = x->cols;
+    for (j = 0; j < C; j++) {
+        bp_real m = mean->data[j], s = rstd->data[j], mean_dy, mean_dyx;
+        double sum_dy = 0, sum_dyx = 0;
+        for (r = 0; r < B; r++) { /* all of column j's dy is read before its dx is written: dx may be dy */
+            sum_dy += (double)dy->data[r * C + j];
+            sum_dyx += (double)(dy->data[r * C + j] * (x->data[r * C + j] - m) * s);
+        }
+        if (dbeta) dbeta->data[j] = (bp_real)sum_dy;
+        if (dgamma) dgamma->data[j] = (bp_real)sum_dyx;
+        mean_dy = (bp_real)(sum_dy / B);
+        mean_dyx = (bp_real)(sum_dyx / B);
+        for (r = 0; r < B; r++) {
+            bp_real xhat = (x->data[r * C + j] - m) * s;
+            dx->data[r * C + j] = gamma->data[j] * s * (dy->data[r * C + j] - mean_dy - xhat * mean_dyx);
+        }
+    }
+}
+
+BPDEF void bp_batchnorm_backward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *mean,
+                                 const bp_tensor *rstd, const bp_tensor *dy, bp_tensor *dx, bp_tensor *dgamma,
+                                 bp_tensor *dbeta)
+{
+    if (bp__bad_norm_backward("bp_batchnorm_backward", 0, x, gamma, mean, rstd, dy, dx, dgamma, dbeta)) return;
+    bp__batchnorm_backward(x, gamma, mean, rstd, dy, dx, dgamma, dbeta);
+}
+
+/* Running statistics.  At evaluation time there may be one example, or the batch may not be typical, so
+   batch norm then uses averages kept during training: after each training batch, an exponential moving
+   average of its mean and of its UNBIASED variance (times B/(B-1)), as torch's BatchNorm1d keeps them:
+       running_mean = (1 - momentum) running_mean + momentum mean_j
+       running_var  = (1 - momentum) running_var  + momentum var_j B/(B-1) */
+static void bp__batchnorm_update_running(bp_tensor *running_mean, bp_tensor *running_var, const bp_tensor *x,
+                                         bp_real momentum)
+{
+    int j, B = x->rows;
+    for (j = 0; j < x->cols; j++) {
+        double m, var;
+        bp__moments(x, j, B, x->cols, &m, &var);
+        running_mean->data[j] = (1 - momentum) * running_mean->data[j] + momentum * (bp_real)m;
+        running_var->data[j] = (1 - momentum) * running_var->data[j] + momentum * (bp_real)(var * B / (B - 1));
+    }
+}
+
+BPDEF void bp_batchnorm_update_running(bp_tensor *running_mean, bp_tensor *running_var, const bp_tensor *x,
+                                       bp_real momentum)
+{
+    const char *fn = "bp_batchnorm_update_running";
+    const bp_tensor *args[3] = {running_mean, running_var, x};
+    if (bp__bad_tensors(fn, 3, args, ">running_mean >running_var x") ||
+        bp__bad_norm_shapes(fn, x, 3, args, ">running_mean >running_var x", "ffx", 0))
+        return;
+    if (!(momentum >= 0 && momentum <= 1) || x->rows < 2) {
+        if (x->rows < 2)
+            bp__fail("%s: x is %dx%d (the unbiased variance needs a batch of B >= 2 rows)", fn, x->rows, x->cols);
+        else
+            bp__fail("%s: momentum is %g (x is %dx%d; momentum must be in [0, 1])", fn, (double)momentum, x->rows,
+                     x->cols);
+        return;
+    }
+    if (bp__bad_overlaps(fn, 3, args, ">running_mean >running_var x", 0)) return;
+    bp__batchnorm_update_running(running_mean, running_var, x, momentum);
+}
+
+/* Evaluation mode: the running statistics in place of the batch's,
+       y = gamma_j (x - running_mean_j) / sqrt(running_var_j + eps) + beta_j,
+   a fixed affine map of each feature: every example's output depends on that example alone. */
+static void bp__batchnorm_inference(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta,
+                                    const bp_tensor *running_mean, const bp_tensor *running_var, bp_real eps,
+                                    bp_tensor *y)
+{
+    int r, j, C = x->cols;
+    for (j = 0; j < C; j++) {
+        double m = (double)running_mean->data[j], s = 1 / sqrt((double)running_var->data[j] + (double)eps);
+        for (r = 0; r < x->rows; r++)
+            y->data[r * C + j] = gamma->data[j] * (bp_real)(((double)x->data[r * C + j] - m) * s) + beta->data[j];
+    }
+}
+
+BPDEF void bp_batchnorm_inference(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta,
+                                  const bp_tensor *running_mean, const bp_tensor *running_var, bp_real eps,
+                                  bp_tensor *y)
+{
+    const char *fn = "bp_batchnorm_inference";
+    const bp_tensor *args[6] = {x, gamma, beta, running_mean, running_var, y};
+    if (bp__bad_tensors(fn, 6, args, "x gamma beta running_mean running_var >y") ||
+        bp__bad_norm_shapes(fn, x, 6, args, "x gamma beta running_mean running_var >y", "xffffx", 0) ||
+        bp__bad_eps(fn, eps, "x", x))
+        return;
+    args[0] = bp__exactly(y, x) ? NULL : x; /* y may be x */
+    if (bp__bad_overlaps(fn, 6, args, "x? gamma beta running_mean running_var >y", 0)) return;
+    bp__batchnorm_inference(x, gamma, beta, running_mean, running_var, eps, y);
+}
+
+/* ---- dropout ---------------------------------------------------------------------------------------
+   Forward, training only: each element kept with probability 1 - p (a fresh uniform draw u, kept if
+   u >= p), else set to 0; the kept ones scaled by 1/(1-p) -- "inverted" dropout:
+       mask_i = 1/(1-p) if kept, 0 if dropped;   y_i = x_i mask_i
+   The scaling makes E[mask_i] = (1-p) * 1/(1-p) = 1, so E[y_i] = x_i: on average the next layer sees the
+   same size of input as at evaluation time, where dropout is simply left out (y = x, nothing rescaled).
+   What the forward caches: the mask.  The backward must drop the same elements, and the draws cannot be
+   taken again (rng has moved on); the mask holds the scale too. */
+static void bp__dropout_forward(const bp_tensor *x, bp_real p, bp_rng *rng, bp_tensor *mask, bp_tensor *y)
+{
+    bp_real scale = (bp_real)(1 / (1 - (double)p));
+    int i, n = x->rows * x->cols;
+    for (i = 0; i < n; i++) {
+        mask->data[i] = bp_rng_uniform(rng) < (double)p ? 0 : scale;
+        y->data[i] = x->data[i] * mask->data[i];
+    }
+}
+
+BPDEF void bp_dropout_forward(const bp_tensor *x, bp_real p, bp_rng *rng, bp_tensor *mask, bp_tensor *y)
+{
+    const char *fn = "bp_dropout_forward";
+    const bp_tensor *args[3] = {x, mask, y};
+    if (bp__bad_args(fn, 3, args, "x >mask >y", BP__SAME_SHAPE | BP__IN_PLACE) ||
+        bp__bad_overlap(fn, "mask", mask, "x", x, 0) || bp__bad_rng(fn, rng, "x", x))
+        return;
+    if (!(p >= 0 && p < 1)) {
+        bp__fail("%s: p is %g (x is %dx%d; p must be in [0, 1))", fn, (double)p, x->rows, x->cols);
+        return;
+    }
+    bp__dropout_forward(x, p, rng, mask, y);
+}
+
+/* Backward:  y_i = x_i mask_i with mask_i a constant, so  dx_i = dy_i mask_i: the gradient flows only
+   through the kept elements, scaled by the same 1/(1-p). */
+static void bp__dropout_backward(const bp_tensor *mask, const bp_tensor *dy, bp_tensor *dx)
+{
+    int i, n = mask->rows * mask->cols;
+    for (i = 0; i < n; i++) dx->data[i] = dy->data[i] * mask->data[i];
+}
+
+BPDEF void bp_dropout_backward(const bp_tensor *mask, const bp_tensor *dy, bp_tensor *dx)
+{
+    const bp_tensor *args[3] = {mask, dy, dx};
+    if (bp__bad_args("bp_dropout_backward", 3, args, "mask dy >dx", BP__SAME_SHAPE | BP__IN_PLACE)) return;
+    bp__dropout_backward(mask, dy, dx);
 }
 
 /* ===================================================================================================
@@ -1631,6 +1970,35 @@ static double bp__sum_squares(const bp_real *x, int n)
     for (; i < n; i++) lane[0] += (double)x[i] * (double)x[i];
     for (k = 0; k < 8; k++) sum += lane[k];
     return sum;
+}
+
+/* RMSprop:  v = alpha*v + (1-alpha)*dw^2;  w -= lr * dw / (sqrt(v) + eps).  v is a running mean of the
+   squared gradient, so sqrt(v) is the gradient's typical size, and each parameter's step, lr * dw/sqrt(v),
+   is about lr whatever the scale of its gradient: Adam without its mean of dw (m) and without the bias
+   correction (so the first steps, while v is still small, are larger: 10 lr at step 1 for alpha 0.99).
+   As in Adam: bp__sqrt (it vectorises), and v set to 0 below `tiny` rather than become subnormal (a
+   weight whose gradient stays 0; sqrt(tiny) = 1e-18 next to eps changes no step: see bp_adam_step). */
+static void bp__rmsprop_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *v, bp_real lr, bp_real alpha, bp_real eps)
+{
+    bp_real tiny = sizeof(bp_real) == 4 ? (bp_real)1e-36 : (bp_real)1e-300;
+    int i, n = w->rows * w->cols;
+    for (i = 0; i < n; i++) {
+        bp_real g = dw->data[i], vi = alpha * v->data[i] + (1 - alpha) * g * g;
+        v->data[i] = vi = vi < tiny ? 0 : vi;
+        w->data[i] -= lr * g / (bp__sqrt(vi) + eps);
+    }
+}
+
+BPDEF void bp_rmsprop_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *v, bp_real lr, bp_real alpha, bp_real eps)
+{
+    const char *fn = "bp_rmsprop_step";
+    const bp_tensor *args[3] = {w, dw, v};
+    if (bp__bad_args(fn, 3, args, ">w dw >v", BP__SAME_SHAPE) || bp__bad_eps(fn, eps, "w", w)) return;
+    if (!(alpha >= 0 && alpha < 1)) {
+        bp__fail("%s: alpha is %g (w is %dx%d; alpha must be in [0, 1))", fn, (double)alpha, w->rows, w->cols);
+        return;
+    }
+    bp__rmsprop_step(w, dw, v, lr, alpha, eps);
 }
 
 /* Gradient clipping:  norm = sqrt(sum of every gradient element squared), all gradients taken together as
@@ -2333,6 +2701,40 @@ static int bp__bad_pool(const char *fn, const bp_window *g, const bp_tensor *x, 
     return 0;
 }
 
+/* out is exactly in: the same data and the same shape (the in-place calls a function allows) */
+static int bp__exactly(const bp_tensor *out, const bp_tensor *in)
+{
+    return out->data == in->data && bp__same_shape(out, in);
+}
+
+/* eps must be > 0: it is added to a variance (or a root of one) that may be 0, then divided by */
+static int bp__bad_eps(const char *fn, bp_real eps, const char *name, const bp_tensor *t)
+{
+    if (eps > 0) return 0;
+    bp__fail("%s: eps is %g (%s is %dx%d; eps must be > 0)", fn, (double)eps, name, t->rows, t->cols);
+    return 1;
+}
+
+/* The normalisation layers' shapes, x being B x C.  kinds has one letter per argument: 'x' the shape of
+   x, 'f' one number per feature (1 x C), 's' a statistic: one per row (B x 1) if by_row (layer norm),
+   else one per feature (1 x C, batch norm).  Absent (NULL, optional) arguments are skipped. */
+static int bp__bad_norm_shapes(const char *fn, const bp_tensor *x, int n, const bp_tensor *const *args,
+                               const char *names, const char *kinds, int by_row)
+{
+    char name[16];
+    int i;
+    for (i = 0; i < n; i++) {
+        int per_row = kinds[i] == 's' && by_row, rows = kinds[i] == 'x' || per_row ? x->rows : 1;
+        int cols = per_row ? 1 : x->cols;
+        if (args[i] && (args[i]->rows != rows || args[i]->cols != cols)) {
+            bp__fail("%s: x is %dx%d but %s is %dx%d (it must be %dx%d)", fn, x->rows, x->cols,
+                     bp__name(names, i, name), args[i]->rows, args[i]->cols, rows, cols);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* The network's config: a known loss and optimizer, a batch of at least 1, finite rates, Adam's betas in
    [0, 1).  After bp_mlp_new also the optimizer the network's state was made for. */
 static int bp__bad_mlp_config(const char *fn, const bp_mlp_config *c)
@@ -2405,6 +2807,33 @@ static int bp__bad_mlp_targets(const char *fn, const bp_mlp *net, const bp_tenso
         return 1;
     }
     return bp__bad_overlap(fn, "the network", &net->all, "y", y, 0);
+}
+
+/* The whole guard of both norms' forwards (by_row: layer norm).  y may be x. */
+static int bp__bad_norm(const char *fn, int by_row, const bp_tensor *x, const bp_tensor *gamma,
+                        const bp_tensor *beta, bp_real eps, const bp_tensor *y, const bp_tensor *mean,
+                        const bp_tensor *rstd)
+{
+    const bp_tensor *args[6] = {x, gamma, beta, y, mean, rstd};
+    if (bp__bad_tensors(fn, 6, args, "x gamma beta >y >mean >rstd") ||
+        bp__bad_norm_shapes(fn, x, 6, args, "x gamma beta >y >mean >rstd", "xffxss", by_row) ||
+        bp__bad_eps(fn, eps, "x", x))
+        return 1;
+    if (bp__exactly(y, x)) args[0] = NULL; /* in place: y is x, and must not overlap anything else */
+    return bp__bad_overlaps(fn, 6, args, "x? gamma beta >y >mean >rstd", 0);
+}
+
+/* The whole guard of both norms' backwards.  dx may be dy; dgamma and dbeta may be NULL. */
+static int bp__bad_norm_backward(const char *fn, int by_row, const bp_tensor *x, const bp_tensor *gamma,
+                                 const bp_tensor *mean, const bp_tensor *rstd, const bp_tensor *dy,
+                                 const bp_tensor *dx, const bp_tensor *dgamma, const bp_tensor *dbeta)
+{
+    const bp_tensor *args[8] = {x, gamma, mean, rstd, dy, dx, dgamma, dbeta};
+    if (bp__bad_tensors(fn, 8, args, "x gamma mean rstd dy >dx >dgamma? >dbeta?") ||
+        bp__bad_norm_shapes(fn, x, 8, args, "x gamma mean rstd dy >dx >dgamma? >dbeta?", "xfssxxff", by_row))
+        return 1;
+    if (bp__exactly(dx, dy)) args[4] = NULL; /* in place: dx is dy */
+    return bp__bad_overlaps(fn, 8, args, "x gamma mean rstd dy? >dx >dgamma? >dbeta?", 0);
 }
 
 /* ===================================================================================================

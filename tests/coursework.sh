@@ -8,9 +8,12 @@
 #   the window    the line "typedef struct bp_window ..." (for the convolution and max-pooling);
 #   the bits      the lines "#include <stdint.h>" and "#include <string.h>" (for bp__exp and bp__sqrt, which
 #                 the activations, the softmax and Adam call);
+#   the rng       for dropout: "#include <stdint.h>", struct bp_rng (from "typedef struct bp_rng {" to
+#                 "} bp_rng;") and the declaration of bp_rng_uniform (the library's, linked in);
 #   a function    bp__NAME, from the comment block directly above it to its closing "}";
-# and adds at most the glue lines the recipe names (one: "#define bp__matmul bp__matmul_reference", so that
-# the copied Linear layer calls the copied reference matmul instead of the fast one).  That is build/coursework/NAME.c, with the
+# and adds at most the glue lines the recipe names (two: "#define bp__matmul bp__matmul_reference", so that
+# the copied Linear layer calls the copied reference matmul instead of the fast one; and, with the rng,
+# "#define BPDEF extern", the word backprop.h starts its declarations with).  That is build/coursework/NAME.c, with the
 # main of tests/coursework_mains.c appended (section "common", then section NAME).  The file does not
 # include backprop.h.  It is compiled ALONE with cc -std=c99 -Wall -Wextra -Wpedantic -Werror, linked with
 # an object of the library only so that its main can call the library's function too, and run: the
@@ -19,8 +22,10 @@
 # One line per function: ok/FAIL, the name, the lines copied (not counting the type, which every copy
 # shares), the bound.  Bounds: linear (forward + backward + the reference matmul) 60 lines; conv2d (im2col,
 # col2im, forward, backward and the reference matmul) 110; the reference matmul alone 25; Adam with its
-# square root 50; sigmoid, tanh and softmax forward with bp__exp 45; clipping with its sum of squares 35;
-# the gradient check and the max-pooling forward 25; every other function 20.  Every line of each file
+# square root 50, RMSprop with it 50; sigmoid, tanh and softmax forward with bp__exp 45; clipping with its sum of squares 35;
+# the norms' forwards and the running statistics (with the two-pass mean and variance, bp__moments) 45;
+# the norms' backwards (derivations included) 35; the gradient check, the max-pooling forward and dropout's
+# forward (with the rng) 25; every other function 20.  Every line of each file
 # before its main is checked to be a
 # line of backprop.h, verbatim, except the glue.  The last line is `N passed, M failed`.
 
@@ -29,6 +34,7 @@ B=build/coursework
 H=backprop.h
 STRICT="-std=c99 -Wall -Wextra -Wpedantic -Werror"
 GLUE="#define bp__matmul bp__matmul_reference"
+GLUE_RNG="#define BPDEF extern"
 mkdir -p "$B" || exit 1
 passed=0
 failed=0
@@ -43,6 +49,10 @@ extract() {
     window) grep -E '^typedef struct bp_window ' "$H" ;;
     bits) grep -E '^#include <(stdint|string)\.h>' "$H" ;;
     glue) echo "$GLUE" ;;
+    rng) grep -x -F '#include <stdint.h> /* uint64_t */' "$H"
+         echo "$GLUE_RNG"
+         awk '/^typedef struct bp_rng \{$/ { t = 1 } t { print } /^} bp_rng;$/ { t = 0 }' "$H"
+         grep -E '^BPDEF double bp_rng_uniform\(bp_rng \*rng\);' "$H" ;;
     *) awk -v name="$1" '
         { line[NR] = $0 }
         END {
@@ -83,10 +93,11 @@ coursework() {
             return
         fi
         cat "$B/part.txt" >>"$file"
-        [ "$part" = type ] || [ "$part" = glue ] || copied=$((copied + $(wc -l <"$B/part.txt")))
+        [ "$part" = type ] || [ "$part" = glue ] ||
+            copied=$((copied + $(grep -v -x -F -e "$GLUE_RNG" "$B/part.txt" | wc -l)))
     done
     # every line so far is a line of backprop.h, verbatim (or the glue)
-    foreign=$(grep -v -x -F -f "$H" "$file" | grep -v -x -F -e "$GLUE")
+    foreign=$(grep -v -x -F -f "$H" "$file" | grep -v -x -F -e "$GLUE" -e "$GLUE_RNG")
     section common >>"$file"
     section "$name" >>"$file"
     if [ -n "$foreign" ]; then
@@ -125,6 +136,16 @@ done
 coursework adam_step 50 bits bp__sqrt bp__adam_step
 coursework clip_grad_norm 35 bp__sum_squares bp__clip_grad_norm
 coursework gradcheck 25 bp__gradcheck
+coursework layernorm_forward 45 bp__moments bp__layernorm_forward
+coursework layernorm_backward 35 bp__layernorm_backward
+coursework batchnorm_forward 45 bp__moments bp__batchnorm_forward
+coursework batchnorm_backward 35 bp__batchnorm_backward
+coursework batchnorm_update_running 45 bp__moments bp__batchnorm_update_running
+for f in batchnorm_inference dropout_backward; do
+    coursework $f 20 bp__$f
+done
+coursework rmsprop_step 50 bits bp__sqrt bp__rmsprop_step
+coursework dropout_forward 25 rng bp__dropout_forward
 echo "(the type every copy starts with: $(extract type | wc -l) lines; the files are in $B/)"
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

@@ -354,3 +354,150 @@ int main(void)
                      (double)bp_gradcheck(cube_loss, &p, &p, &grad, (bp_real)1e-2), 0);
     return cw_done();
 }
+
+/* == layernorm_forward == */
+/* rows with a large mean (x + 1000) included: the two-pass moments keep their digits */
+void bp_layernorm_forward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta, bp_real eps,
+                          bp_tensor *y, bp_tensor *mean, bp_tensor *rstd);
+int main(void)
+{
+    bp_tensor x = cw_tensor(6, 9, 2), gamma = cw_tensor(1, 9, 1), beta = cw_tensor(1, 9, 1);
+    bp_tensor y = cw_tensor(6, 9, 0), mean = cw_tensor(6, 1, 0), rstd = cw_tensor(6, 1, 0);
+    bp_tensor y2 = cw_tensor(6, 9, 0), mean2 = cw_tensor(6, 1, 0), rstd2 = cw_tensor(6, 1, 0);
+    int j;
+    for (j = 0; j < 9; j++) x.data[9 + j] += 1000;
+    bp__layernorm_forward(&x, &gamma, &beta, (bp_real)1e-5, &y, &mean, &rstd);
+    bp_layernorm_forward(&x, &gamma, &beta, (bp_real)1e-5, &y2, &mean2, &rstd2);
+    cw_compare("y", &y, &y2, 0);
+    cw_compare("mean", &mean, &mean2, 0);
+    cw_compare("rstd", &rstd, &rstd2, 0);
+    return cw_done();
+}
+
+/* == layernorm_backward == */
+void bp_layernorm_backward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *mean, const bp_tensor *rstd,
+                           const bp_tensor *dy, bp_tensor *dx, bp_tensor *dgamma, bp_tensor *dbeta);
+int main(void)
+{
+    bp_tensor x = cw_tensor(6, 9, 2), gamma = cw_tensor(1, 9, 1), mean = cw_tensor(6, 1, 1), rstd = cw_tensor(6, 1, 1);
+    bp_tensor dy = cw_tensor(6, 9, 1), dx = cw_tensor(6, 9, 0), dgamma = cw_tensor(1, 9, 0), dbeta = cw_tensor(1, 9, 0);
+    bp_tensor dx2 = cw_tensor(6, 9, 0), dgamma2 = cw_tensor(1, 9, 0), dbeta2 = cw_tensor(1, 9, 0);
+    bp__layernorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx, &dgamma, &dbeta);
+    bp_layernorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx2, &dgamma2, &dbeta2);
+    cw_compare("dx", &dx, &dx2, 0);
+    cw_compare("dgamma", &dgamma, &dgamma2, 0);
+    cw_compare("dbeta", &dbeta, &dbeta2, 0);
+    return cw_done();
+}
+
+/* == batchnorm_forward == */
+/* a column with a large mean (x + 1000) included */
+void bp_batchnorm_forward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta, bp_real eps,
+                          bp_tensor *y, bp_tensor *mean, bp_tensor *rstd);
+int main(void)
+{
+    bp_tensor x = cw_tensor(8, 5, 2), gamma = cw_tensor(1, 5, 1), beta = cw_tensor(1, 5, 1);
+    bp_tensor y = cw_tensor(8, 5, 0), mean = cw_tensor(1, 5, 0), rstd = cw_tensor(1, 5, 0);
+    bp_tensor y2 = cw_tensor(8, 5, 0), mean2 = cw_tensor(1, 5, 0), rstd2 = cw_tensor(1, 5, 0);
+    int r;
+    for (r = 0; r < 8; r++) x.data[r * 5 + 2] += 1000;
+    bp__batchnorm_forward(&x, &gamma, &beta, (bp_real)1e-5, &y, &mean, &rstd);
+    bp_batchnorm_forward(&x, &gamma, &beta, (bp_real)1e-5, &y2, &mean2, &rstd2);
+    cw_compare("y", &y, &y2, 0);
+    cw_compare("mean", &mean, &mean2, 0);
+    cw_compare("rstd", &rstd, &rstd2, 0);
+    return cw_done();
+}
+
+/* == batchnorm_backward == */
+void bp_batchnorm_backward(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *mean, const bp_tensor *rstd,
+                           const bp_tensor *dy, bp_tensor *dx, bp_tensor *dgamma, bp_tensor *dbeta);
+int main(void)
+{
+    bp_tensor x = cw_tensor(8, 5, 2), gamma = cw_tensor(1, 5, 1), mean = cw_tensor(1, 5, 1), rstd = cw_tensor(1, 5, 1);
+    bp_tensor dy = cw_tensor(8, 5, 1), dx = cw_tensor(8, 5, 0), dgamma = cw_tensor(1, 5, 0), dbeta = cw_tensor(1, 5, 0);
+    bp_tensor dx2 = cw_tensor(8, 5, 0), dgamma2 = cw_tensor(1, 5, 0), dbeta2 = cw_tensor(1, 5, 0);
+    bp__batchnorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx, &dgamma, &dbeta);
+    bp_batchnorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx2, &dgamma2, &dbeta2);
+    cw_compare("dx", &dx, &dx2, 0);
+    cw_compare("dgamma", &dgamma, &dgamma2, 0);
+    cw_compare("dbeta", &dbeta, &dbeta2, 0);
+    return cw_done();
+}
+
+/* == batchnorm_update_running == */
+void bp_batchnorm_update_running(bp_tensor *running_mean, bp_tensor *running_var, const bp_tensor *x, bp_real momentum);
+int main(void)
+{
+    bp_tensor rm = cw_tensor(1, 5, 0), rv = cw_tensor(1, 5, 0), rm2 = cw_tensor(1, 5, 0), rv2 = cw_tensor(1, 5, 0);
+    int step, j;
+    for (j = 0; j < 5; j++) rv.data[j] = rv2.data[j] = 1; /* torch's start: mean 0, variance 1 */
+    for (step = 0; step < 3; step++) {
+        bp_tensor x = cw_tensor(8, 5, 2);
+        bp__batchnorm_update_running(&rm, &rv, &x, (bp_real)0.1);
+        bp_batchnorm_update_running(&rm2, &rv2, &x, (bp_real)0.1);
+    }
+    cw_compare("running_mean", &rm, &rm2, 0);
+    cw_compare("running_var", &rv, &rv2, 0);
+    return cw_done();
+}
+
+/* == batchnorm_inference == */
+void bp_batchnorm_inference(const bp_tensor *x, const bp_tensor *gamma, const bp_tensor *beta,
+                            const bp_tensor *running_mean, const bp_tensor *running_var, bp_real eps, bp_tensor *y);
+int main(void)
+{
+    bp_tensor x = cw_tensor(8, 5, 2), gamma = cw_tensor(1, 5, 1), beta = cw_tensor(1, 5, 1), rm = cw_tensor(1, 5, 1);
+    bp_tensor rv = cw_tensor(1, 5, 1), y = cw_tensor(8, 5, 0), y2 = cw_tensor(8, 5, 0);
+    int j;
+    for (j = 0; j < 5; j++) rv.data[j] = rv.data[j] * rv.data[j]; /* a variance: >= 0 */
+    bp__batchnorm_inference(&x, &gamma, &beta, &rm, &rv, (bp_real)1e-5, &y);
+    bp_batchnorm_inference(&x, &gamma, &beta, &rm, &rv, (bp_real)1e-5, &y2);
+    cw_compare("y", &y, &y2, 0);
+    return cw_done();
+}
+
+/* == dropout_forward == */
+/* the same seed for both: the same mask */
+void bp_dropout_forward(const bp_tensor *x, bp_real p, bp_rng *rng, bp_tensor *mask, bp_tensor *y);
+void bp_rng_seed(bp_rng *rng, uint64_t seed);
+int main(void)
+{
+    bp_tensor x = cw_tensor(7, 9, 1), mask = cw_tensor(7, 9, 0), y = cw_tensor(7, 9, 0);
+    bp_tensor mask2 = cw_tensor(7, 9, 0), y2 = cw_tensor(7, 9, 0);
+    bp_rng rng, rng2;
+    bp_rng_seed(&rng, 5);
+    bp_rng_seed(&rng2, 5);
+    bp__dropout_forward(&x, (bp_real)0.3, &rng, &mask, &y);
+    bp_dropout_forward(&x, (bp_real)0.3, &rng2, &mask2, &y2);
+    cw_compare("mask", &mask, &mask2, 0);
+    cw_compare("y", &y, &y2, 0);
+    return cw_done();
+}
+
+/* == dropout_backward == */
+void bp_dropout_backward(const bp_tensor *mask, const bp_tensor *dy, bp_tensor *dx);
+int main(void)
+{
+    bp_tensor mask = cw_tensor(7, 9, 2), dy = cw_tensor(7, 9, 1), dx = cw_tensor(7, 9, 0), dx2 = cw_tensor(7, 9, 0);
+    bp__dropout_backward(&mask, &dy, &dx);
+    bp_dropout_backward(&mask, &dy, &dx2);
+    cw_compare("dx", &dx, &dx2, 0);
+    return cw_done();
+}
+
+/* == rmsprop_step == */
+void bp_rmsprop_step(bp_tensor *w, const bp_tensor *dw, bp_tensor *v, bp_real lr, bp_real alpha, bp_real eps);
+int main(void)
+{
+    bp_tensor w = cw_tensor(4, 6, 0), v = cw_tensor(4, 6, 0), w2 = cw_tensor(4, 6, 0), v2 = cw_tensor(4, 6, 0);
+    int step;
+    for (step = 0; step < 5; step++) {
+        bp_tensor dw = cw_tensor(4, 6, 1);
+        bp__rmsprop_step(&w, &dw, &v, (bp_real)1e-2, (bp_real)0.99, (bp_real)1e-8);
+        bp_rmsprop_step(&w2, &dw, &v2, (bp_real)1e-2, (bp_real)0.99, (bp_real)1e-8);
+    }
+    cw_compare("w", &w, &w2, 0);
+    cw_compare("v", &v, &v2, 0);
+    return cw_done();
+}

@@ -94,12 +94,19 @@ static const test_case tests[] = {
     {"conv2d_vs_pytorch", test_conv2d_vs_pytorch},
     {"maxpool2d_vs_pytorch", test_maxpool2d_vs_pytorch},
     {"gradcheck_conv2d_maxpool2d", test_gradcheck_conv2d_maxpool2d},
+    {"layernorm_by_hand", test_layernorm_by_hand},
+    {"batchnorm_by_hand", test_batchnorm_by_hand},
+    {"dropout", test_dropout},
+    {"gradcheck_norms", test_gradcheck_norms},
+    {"norms_vs_pytorch", test_norms_vs_pytorch},
     /* test_optim.c */
     {"sgd_by_hand", test_sgd_by_hand},
     {"momentum_by_hand", test_momentum_by_hand},
     {"adam_by_hand", test_adam_by_hand},
     {"adam_zero_gradients", test_adam_zero_gradients},
     {"momentum_adam_vs_pytorch", test_momentum_adam_vs_pytorch},
+    {"rmsprop_by_hand", test_rmsprop_by_hand},
+    {"rmsprop_vs_pytorch", test_rmsprop_vs_pytorch},
     {"clip_grad_norm", test_clip_grad_norm},
     /* test_files.c (no files with BACKPROP_NO_STDIO) */
 #ifndef BACKPROP_NO_STDIO

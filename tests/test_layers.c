@@ -1,11 +1,13 @@
 /* Tests of the layers and losses, forward and backward: Linear, ReLU, sigmoid, tanh, MSE, softmax +
-   cross-entropy, 2-D convolution and max-pooling.  Three kinds of test, in this order:
+   cross-entropy, layer norm, batch norm, dropout, 2-D convolution and max-pooling.  Three kinds of test, in
+   this order:
      - by hand: each forward and backward on a case small enough to work out on paper (the working is in
        the comments), its in-place forms (the same bits), and each argument check's message;
      - gradient checks: each backward against central finite differences (bp_gradcheck), in double to 1e-7
        (float: 1e-2), alone and composed into Linear -> ReLU -> MSE and a two-layer classifier;
      - walkthrough_vs_numpy: the walkthrough's forward and backward against numpy's textbook code
-       (tests/fixtures/walkthrough.txt, written by tests/gen_fixtures.py).
+       (tests/fixtures/walkthrough.txt, written by tests/gen_fixtures.py); norms_vs_pytorch: the norms and
+       dropout against PyTorch (tests/fixtures/norms.txt).
    Where each function is tested (here, unless test_sweep.c is named):
      bp_linear_forward, bp_linear_backward   linear_by_hand, gradcheck_linear, gradcheck_itself,
                                              gradcheck_classifier, walkthrough_vs_numpy
@@ -22,6 +24,10 @@
                                              gradcheck_conv2d_maxpool2d
      bp_maxpool2d_forward, _backward         maxpool2d_by_hand, maxpool2d_vs_pytorch,
                                              gradcheck_conv2d_maxpool2d
+     bp_layernorm_*                          layernorm_by_hand, batchnorm_by_hand (batch norm is layer norm of
+                                             the transpose), gradcheck_norms, norms_vs_pytorch
+     bp_batchnorm_* (all four)               batchnorm_by_hand, gradcheck_norms, norms_vs_pytorch
+     bp_dropout_*                            dropout (its statistics), gradcheck_norms, norms_vs_pytorch
      bp_gradcheck                            gradcheck_itself (and every gradcheck_* relies on it)
      all of them                             argument_sweep (every argument check) and no_allocation_*,
                                              in test_sweep.c
@@ -1492,4 +1498,650 @@ static void test_gradcheck_conv2d_maxpool2d(void)
     }
     if (getenv("BP_TEST_REPORT"))
         for (i = 0; i < 4; i++) printf("  %-24s worst gradcheck error %.2g\n", what[i], worst[i]);
+}
+
+/* ---- normalisation and dropout, by hand ---------------------------------------------------------- */
+
+static void test_layernorm_by_hand(void)
+{
+    /* x = [1 3; 6 2], gamma = [2 -1], beta = [1 1], eps = 3.  Row 1: mean 2, var 1, rstd 1/sqrt(1+3) = 0.5,
+       xhat = [-0.5 0.5], y = [2*-0.5+1, -1*0.5+1] = [0 0.5].  Row 2: mean 4, var 4, rstd s = 1/sqrt(7),
+       xhat = [2s -2s], y = [1+4s, 1+2s].
+       dy = [1 0; 0 1].  Row 1: g = dy*gamma = [2 0], mean(g) = 1, mean(g xhat) = -0.5,
+       dx = 0.5 ([2 0] - 1 - [-0.5 0.5](-0.5)) = [0.375 -0.375].  Row 2: g = [0 -1], mean(g) = -0.5,
+       mean(g xhat) = s, dx = s ([0 -1] + 0.5 - [2s -2s] s) = s [3/14 -3/14].
+       dgamma = sum over rows of dy xhat = [-0.5, -2s];  dbeta = [1 1]. */
+    const double s = 0.3779644730092272;
+    const double x_[] = {1, 3, 6, 2}, gamma_[] = {2, -1}, beta_[] = {1, 1}, dy_[] = {1, 0, 0, 1};
+    const double y_[] = {0, 0.5, 2.511857892036909, 1.7559289460184544}, mean_[] = {2, 4}, rstd_[] = {0.5, s};
+    const double dx_[] = {0.375, -0.375, 0.08099238707340582, -0.08099238707340582};
+    const double dgamma_[] = {-0.5, -0.7559289460184544}, dbeta_[] = {1, 1};
+    const double tol = 4 * REAL_EPS;
+    bp_tensor x = make(2, 2, x_), gamma = make(1, 2, gamma_), beta = make(1, 2, beta_), dy = make(2, 2, dy_);
+    bp_tensor y = make(2, 2, NULL), mean = make(2, 1, NULL), rstd = make(2, 1, NULL), dx = make(2, 2, NULL);
+    bp_tensor dgamma = make(1, 2, NULL), dbeta = make(1, 2, NULL), copy = make(2, 2, NULL), wrong = make(2, 1, NULL);
+    long mallocs = test_mallocs;
+    fill(&dgamma, 99); /* gradients overwrite */
+    bp_layernorm_forward(&x, &gamma, &beta, 3, &y, &mean, &rstd);
+    CHECK(close_to(&y, y_, tol) && close_to(&mean, mean_, 0) && close_to(&rstd, rstd_, tol));
+    bp_layernorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx, &dgamma, &dbeta);
+    CHECK(close_to(&dx, dx_, tol) && close_to(&dgamma, dgamma_, tol) && close_to(&dbeta, dbeta_, 0));
+    fill(&dx, 99);
+    bp_layernorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx, NULL, NULL); /* parameters' gradients skipped */
+    CHECK(close_to(&dx, dx_, tol));
+    memcpy(copy.data, x.data, 4 * sizeof(bp_real)); /* in place: the same bits */
+    bp_layernorm_forward(&copy, &gamma, &beta, 3, &copy, &mean, &rstd);
+    CHECK(same_bits(&copy, &y));
+    memcpy(copy.data, dy.data, 4 * sizeof(bp_real));
+    bp_layernorm_backward(&x, &gamma, &mean, &rstd, &copy, &copy, NULL, &dbeta);
+    CHECK(same_bits(&copy, &dx));
+    CHECK(test_mallocs == mallocs);
+    EXPECT_NO_ERROR();
+
+    /* argument checks: one message naming the shapes, nothing written */
+    fill(&y, 5);
+    fill(&mean, 5);
+    fill(&dx, 5);
+    fill(&dgamma, 5);
+    bp_layernorm_forward(&x, &gamma, &beta, 0, &y, &mean, &rstd);
+    EXPECT_ERROR("bp_layernorm_forward", "eps is 0 (x is 2x2; eps must be > 0)");
+    bp_layernorm_forward(&x, &gamma, &beta, (bp_real)NAN, &y, &mean, &rstd);
+    EXPECT_ERROR("bp_layernorm_forward", "eps is nan");
+    bp_layernorm_forward(&x, &gamma, &beta, -1, &y, &mean, &rstd);
+    EXPECT_ERROR("bp_layernorm_forward", "eps is -1");
+    bp_layernorm_forward(&x, &gamma, &beta, 3, &y, &gamma, &rstd);
+    EXPECT_ERROR("bp_layernorm_forward", "x is 2x2 but mean is 1x2 (it must be 2x1)");
+    bp_layernorm_forward(&x, &wrong, &beta, 3, &y, &mean, &rstd);
+    EXPECT_ERROR("bp_layernorm_forward", "x is 2x2 but gamma is 2x1 (it must be 1x2)");
+    bp_layernorm_forward(&x, &gamma, &beta, 3, &wrong, &mean, &rstd);
+    EXPECT_ERROR("bp_layernorm_forward", "x is 2x2 but y is 2x1 (it must be 2x2)");
+    bp_layernorm_forward(&x, &gamma, NULL, 3, &y, &mean, &rstd);
+    EXPECT_ERROR("bp_layernorm_forward", "beta is NULL");
+    bp_layernorm_forward(&x, &gamma, &beta, 3, &y, &mean, &mean);
+    EXPECT_ERROR("bp_layernorm_forward", "mean (2x1) shares memory with rstd (2x1)");
+    {
+        bp_tensor mean_on_x = {2, 1, x.data};
+        bp_layernorm_forward(&x, &gamma, &beta, 3, &y, &mean_on_x, &rstd);
+        EXPECT_ERROR("bp_layernorm_forward", "mean (2x1) shares memory with x (2x2)");
+    }
+    bp_layernorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx, &dbeta, &dbeta);
+    EXPECT_ERROR("bp_layernorm_backward", "dgamma (1x2) shares memory with dbeta (1x2)");
+    bp_layernorm_backward(&x, &gamma, &mean, &rstd, &dy, &x, NULL, NULL);
+    EXPECT_ERROR("bp_layernorm_backward", "dx (2x2) shares memory with x (2x2)");
+    bp_layernorm_backward(&x, &gamma, &mean, &rstd, &wrong, &dx, NULL, NULL);
+    EXPECT_ERROR("bp_layernorm_backward", "x is 2x2 but dy is 2x1 (it must be 2x2)");
+    bp_layernorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx, &wrong, NULL);
+    EXPECT_ERROR("bp_layernorm_backward", "x is 2x2 but dgamma is 2x1 (it must be 1x2)");
+    bp_layernorm_backward(&x, &gamma, &mean, NULL, &dy, &dx, NULL, NULL);
+    EXPECT_ERROR("bp_layernorm_backward", "rstd is NULL");
+    CHECK(all_equal(&y, 5) && all_equal(&mean, 5) && all_equal(&dx, 5) && all_equal(&dgamma, 5));
+
+    /* empty: no rows, or no features (the mean of no numbers is 0: rstd = 1/sqrt(eps)) */
+    {
+        bp_tensor x0 = {3, 0, NULL}, g0 = {1, 0, NULL}, m3 = make(3, 1, NULL), r3 = make(3, 1, NULL);
+        bp_layernorm_forward(&x0, &g0, &g0, (bp_real)0.25, &x0, &m3, &r3);
+        CHECK(all_equal(&m3, 0) && all_equal(&r3, 2));
+        bp_layernorm_backward(&x0, &g0, &m3, &r3, &x0, &x0, &g0, &g0);
+        EXPECT_NO_ERROR();
+        bp_tensor_free(&m3);
+        bp_tensor_free(&r3);
+    }
+    bp_tensor_free(&x);
+    bp_tensor_free(&gamma);
+    bp_tensor_free(&beta);
+    bp_tensor_free(&dy);
+    bp_tensor_free(&y);
+    bp_tensor_free(&mean);
+    bp_tensor_free(&rstd);
+    bp_tensor_free(&dx);
+    bp_tensor_free(&dgamma);
+    bp_tensor_free(&dbeta);
+    bp_tensor_free(&copy);
+    bp_tensor_free(&wrong);
+}
+
+static void test_batchnorm_by_hand(void)
+{
+    /* Layer norm's numbers, by columns: x = [1 6; 3 2] has the columns [1 3] (mean 2, var 1, rstd 0.5 with
+       eps = 3) and [6 2] (mean 4, var 4, rstd s = 1/sqrt(7)).  gamma = [2 -1], beta = [1 1]:
+       y = [2(-0.5)+1, -(2s)+1; 2(0.5)+1, -(-2s)+1] = [0, 1-2s; 2, 1+2s].
+       dy = [1 0; 0 1].  Column 1: dbeta = 1, dgamma = -0.5, dx = 2*0.5 ([1 0] - ([1 1] + [-0.5 0.5](-0.5))/2)
+       = [0.375 -0.375].  Column 2: dbeta = 1, dgamma = -2s, dx = -s ([0 1] - ([1 1] + [2s -2s](-2s))/2)
+       = s [3/14 -3/14].
+       Running statistics from this x (B = 2), momentum 0.5, from (0, 1): the unbiased variances are
+       [1 4] * 2/1 = [2 8], so running_mean = 0.5*0 + 0.5*[2 4] = [1 2] and running_var = 0.5*1 + 0.5*[2 8]
+       = [1.5 4.5].  Evaluation with running statistics equal to the batch's (biased) ones gives the
+       training forward's y. */
+    const double s = 0.3779644730092272;
+    const double x_[] = {1, 6, 3, 2}, gamma_[] = {2, -1}, beta_[] = {1, 1}, dy_[] = {1, 0, 0, 1};
+    const double y_[] = {0, 0.2440710539815456, 2, 1.7559289460184544}, mean_[] = {2, 4}, rstd_[] = {0.5, s};
+    const double dx_[] = {0.375, 0.08099238707340582, -0.375, -0.08099238707340582};
+    const double dgamma_[] = {-0.5, -0.7559289460184544}, dbeta_[] = {1, 1}, var_[] = {1, 4};
+    const double rm_[] = {1, 2}, rv_[] = {1.5, 4.5};
+    const double tol = 4 * REAL_EPS;
+    bp_tensor x = make(2, 2, x_), gamma = make(1, 2, gamma_), beta = make(1, 2, beta_), dy = make(2, 2, dy_);
+    bp_tensor y = make(2, 2, NULL), mean = make(1, 2, NULL), rstd = make(1, 2, NULL), dx = make(2, 2, NULL);
+    bp_tensor dgamma = make(1, 2, NULL), dbeta = make(1, 2, NULL), copy = make(2, 2, NULL), wrong = make(2, 1, NULL);
+    bp_tensor rm = make(1, 2, NULL), rv = make(1, 2, NULL), var = make(1, 2, var_);
+    long mallocs = test_mallocs;
+    bp_batchnorm_forward(&x, &gamma, &beta, 3, &y, &mean, &rstd);
+    CHECK(close_to(&y, y_, tol) && close_to(&mean, mean_, 0) && close_to(&rstd, rstd_, tol));
+    fill(&dgamma, 99);
+    bp_batchnorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx, &dgamma, &dbeta);
+    CHECK(close_to(&dx, dx_, tol) && close_to(&dgamma, dgamma_, tol) && close_to(&dbeta, dbeta_, 0));
+    memcpy(copy.data, x.data, 4 * sizeof(bp_real)); /* in place: the same bits */
+    bp_batchnorm_forward(&copy, &gamma, &beta, 3, &copy, &mean, &rstd);
+    CHECK(same_bits(&copy, &y));
+    memcpy(copy.data, dy.data, 4 * sizeof(bp_real));
+    bp_batchnorm_backward(&x, &gamma, &mean, &rstd, &copy, &copy, &dgamma, NULL);
+    CHECK(same_bits(&copy, &dx));
+    fill(&rv, 1);
+    bp_batchnorm_update_running(&rm, &rv, &x, (bp_real)0.5);
+    CHECK(close_to(&rm, rm_, 0) && close_to(&rv, rv_, 0));
+    bp_batchnorm_inference(&x, &gamma, &beta, &mean, &var, 3, &copy);
+    CHECK(close_to(&copy, y_, tol));
+    bp_batchnorm_inference(&copy, &gamma, &beta, &mean, &var, 3, &copy); /* in place */
+    bp_batchnorm_inference(&y, &gamma, &beta, &mean, &var, 3, &dx);
+    CHECK(same_bits(&copy, &dx));
+    CHECK(test_mallocs == mallocs);
+    EXPECT_NO_ERROR();
+
+    /* batch norm is layer norm of the transpose (with gamma = 1 and beta = 0, which do not transpose) */
+    {
+        bp_rng rng;
+        bp_tensor xb = bp_tensor_new(5, 3), ones = bp_tensor_new(1, 3), zeros = bp_tensor_new(1, 3);
+        bp_tensor yb = bp_tensor_new(5, 3), mb = bp_tensor_new(1, 3), rb = bp_tensor_new(1, 3);
+        bp_tensor ones5 = bp_tensor_new(1, 5), zeros5 = bp_tensor_new(1, 5), xt, yl = bp_tensor_new(3, 5);
+        bp_tensor ml = bp_tensor_new(3, 1), rl = bp_tensor_new(3, 1), ylt;
+        bp_rng_seed(&rng, 13);
+        randomize(&xb, &rng);
+        fill(&ones, 1);
+        fill(&ones5, 1);
+        xt = transposed(&xb);
+        bp_batchnorm_forward(&xb, &ones, &zeros, (bp_real)1e-3, &yb, &mb, &rb);
+        bp_layernorm_forward(&xt, &ones5, &zeros5, (bp_real)1e-3, &yl, &ml, &rl);
+        ylt = transposed(&yl);
+        CHECK(same_bits(&yb, &ylt));
+        CHECK(memcmp(mb.data, ml.data, 3 * sizeof(bp_real)) == 0 && memcmp(rb.data, rl.data, 3 * sizeof(bp_real)) == 0);
+        bp_tensor_free(&xb);
+        bp_tensor_free(&ones);
+        bp_tensor_free(&zeros);
+        bp_tensor_free(&yb);
+        bp_tensor_free(&mb);
+        bp_tensor_free(&rb);
+        bp_tensor_free(&ones5);
+        bp_tensor_free(&zeros5);
+        bp_tensor_free(&xt);
+        bp_tensor_free(&yl);
+        bp_tensor_free(&ml);
+        bp_tensor_free(&rl);
+        bp_tensor_free(&ylt);
+    }
+
+    /* argument checks */
+    fill(&y, 5);
+    fill(&dx, 5);
+    fill(&rm, 5);
+    fill(&rv, 5);
+    bp_batchnorm_forward(&x, &gamma, &beta, 0, &y, &mean, &rstd);
+    EXPECT_ERROR("bp_batchnorm_forward", "eps is 0 (x is 2x2; eps must be > 0)");
+    bp_batchnorm_forward(&x, &gamma, &beta, 3, &y, &wrong, &rstd);
+    EXPECT_ERROR("bp_batchnorm_forward", "x is 2x2 but mean is 2x1 (it must be 1x2)");
+    bp_batchnorm_backward(&x, &gamma, &mean, &wrong, &dy, &dx, NULL, NULL);
+    EXPECT_ERROR("bp_batchnorm_backward", "x is 2x2 but rstd is 2x1 (it must be 1x2)");
+    bp_batchnorm_backward(&x, &gamma, &mean, &rstd, &dy, &dx, &gamma, NULL);
+    EXPECT_ERROR("bp_batchnorm_backward", "dgamma (1x2) shares memory with gamma (1x2)");
+    bp_batchnorm_update_running(&rm, &rv, &x, (bp_real)1.5);
+    EXPECT_ERROR("bp_batchnorm_update_running", "momentum is 1.5 (x is 2x2; momentum must be in [0, 1])");
+    bp_batchnorm_update_running(&rm, &rv, &x, (bp_real)-0.1);
+    EXPECT_ERROR("bp_batchnorm_update_running", "momentum is -0.1");
+    bp_batchnorm_update_running(&rm, &rv, &x, (bp_real)NAN);
+    EXPECT_ERROR("bp_batchnorm_update_running", "momentum is nan");
+    {
+        bp_tensor one_row = {1, 2, x.data}, no_rows = {0, 2, NULL};
+        bp_batchnorm_update_running(&rm, &rv, &one_row, (bp_real)0.1);
+        EXPECT_ERROR("bp_batchnorm_update_running", "x is 1x2 (the unbiased variance needs a batch of B >= 2 rows)");
+        bp_batchnorm_update_running(&rm, &rv, &no_rows, (bp_real)0.1);
+        EXPECT_ERROR("bp_batchnorm_update_running", "x is 0x2");
+    }
+    bp_batchnorm_update_running(&rm, &rm, &x, (bp_real)0.1);
+    EXPECT_ERROR("bp_batchnorm_update_running", "running_mean (1x2) shares memory with running_var (1x2)");
+    bp_batchnorm_update_running(&rm, &wrong, &x, (bp_real)0.1);
+    EXPECT_ERROR("bp_batchnorm_update_running", "x is 2x2 but running_var is 2x1 (it must be 1x2)");
+    bp_batchnorm_inference(&x, &gamma, &beta, &mean, &var, -3, &y);
+    EXPECT_ERROR("bp_batchnorm_inference", "eps is -3");
+    bp_batchnorm_inference(&x, &gamma, &beta, &mean, &wrong, 3, &y);
+    EXPECT_ERROR("bp_batchnorm_inference", "x is 2x2 but running_var is 2x1 (it must be 1x2)");
+    bp_batchnorm_inference(&x, &gamma, &beta, &mean, &var, 3, &copy);
+    EXPECT_NO_ERROR();
+    {
+        bp_tensor mean_in_y = {1, 2, y.data + 2};
+        bp_batchnorm_inference(&x, &gamma, &beta, &mean_in_y, &var, 3, &y);
+        EXPECT_ERROR("bp_batchnorm_inference", "y (2x2) shares memory with running_mean (1x2)");
+    }
+    CHECK(all_equal(&dx, 5) && all_equal(&rm, 5) && all_equal(&rv, 5));
+
+    /* B = 1 (torch refuses it): var 0, so y = beta; dx = 0 (nothing in y depends on x) */
+    {
+        bp_tensor x1 = {1, 2, x.data}, dy1 = {1, 2, dy.data}, y1 = make(1, 2, NULL), d1 = make(1, 2, NULL);
+        bp_batchnorm_forward(&x1, &gamma, &beta, 3, &y1, &mean, &rstd);
+        CHECK(close_to(&y1, beta_, 0));
+        bp_batchnorm_backward(&x1, &gamma, &mean, &rstd, &dy1, &d1, NULL, NULL);
+        CHECK(all_equal(&d1, 0));
+        bp_tensor_free(&y1);
+        bp_tensor_free(&d1);
+    }
+    EXPECT_NO_ERROR();
+    bp_tensor_free(&x);
+    bp_tensor_free(&gamma);
+    bp_tensor_free(&beta);
+    bp_tensor_free(&dy);
+    bp_tensor_free(&y);
+    bp_tensor_free(&mean);
+    bp_tensor_free(&rstd);
+    bp_tensor_free(&dx);
+    bp_tensor_free(&dgamma);
+    bp_tensor_free(&dbeta);
+    bp_tensor_free(&copy);
+    bp_tensor_free(&wrong);
+    bp_tensor_free(&rm);
+    bp_tensor_free(&rv);
+    bp_tensor_free(&var);
+}
+
+/* Dropout's statistics: the kept fraction, the exact scaling 1/(1-p), the same seed giving the same mask,
+   p = 0 the identity; the backward; the argument checks. */
+static void test_dropout(void)
+{
+    const int rows = 200, cols = 500, n = rows * cols; /* 100000 draws */
+    const double ps[] = {0, 0.1, 0.5, 0.9};
+    bp_tensor x = bp_tensor_new(rows, cols), mask = bp_tensor_new(rows, cols), y = bp_tensor_new(rows, cols);
+    bp_tensor mask2 = bp_tensor_new(rows, cols), y2 = bp_tensor_new(rows, cols), dx = bp_tensor_new(rows, cols);
+    bp_rng rng, rng2;
+    int k, i;
+    bp_rng_seed(&rng, 3);
+    randomize(&x, &rng);
+    for (k = 0; k < 4; k++) {
+        const bp_real p = (bp_real)ps[k], scale = (bp_real)(1 / (1 - (double)p));
+        double kept = 0, sigma = sqrt((1 - (double)p) * (double)p / n), sum_mask = 0;
+        int exact = 1;
+        long mallocs = test_mallocs;
+        bp_rng_seed(&rng, 100 + (uint64_t)k);
+        bp_dropout_forward(&x, p, &rng, &mask, &y);
+        for (i = 0; i < n; i++) {
+            kept += mask.data[i] != 0;
+            sum_mask += (double)mask.data[i];
+            exact &= mask.data[i] == 0 || mask.data[i] == scale;
+            exact &= y.data[i] == (bp_real)(x.data[i] * mask.data[i]); /* (the cast: x87 keeps more bits) */
+        }
+        kept /= n;
+        if (!(fabs(kept - (1 - (double)p)) <= 5 * sigma + 1e-12))
+            printf("  p %g: kept %.5f, expected %.5f +- %.5f\n", (double)p, kept, 1 - (double)p, 5 * sigma);
+        CHECK(fabs(kept - (1 - (double)p)) <= 5 * sigma + 1e-12);
+        CHECK(exact); /* every mask element is 0 or exactly 1/(1-p), and y = x * mask exactly */
+        /* E[mask] = 1: the mean of the mask is 1 within its standard error, scale * sigma */
+        CHECK(fabs(sum_mask / n - 1) <= 5 * (double)scale * sigma + 1e-12);
+        bp_rng_seed(&rng2, 100 + (uint64_t)k); /* the same seed: the same mask, bit for bit */
+        bp_dropout_forward(&x, p, &rng2, &mask2, &y2);
+        CHECK(same_bits(&mask, &mask2) && same_bits(&y, &y2) && rng.state == rng2.state);
+        memcpy(y2.data, x.data, element_count(&x) * sizeof(bp_real)); /* in place */
+        bp_rng_seed(&rng2, 100 + (uint64_t)k);
+        bp_dropout_forward(&y2, p, &rng2, &mask2, &y2);
+        CHECK(same_bits(&y, &y2));
+        if (p == 0) CHECK(same_bits(&y, &x) && all_equal(&mask, 1)); /* p = 0: the identity */
+        bp_dropout_backward(&mask, &x, &dx); /* dx = dy * mask: here dy = x, so dx = y */
+        CHECK(same_bits(&dx, &y));
+        memcpy(dx.data, x.data, element_count(&x) * sizeof(bp_real));
+        bp_dropout_backward(&mask, &dx, &dx); /* in place */
+        CHECK(same_bits(&dx, &y));
+        CHECK(test_mallocs == mallocs);
+    }
+    bp_rng_seed(&rng2, 999); /* another seed: another mask */
+    bp_dropout_forward(&x, (bp_real)0.9, &rng2, &mask2, &y2);
+    CHECK(!same_bits(&mask, &mask2));
+    EXPECT_NO_ERROR();
+
+    fill(&mask, 5);
+    fill(&y, 5);
+    fill(&dx, 5);
+    bp_dropout_forward(&x, 1, &rng, &mask, &y);
+    EXPECT_ERROR("bp_dropout_forward", "p is 1 (x is 200x500; p must be in [0, 1))");
+    bp_dropout_forward(&x, (bp_real)-0.5, &rng, &mask, &y);
+    EXPECT_ERROR("bp_dropout_forward", "p is -0.5");
+    bp_dropout_forward(&x, (bp_real)NAN, &rng, &mask, &y);
+    EXPECT_ERROR("bp_dropout_forward", "p is nan");
+    bp_dropout_forward(&x, (bp_real)0.5, NULL, &mask, &y);
+    EXPECT_ERROR("bp_dropout_forward", "rng is NULL (x is 200x500)");
+    bp_dropout_forward(&y2, (bp_real)0.5, &rng, &y2, &y);
+    EXPECT_ERROR("bp_dropout_forward", "mask (200x500) shares memory with x (200x500)");
+    bp_dropout_forward(&x, (bp_real)0.5, &rng, &y, &y);
+    EXPECT_ERROR("bp_dropout_forward", "mask (200x500) shares memory with y (200x500)");
+    bp_dropout_forward(&x, (bp_real)0.5, &rng, &mask, &dx);
+    EXPECT_NO_ERROR();
+    fill(&dx, 5);
+    fill(&mask, 5);
+    bp_dropout_backward(&mask, &x, NULL);
+    EXPECT_ERROR("bp_dropout_backward", "dx is NULL");
+    {
+        bp_tensor small = {2, 3, dx.data};
+        bp_dropout_backward(&mask, &x, &small);
+        EXPECT_ERROR("bp_dropout_backward", "mask is 200x500 but dx is 2x3");
+    }
+    CHECK(all_equal(&mask, 5) && all_equal(&y, 5) && all_equal(&dx, 5));
+    bp_tensor_free(&x);
+    bp_tensor_free(&mask);
+    bp_tensor_free(&y);
+    bp_tensor_free(&mask2);
+    bp_tensor_free(&y2);
+    bp_tensor_free(&dx);
+}
+
+/* ---- gradient checks: layer norm, batch norm, dropout ------------------------------------------------
+   L = sum of c * y for fixed random c, so dL/dy = c; each backward's dx, dgamma and dbeta against central
+   differences of the forward (bp_gradcheck), element by element.  And along a direction: x = x0 + t v for
+   a random v, dL/dt = sum of dx * v, checked at t = 0 -- one number of the size of the whole gradient,
+   which stays meaningful with a large mean (x + 100), where each element's difference quotient carries the
+   rounding of (x - mean) at 100 and the elements of dx near 0 show nothing but that. */
+typedef struct norm_net {
+    bp_tensor x, gamma, beta, y, mean, rstd, c, mask;
+    bp_tensor x0, v, t; /* the directional check: x = x0 + t v (t is 1x1) */
+    int kind;           /* 0 layer norm, 1 batch norm, 2 dropout */
+    int along;          /* 1: x is set from x0, v and t first */
+    bp_rng rng;
+} norm_net;
+
+static bp_real norm_loss(void *ctx)
+{
+    norm_net *n = (norm_net *)ctx;
+    double sum = 0;
+    int i;
+    for (i = 0; n->along && i < n->x.rows * n->x.cols; i++) n->x.data[i] = n->x0.data[i] + n->t.data[0] * n->v.data[i];
+    if (n->kind == 0) bp_layernorm_forward(&n->x, &n->gamma, &n->beta, (bp_real)1e-5, &n->y, &n->mean, &n->rstd);
+    if (n->kind == 1) bp_batchnorm_forward(&n->x, &n->gamma, &n->beta, (bp_real)1e-5, &n->y, &n->mean, &n->rstd);
+    if (n->kind == 2) {
+        bp_rng_seed(&n->rng, 77); /* the same mask on every call */
+        bp_dropout_forward(&n->x, (bp_real)0.4, &n->rng, &n->mask, &n->y);
+    }
+    for (i = 0; i < n->y.rows * n->y.cols; i++) sum += (double)n->c.data[i] * (double)n->y.data[i];
+    return (bp_real)sum;
+}
+
+static void test_gradcheck_norms(void)
+{
+    /* B x C (not C = 2 for layer norm, nor B = 2 for batch norm: two numbers normalise to -1 and 1 whatever
+       they are, so dx is ~0 and only rounding is left to compare), and a shift added to x */
+    const int shapes[][2] = {{4, 6}, {1, 5}, {7, 3}, {5, 4}};
+    const double shifts[] = {0, 100};
+    const char *kinds[] = {"layernorm", "batchnorm", "dropout"};
+    const bp_real eps = GRADCHECK_EPS;
+    const double tol = GRADCHECK_TOL;
+    bp_rng rng;
+    int s, kind, sh, i;
+    bp_rng_seed(&rng, 1313);
+    for (kind = 0; kind < 3; kind++)
+        for (s = 0; s < 4; s++)
+            for (sh = 0; sh < 2; sh++) {
+                const int B = shapes[s][0], C = shapes[s][1];
+                norm_net n;
+                bp_tensor dx, dgamma, dbeta, dt;
+                bp_tensor *params[3], *grads[3];
+                const char *names[3] = {"dx", "dgamma", "dbeta"};
+                double along = 0;
+                bp_real e;
+                int k, count = kind == 2 ? 1 : 3;
+                if (kind == 1 && B == 1) continue; /* batch norm of one example: y = beta, dx = 0 */
+                n.kind = kind;
+                n.along = 0;
+                n.x = bp_tensor_new(B, C);
+                n.gamma = bp_tensor_new(1, C);
+                n.beta = bp_tensor_new(1, C);
+                n.y = bp_tensor_new(B, C);
+                n.mean = bp_tensor_new(kind == 0 ? B : 1, kind == 0 ? 1 : C);
+                n.rstd = bp_tensor_new(kind == 0 ? B : 1, kind == 0 ? 1 : C);
+                n.c = bp_tensor_new(B, C);
+                n.mask = bp_tensor_new(B, C);
+                n.x0 = bp_tensor_new(B, C);
+                n.v = bp_tensor_new(B, C);
+                n.t = bp_tensor_new(1, 1);
+                dx = bp_tensor_new(B, C);
+                dgamma = bp_tensor_new(1, C);
+                dbeta = bp_tensor_new(1, C);
+                dt = bp_tensor_new(1, 1);
+                randomize(&n.x, &rng);
+                randomize(&n.gamma, &rng);
+                randomize(&n.beta, &rng);
+                randomize(&n.c, &rng);
+                randomize(&n.v, &rng);
+                for (i = 0; i < B * C; i++) n.x.data[i] += (bp_real)shifts[sh];
+                memcpy(n.x0.data, n.x.data, element_count(&n.x) * sizeof(bp_real));
+                norm_loss(&n);
+                if (kind == 0) bp_layernorm_backward(&n.x, &n.gamma, &n.mean, &n.rstd, &n.c, &dx, &dgamma, &dbeta);
+                if (kind == 1) bp_batchnorm_backward(&n.x, &n.gamma, &n.mean, &n.rstd, &n.c, &dx, &dgamma, &dbeta);
+                if (kind == 2) bp_dropout_backward(&n.mask, &n.c, &dx);
+                params[0] = &n.x;
+                grads[0] = &dx;
+                params[1] = &n.gamma;
+                grads[1] = &dgamma;
+                params[2] = &n.beta;
+                grads[2] = &dbeta;
+                /* element by element, without the shift (in float an element of dx below ~5e-3 would show
+                   the loss's own rounding, ~1e-6 over the step 2*eps; with this seed none fails) */
+                for (k = 0; k < count && sh == 0; k++) {
+                    e = bp_gradcheck(norm_loss, &n, params[k], grads[k], eps);
+                    if (!(e < tol))
+                        printf("  %s %dx%d %s: %g\n", kinds[kind], B, C, names[k], (double)e);
+                    CHECK(e < tol);
+                }
+                /* along v: dL/dt = sum of dx * v */
+                for (i = 0; i < B * C; i++) along += (double)dx.data[i] * (double)n.v.data[i];
+                dt.data[0] = (bp_real)along;
+                n.along = 1;
+                e = bp_gradcheck(norm_loss, &n, &n.t, &dt, eps);
+                if (!(e < tol)) printf("  %s %dx%d shift %g along v: %g\n", kinds[kind], B, C, shifts[sh], (double)e);
+                CHECK(e < tol);
+                bp_tensor_free(&n.x);
+                bp_tensor_free(&n.gamma);
+                bp_tensor_free(&n.beta);
+                bp_tensor_free(&n.y);
+                bp_tensor_free(&n.mean);
+                bp_tensor_free(&n.rstd);
+                bp_tensor_free(&n.c);
+                bp_tensor_free(&n.mask);
+                bp_tensor_free(&n.x0);
+                bp_tensor_free(&n.v);
+                bp_tensor_free(&n.t);
+                bp_tensor_free(&dx);
+                bp_tensor_free(&dgamma);
+                bp_tensor_free(&dbeta);
+                bp_tensor_free(&dt);
+            }
+    EXPECT_NO_ERROR();
+}
+
+/* ---- normalisation, dropout and RMSprop against PyTorch (tests/fixtures/norms.txt) ------------------- */
+
+/* The next case line of norms.txt: its kind (layernorm, batchnorm, running, dropout, rmsprop or end), its
+   name and up to 4 numbers; 0 at the end of the file.  Lines of other cases' blocks are skipped. */
+static int next_norm_case(FILE *f, char *kind, char *name, double *nums)
+{
+    static const char *const kinds[] = {"layernorm", "batchnorm", "running", "dropout", "rmsprop", "end"};
+    char line[4096], word[32];
+    int k;
+    while (fgets(line, sizeof line, f)) {
+        if (line[0] == '#' || sscanf(line, "%31s", word) != 1) continue;
+        for (k = 0; k < 6; k++)
+            if (strcmp(word, kinds[k]) == 0) {
+                strcpy(kind, word);
+                name[0] = 0;
+                nums[0] = nums[1] = nums[2] = nums[3] = 0;
+                sscanf(line, "%*s %31s %lf %lf %lf %lf", name, &nums[0], &nums[1], &nums[2], &nums[3]);
+                return 1;
+            }
+    }
+    return 0;
+}
+
+/* The largest |mine - theirs| over the largest |theirs| (the array's scale; at least 1), with a FAIL line
+   above tol. */
+static double worst_error(const bp_tensor *mine, const bp_tensor *theirs, const char *what, double tol)
+{
+    double scale = 0, worst = 0;
+    int i, n = (int)element_count(theirs);
+    if (!same_shape(mine, theirs)) {
+        printf("  %s: %dx%d, expected %dx%d\n", what, mine->rows, mine->cols, theirs->rows, theirs->cols);
+        CHECK(0);
+        return HUGE_VAL;
+    }
+    for (i = 0; i < n; i++)
+        if (fabs((double)theirs->data[i]) > scale) scale = fabs((double)theirs->data[i]);
+    for (i = 0; i < n; i++) {
+        double err = fabs((double)mine->data[i] - (double)theirs->data[i]);
+        if (!(err <= worst)) worst = err;
+    }
+    worst /= scale > 1 ? scale : 1; /* (an array that is 0 but for rounding: one_feature's dx) */
+    if (!(worst <= tol)) printf("  %s differs from PyTorch by %.3g (relative to its largest element; allowed %.3g)\n",
+                                what, worst, tol);
+    CHECK(worst <= tol);
+    return worst;
+}
+
+/* The worst relative errors seen, per function, for tests/README.md (printed with BP_TEST_REPORT) */
+static double norms_worst[10];
+enum { W_LN_F, W_LN_B, W_BN_F, W_BN_B, W_RUNNING, W_INFERENCE, W_DROPOUT_F, W_DROPOUT_B, W_RMSPROP };
+static void note_worst(int which, double e)
+{
+    if (e > norms_worst[which]) norms_worst[which] = e;
+}
+
+static void test_norms_vs_pytorch(void)
+{
+    static const char *const names[] = {"x", "gamma", "beta", "dy", "y", "mean", "rstd", "dx", "dgamma", "dbeta"};
+    char kind[32], name[64], what[128];
+    double nums[4];
+    int cases = 0, ok = 1, i;
+    FILE *f = open_fixture("norms.txt");
+    if (!f) return;
+    while (ok && next_norm_case(f, kind, name, nums) && strcmp(kind, "end") != 0) {
+        int layer = strcmp(kind, "layernorm") == 0;
+        if (layer || strcmp(kind, "batchnorm") == 0) {
+            bp_tensor t[10], y, mean, rstd, dx, dgamma, dbeta;
+            bp_real eps = (bp_real)nums[0];
+            double tol = REFERENCE_TOL, big = 0, rs = 0;
+            for (i = 0; i < 10; i++) ok &= read_block(f, names[i], &t[i]);
+            CHECK(ok);
+            if (!ok) break;
+            y = bp_tensor_new(t[0].rows, t[0].cols);
+            dx = bp_tensor_new(t[0].rows, t[0].cols);
+            mean = bp_tensor_new(t[5].rows, t[5].cols);
+            rstd = bp_tensor_new(t[6].rows, t[6].cols);
+            dgamma = bp_tensor_new(1, t[0].cols);
+            dbeta = bp_tensor_new(1, t[0].cols);
+            /* The cached mean is a bp_real: in float, a mean of 1000 is held to half an ulp, 3e-5, and every
+               xhat = (x - mean) rstd the backward rebuilds is off by that times rstd.  Allowed for on top of
+               the base tolerance (1e-13 in double). */
+            for (i = 0; i < t[5].rows * t[5].cols; i++) {
+                if (fabs((double)t[5].data[i]) > big) big = fabs((double)t[5].data[i]);
+                if ((double)t[6].data[i] > rs) rs = (double)t[6].data[i];
+            }
+            if (layer) bp_layernorm_forward(&t[0], &t[1], &t[2], eps, &y, &mean, &rstd);
+            else bp_batchnorm_forward(&t[0], &t[1], &t[2], eps, &y, &mean, &rstd);
+            snprintf(what, sizeof what, "%s %s", kind, name);
+            note_worst(layer ? W_LN_F : W_BN_F, worst_error(&y, &t[4], what, tol));
+            note_worst(layer ? W_LN_F : W_BN_F, worst_error(&mean, &t[5], what, tol));
+            note_worst(layer ? W_LN_F : W_BN_F, worst_error(&rstd, &t[6], what, tol));
+            if (layer) bp_layernorm_backward(&t[0], &t[1], &mean, &rstd, &t[3], &dx, &dgamma, &dbeta);
+            else bp_batchnorm_backward(&t[0], &t[1], &mean, &rstd, &t[3], &dx, &dgamma, &dbeta);
+            tol += 2 * REAL_EPS * big * rs;
+            note_worst(layer ? W_LN_B : W_BN_B, worst_error(&dx, &t[7], what, tol));
+            note_worst(layer ? W_LN_B : W_BN_B, worst_error(&dgamma, &t[8], what, tol));
+            note_worst(layer ? W_LN_B : W_BN_B, worst_error(&dbeta, &t[9], what, tol));
+            for (i = 0; i < 10; i++) bp_tensor_free(&t[i]);
+            bp_tensor_free(&y);
+            bp_tensor_free(&dx);
+            bp_tensor_free(&mean);
+            bp_tensor_free(&rstd);
+            bp_tensor_free(&dgamma);
+            bp_tensor_free(&dbeta);
+        } else if (strcmp(kind, "running") == 0) {
+            /* BatchNorm1d's buffers, batch after batch (from running_mean 0 and running_var 1), then eval() */
+            bp_tensor x, rm_want, rv_want, rm, rv, gamma, beta, y_want, y;
+            int b, C = 0;
+            bp_real eps = (bp_real)nums[0], momentum = (bp_real)nums[1];
+            /* in float, momentum 0.1 is rounded: relative 1.5e-8, carried by every update */
+            double tol = REFERENCE_TOL + 4 * fabs((double)momentum - nums[1]) / nums[1];
+            rm = rv = bp_tensor_new(0, 0);
+            for (b = 0; b < (int)nums[2] && ok; b++) {
+                ok &= read_block(f, "x", &x) && read_block(f, "running_mean", &rm_want) &&
+                      read_block(f, "running_var", &rv_want);
+                if (!ok) break;
+                if (b == 0) {
+                    C = x.cols;
+                    rm = bp_tensor_new(1, C);
+                    rv = bp_tensor_new(1, C);
+                    fill(&rv, 1);
+                }
+                bp_batchnorm_update_running(&rm, &rv, &x, momentum);
+                snprintf(what, sizeof what, "running mean after batch %d", b + 1);
+                note_worst(W_RUNNING, worst_error(&rm, &rm_want, what, tol));
+                snprintf(what, sizeof what, "running var after batch %d", b + 1);
+                note_worst(W_RUNNING, worst_error(&rv, &rv_want, what, tol));
+                bp_tensor_free(&x);
+                bp_tensor_free(&rm_want);
+                bp_tensor_free(&rv_want);
+            }
+            ok &= read_block(f, "x", &x) && read_block(f, "gamma", &gamma) && read_block(f, "beta", &beta) &&
+                  read_block(f, "y", &y_want);
+            CHECK(ok);
+            if (!ok) break;
+            y = bp_tensor_new(x.rows, x.cols);
+            /* the running statistics are the library's own, so their error (above) carries into y */
+            bp_batchnorm_inference(&x, &gamma, &beta, &rm, &rv, eps, &y);
+            note_worst(W_INFERENCE, worst_error(&y, &y_want, "inference", tol + 300 * 2 * REAL_EPS));
+            bp_tensor_free(&x);
+            bp_tensor_free(&gamma);
+            bp_tensor_free(&beta);
+            bp_tensor_free(&y_want);
+            bp_tensor_free(&y);
+            bp_tensor_free(&rm);
+            bp_tensor_free(&rv);
+        } else if (strcmp(kind, "dropout") == 0) {
+            /* torch's mask is its own random draw: taken back from its y (x has no zeros), then the scale of
+               the kept elements, and the backward with that mask, must be torch's */
+            bp_tensor x, y_want, dy, dx_want, mask, y, dx;
+            bp_real p = (bp_real)nums[0], scale = (bp_real)(1 / (1 - (double)p));
+            ok &= read_block(f, "x", &x) && read_block(f, "y", &y_want) && read_block(f, "dy", &dy) &&
+                  read_block(f, "dx", &dx_want);
+            CHECK(ok);
+            if (!ok) break;
+            mask = bp_tensor_new(x.rows, x.cols);
+            y = bp_tensor_new(x.rows, x.cols);
+            dx = bp_tensor_new(x.rows, x.cols);
+            for (i = 0; i < x.rows * x.cols; i++) {
+                mask.data[i] = y_want.data[i] != 0 ? scale : 0;
+                y.data[i] = x.data[i] * mask.data[i]; /* what bp_dropout_forward writes for a kept element */
+            }
+            note_worst(W_DROPOUT_F, worst_error(&y, &y_want, "dropout y", REAL_EPS));
+            bp_dropout_backward(&mask, &dy, &dx);
+            note_worst(W_DROPOUT_B, worst_error(&dx, &dx_want, "dropout dx", REAL_EPS));
+            bp_tensor_free(&x);
+            bp_tensor_free(&y_want);
+            bp_tensor_free(&dy);
+            bp_tensor_free(&dx_want);
+            bp_tensor_free(&mask);
+            bp_tensor_free(&y);
+            bp_tensor_free(&dx);
+        } else {
+            continue; /* rmsprop: test_optim.c */
+        }
+        cases++;
+    }
+    fclose(f);
+    CHECK(ok && cases == 9);
+#ifdef BP_TEST_REPORT
+    printf("  worst relative error vs PyTorch: layernorm fwd %.2g bwd %.2g; batchnorm fwd %.2g bwd %.2g; running %.2g;"
+           " inference %.2g; dropout fwd %.2g bwd %.2g\n", norms_worst[W_LN_F], norms_worst[W_LN_B], norms_worst[W_BN_F],
+           norms_worst[W_BN_B], norms_worst[W_RUNNING], norms_worst[W_INFERENCE], norms_worst[W_DROPOUT_F],
+           norms_worst[W_DROPOUT_B]);
+#endif
+    EXPECT_NO_ERROR();
 }

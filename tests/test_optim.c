@@ -1,7 +1,8 @@
-/* Tests of the optimizers and gradient clipping: bp_sgd_step, bp_momentum_step and bp_adam_step, one or
-   two steps by hand with every argument check; momentum and Adam step by step against PyTorch's
-   torch.optim.SGD and torch.optim.Adam run in float64 (tests/fixtures/optim.txt, written by
-   tests/gen_fixtures.py), to 1e-12 relative in double; and bp_clip_grad_norm by hand.
+/* Tests of the optimizers and gradient clipping: bp_sgd_step, bp_momentum_step, bp_adam_step and
+   bp_rmsprop_step, one or two steps by hand with every argument check; momentum and Adam step by step
+   against PyTorch's torch.optim.SGD and torch.optim.Adam run in float64 (tests/fixtures/optim.txt, written
+   by tests/gen_fixtures.py), to 1e-12 relative in double, and RMSprop against torch.optim.RMSprop
+   (tests/fixtures/norms.txt); and bp_clip_grad_norm by hand.
    Part of the suite: tests/test_backprop.c includes this file (see there how to run one test). */
 
 #include "harness.h"
@@ -329,6 +330,100 @@ static void test_momentum_adam_vs_pytorch(void)
     }
     fclose(f);
     CHECK(cases == 4 && steps_checked == 17);
+    EXPECT_NO_ERROR();
+}
+
+/* ---- RMSprop, by hand and against PyTorch (tests/fixtures/norms.txt) ------------------------------ */
+
+static void test_rmsprop_by_hand(void)
+{
+    /* lr 0.25, alpha 0.75, eps 1e-8 (negligible here).  Step 1, dw = [0.5 -1]: v = 0.25 dw^2 = [0.0625 0.25],
+       sqrt(v) = [0.25 0.5], w = [1 -2] - 0.25 [0.5/0.25, -1/0.5] = [0.5 -1.5].
+       Step 2, dw = [0.5 0]: v = 0.75 [0.0625 0.25] + 0.25 [0.25 0] = [7/64 0.1875], sqrt(7/64) = sqrt(7)/8,
+       w = [0.5 - 0.25*0.5*8/sqrt(7), -1.5] = [0.5 - 1/sqrt(7), -1.5]  (a zero gradient: no step at all) */
+    const double w_[] = {1, -2}, dw1_[] = {0.5, -1}, dw2_[] = {0.5, 0};
+    const double w1[] = {0.5, -1.5}, v1[] = {0.0625, 0.25}, w2[] = {0.1220355269907728, -1.5}, v2[] = {0.109375, 0.1875};
+    bp_tensor w = make(1, 2, w_), dw = make(1, 2, dw1_), v = bp_tensor_new(1, 2), wrong = bp_tensor_new(2, 1);
+    const double tol = 8 * REAL_EPS + 1e-7;
+    long mallocs = test_mallocs;
+    bp_real before;
+    bp_rmsprop_step(&w, &dw, &v, (bp_real)0.25, (bp_real)0.75, (bp_real)1e-8);
+    CHECK(close_to(&w, w1, tol) && close_to(&v, v1, 0));
+    dw.data[0] = (bp_real)dw2_[0];
+    dw.data[1] = (bp_real)dw2_[1];
+    before = w.data[1];
+    bp_rmsprop_step(&w, &dw, &v, (bp_real)0.25, (bp_real)0.75, (bp_real)1e-8);
+    CHECK(close_to(&w, w2, tol) && close_to(&v, v2, 0) && w.data[1] == before);
+    CHECK(test_mallocs == mallocs);
+    EXPECT_NO_ERROR();
+
+    /* argument checks: one message naming the shapes, w and v untouched */
+    fill(&w, 4);
+    fill(&v, 4);
+    bp_rmsprop_step(&w, &dw, &v, 1, 1, (bp_real)1e-8);
+    EXPECT_ERROR("bp_rmsprop_step", "alpha is 1 (w is 1x2; alpha must be in [0, 1))");
+    bp_rmsprop_step(&w, &dw, &v, 1, (bp_real)-0.5, (bp_real)1e-8);
+    EXPECT_ERROR("bp_rmsprop_step", "alpha is -0.5");
+    bp_rmsprop_step(&w, &dw, &v, 1, (bp_real)NAN, (bp_real)1e-8);
+    EXPECT_ERROR("bp_rmsprop_step", "alpha is nan");
+    bp_rmsprop_step(&w, &dw, &v, 1, (bp_real)0.9, 0);
+    EXPECT_ERROR("bp_rmsprop_step", "eps is 0 (w is 1x2; eps must be > 0)");
+    bp_rmsprop_step(&w, &wrong, &v, 1, (bp_real)0.9, (bp_real)1e-8);
+    EXPECT_ERROR("bp_rmsprop_step", "w is 1x2 but dw is 2x1");
+    bp_rmsprop_step(&w, &dw, NULL, 1, (bp_real)0.9, (bp_real)1e-8);
+    EXPECT_ERROR("bp_rmsprop_step", "v is NULL");
+    bp_rmsprop_step(&w, &dw, &w, 1, (bp_real)0.9, (bp_real)1e-8);
+    EXPECT_ERROR("bp_rmsprop_step", "w (1x2) shares memory with v (1x2)");
+    bp_rmsprop_step(&w, &dw, &dw, 1, (bp_real)0.9, (bp_real)1e-8);
+    EXPECT_ERROR("bp_rmsprop_step", "v (1x2) shares memory with dw (1x2)");
+    CHECK(all_equal(&w, 4) && all_equal(&v, 4));
+    bp_tensor_free(&w);
+    bp_tensor_free(&dw);
+    bp_tensor_free(&v);
+    bp_tensor_free(&wrong);
+}
+
+static void test_rmsprop_vs_pytorch(void)
+{
+    char kind[32], name[64], what[96];
+    double nums[4];
+    int cases = 0, steps_checked = 0, ok = 1;
+    FILE *f = open_fixture("norms.txt");
+    if (!f) return;
+    while (ok && next_norm_case(f, kind, name, nums) && strcmp(kind, "end") != 0) {
+        bp_tensor w0, w, v, g, w_want, v_want;
+        bp_real lr = (bp_real)nums[0], alpha = (bp_real)nums[1], eps = (bp_real)nums[2];
+        /* in float, alpha 0.99 is rounded, and 1 - alpha is 0.01 off by 2e-8 / 0.01 relative: v carries
+           that factor, w half of it (through sqrt(v)) */
+        double tol = REFERENCE_TOL + 2 * fabs((double)alpha - nums[1]) / (1 - nums[1]);
+        int t;
+        if (strcmp(kind, "rmsprop") != 0) continue;
+        ok &= read_block(f, "w", &w0);
+        if (!ok) break;
+        w = w0;
+        v = bp_tensor_new(w.rows, w.cols);
+        for (t = 1; t <= (int)nums[3] && ok; t++) {
+            ok &= read_block(f, "grad", &g) && read_block(f, "w", &w_want) && read_block(f, "v", &v_want);
+            if (!ok) break;
+            bp_rmsprop_step(&w, &g, &v, lr, alpha, eps);
+            snprintf(what, sizeof what, "rmsprop %s w after step %d", name, t);
+            note_worst(W_RMSPROP, worst_error(&w, &w_want, what, tol));
+            snprintf(what, sizeof what, "rmsprop %s v after step %d", name, t);
+            note_worst(W_RMSPROP, worst_error(&v, &v_want, what, tol));
+            bp_tensor_free(&g);
+            bp_tensor_free(&w_want);
+            bp_tensor_free(&v_want);
+            steps_checked++;
+        }
+        bp_tensor_free(&w);
+        bp_tensor_free(&v);
+        cases++;
+    }
+    fclose(f);
+    CHECK(ok && cases == 2 && steps_checked == 10);
+#ifdef BP_TEST_REPORT
+    printf("  worst relative error vs PyTorch: rmsprop %.2g\n", norms_worst[W_RMSPROP]);
+#endif
     EXPECT_NO_ERROR();
 }
 

@@ -266,10 +266,9 @@ static void test_no_allocation_step(void)
     bp_tensor_free(&db);
 }
 
-/* Every other function that takes tensors (init, randn, norm, sigmoid, tanh, softmax + cross-entropy,
-   momentum, Adam, clipping, convolution and max-pooling): no allocation. */
 /* Every other function that takes tensors (init, randn, norm, rows, sigmoid, tanh, softmax + cross-entropy,
-   momentum, Adam, clipping): no allocation. */
+   momentum, Adam, RMSprop, clipping, layer norm, batch norm, dropout, convolution and max-pooling): no
+   allocation. */
 static void test_no_allocation_others(void)
 {
     const int labels[] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 0, 1, 2, 3, 4, 5};
@@ -296,6 +295,7 @@ static void test_no_allocation_others(void)
     bp_tensor_randn(&dW, &rng, 1);
     bp_momentum_step(&W, &dW, &s1, (bp_real)0.1, (bp_real)0.9);
     bp_adam_step(&W, &dW, &s1, &s2, 3, (bp_real)1e-3, (bp_real)0.9, (bp_real)0.999, (bp_real)1e-8);
+    bp_rmsprop_step(&W, &dW, &s2, (bp_real)1e-2, (bp_real)0.99, (bp_real)1e-8);
     (void)bp_clip_grad_norm(grads, 2, (bp_real)0.5);
     { /* the image layers: conv 2x4x4 -> 3 filters 3x3 -> pool 2; the tensors above as buffers */
         static const bp_window conv = {2, 4, 4, 3, 1, 0}, pool = {3, 2, 2, 2, 2, 0};
@@ -307,6 +307,21 @@ static void test_no_allocation_others(void)
         bp_maxpool2d_backward(&pool, argmax, &p, &y);
         bp_conv2d_backward(&conv, &x, &Wc, &y, &dx, &dWc, NULL, &col);
         CHECK(bp_window_out_height(&conv) == 2 && bp_window_out_width(&pool) == 1);
+    }
+    /* the norms and dropout on z (16 x 10): W's rows serve as gamma and beta, s1 and s2 as statistics */
+    {
+        bp_tensor gamma = {1, 10, W.data}, beta = {1, 10, W.data + 10}, row_mean = {16, 1, s1.data};
+        bp_tensor row_rstd = {16, 1, s1.data + 16}, col_mean = {1, 10, s2.data}, col_rstd = {1, 10, s2.data + 10};
+        bp_tensor col_var = {1, 10, s2.data + 20}, col_dgamma = {1, 10, s2.data + 30}, col_dbeta = {1, 10, s2.data + 40};
+        bp_layernorm_forward(&z, &gamma, &beta, (bp_real)1e-5, &a, &row_mean, &row_rstd);
+        bp_layernorm_backward(&z, &gamma, &row_mean, &row_rstd, &a, &d, &col_dgamma, &col_dbeta);
+        bp_batchnorm_forward(&z, &gamma, &beta, (bp_real)1e-5, &a, &col_mean, &col_rstd);
+        bp_batchnorm_backward(&z, &gamma, &col_mean, &col_rstd, &a, &d, &col_dgamma, &col_dbeta);
+        fill(&col_var, 1);
+        bp_batchnorm_update_running(&col_mean, &col_var, &z, (bp_real)0.1);
+        bp_batchnorm_inference(&z, &gamma, &beta, &col_mean, &col_var, (bp_real)1e-5, &a);
+        bp_dropout_forward(&z, (bp_real)0.5, &rng, &a, &d);
+        bp_dropout_backward(&a, &z, &d);
     }
     CHECK(test_mallocs == before);
     EXPECT_NO_ERROR();
@@ -328,7 +343,7 @@ static void test_no_allocation_others(void)
    write nothing anywhere (every buffer compared before and after), and return its error value. */
 
 enum { ARG_IN, ARG_OUT, ARG_OPT_IN, ARG_OPT_OUT }; /* OPT: may be NULL */
-#define SWEEP_ARGS 7
+#define SWEEP_ARGS 8
 #define WINDOW (-1) /* no_empty_size of the image functions: only the batch (the rows of args[0]) may be 0 */
 #define SWEEP_SLACK 64 /* elements per buffer: room for any shape below, and for shifted aliases */
 
@@ -342,8 +357,8 @@ typedef struct sweep_fn {
     double (*call)(bp_tensor *const *t); /* calls fn with t[0..] in order; returns its result (0 if void) */
     double on_error;                     /* what it returns after an error (NaN: NaN) */
     int free_shape;                      /* 1: no shape ties another argument's */
-    int no_empty_size;                   /* a size that cannot be 0 alone (classes: then no label fits);
-                                            WINDOW: any size but the batch */
+    int no_empty_size;                   /* a size that cannot be 0 alone (classes: then no label fits; the
+                                            batch of the running statistics); WINDOW: any size but the batch */
     const char *in_place;                /* "out=in ..." pairs allowed exactly in place */
     sweep_arg args[SWEEP_ARGS];
 } sweep_fn;
@@ -435,6 +450,49 @@ static double call_clip(bp_tensor *const *t)
     grads[0] = t[0];
     grads[1] = t[1];
     return (double)bp_clip_grad_norm(grads, 2, (bp_real)0.5);
+}
+static double call_layernorm_forward(bp_tensor *const *t)
+{
+    bp_layernorm_forward(t[0], t[1], t[2], (bp_real)1e-5, t[3], t[4], t[5]);
+    return 0;
+}
+static double call_layernorm_backward(bp_tensor *const *t)
+{
+    bp_layernorm_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+    return 0;
+}
+static double call_batchnorm_forward(bp_tensor *const *t)
+{
+    bp_batchnorm_forward(t[0], t[1], t[2], (bp_real)1e-5, t[3], t[4], t[5]);
+    return 0;
+}
+static double call_batchnorm_backward(bp_tensor *const *t)
+{
+    bp_batchnorm_backward(t[0], t[1], t[2], t[3], t[4], t[5], t[6], t[7]);
+    return 0;
+}
+static double call_batchnorm_running(bp_tensor *const *t)
+{
+    bp_batchnorm_update_running(t[0], t[1], t[2], (bp_real)0.1);
+    return 0;
+}
+static double call_batchnorm_inference(bp_tensor *const *t)
+{
+    bp_batchnorm_inference(t[0], t[1], t[2], t[3], t[4], (bp_real)1e-5, t[5]);
+    return 0;
+}
+static double call_dropout_forward(bp_tensor *const *t)
+{
+    bp_rng rng;
+    bp_rng_seed(&rng, 1);
+    bp_dropout_forward(t[0], (bp_real)0.5, &rng, t[1], t[2]);
+    return 0;
+}
+static double call_dropout_backward(bp_tensor *const *t) { bp_dropout_backward(t[0], t[1], t[2]); return 0; }
+static double call_rmsprop(bp_tensor *const *t)
+{
+    bp_rmsprop_step(t[0], t[1], t[2], (bp_real)1e-2, (bp_real)0.99, (bp_real)1e-8);
+    return 0;
 }
 static double call_gradcheck(bp_tensor *const *t)
 {
@@ -548,6 +606,30 @@ static const sweep_fn sweep_fns[] = {
      {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"vel", 3, 4, ARG_OUT}}},
     {"bp_adam_step", call_adam, 0, 0, 0, "",
      {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"m", 3, 4, ARG_OUT}, {"v", 3, 4, ARG_OUT}}},
+    {"bp_rmsprop_step", call_rmsprop, 0, 0, 0, "",
+     {{"w", 3, 4, ARG_OUT}, {"dw", 3, 4, ARG_IN}, {"v", 3, 4, ARG_OUT}}},
+    {"bp_layernorm_forward", call_layernorm_forward, 0, 0, 0, "y=x",
+     {{"x", 3, 4, ARG_IN}, {"gamma", 1, 4, ARG_IN}, {"beta", 1, 4, ARG_IN}, {"y", 3, 4, ARG_OUT},
+      {"mean", 3, 1, ARG_OUT}, {"rstd", 3, 1, ARG_OUT}}},
+    {"bp_layernorm_backward", call_layernorm_backward, 0, 0, 0, "dx=dy",
+     {{"x", 3, 4, ARG_IN}, {"gamma", 1, 4, ARG_IN}, {"mean", 3, 1, ARG_IN}, {"rstd", 3, 1, ARG_IN},
+      {"dy", 3, 4, ARG_IN}, {"dx", 3, 4, ARG_OUT}, {"dgamma", 1, 4, ARG_OPT_OUT}, {"dbeta", 1, 4, ARG_OPT_OUT}}},
+    {"bp_batchnorm_forward", call_batchnorm_forward, 0, 0, 0, "y=x",
+     {{"x", 3, 4, ARG_IN}, {"gamma", 1, 4, ARG_IN}, {"beta", 1, 4, ARG_IN}, {"y", 3, 4, ARG_OUT},
+      {"mean", 1, 4, ARG_OUT}, {"rstd", 1, 4, ARG_OUT}}},
+    {"bp_batchnorm_backward", call_batchnorm_backward, 0, 0, 0, "dx=dy",
+     {{"x", 3, 4, ARG_IN}, {"gamma", 1, 4, ARG_IN}, {"mean", 1, 4, ARG_IN}, {"rstd", 1, 4, ARG_IN},
+      {"dy", 3, 4, ARG_IN}, {"dx", 3, 4, ARG_OUT}, {"dgamma", 1, 4, ARG_OPT_OUT}, {"dbeta", 1, 4, ARG_OPT_OUT}}},
+    /* (x's batch is free: any B >= 2 fits running statistics of 1 x C) */
+    {"bp_batchnorm_update_running", call_batchnorm_running, 0, 1, 3, "",
+     {{"running_mean", 1, 4, ARG_OUT}, {"running_var", 1, 4, ARG_OUT}, {"x", 3, 4, ARG_IN}}},
+    {"bp_batchnorm_inference", call_batchnorm_inference, 0, 0, 0, "y=x",
+     {{"x", 3, 4, ARG_IN}, {"gamma", 1, 4, ARG_IN}, {"beta", 1, 4, ARG_IN}, {"running_mean", 1, 4, ARG_IN},
+      {"running_var", 1, 4, ARG_IN}, {"y", 3, 4, ARG_OUT}}},
+    {"bp_dropout_forward", call_dropout_forward, 0, 0, 0, "y=x",
+     {{"x", 3, 4, ARG_IN}, {"mask", 3, 4, ARG_OUT}, {"y", 3, 4, ARG_OUT}}},
+    {"bp_dropout_backward", call_dropout_backward, 0, 0, 0, "dx=mask dx=dy",
+     {{"mask", 3, 4, ARG_IN}, {"dy", 3, 4, ARG_IN}, {"dx", 3, 4, ARG_OUT}}},
     {"bp_clip_grad_norm", call_clip, NAN, 1, 0, "", {{"grads[0]", 3, 4, ARG_OUT}, {"grads[1]", 2, 5, ARG_OUT}}},
     {"bp_gradcheck", call_gradcheck, HUGE_VAL, 0, 0, "", {{"param", 3, 4, ARG_OUT}, {"grad", 3, 4, ARG_IN}}},
     {"bp_mlp_predict", call_mlp_predict, 0, 0, 0, "", {{"x", 3, 1, ARG_IN}}},
@@ -632,8 +714,10 @@ static void sweep_function(const sweep_fn *f)
                 if (t[j].cols == sizes[d]) t[j].cols = 0;
                 if (t[j].rows == 0 || t[j].cols == 0) t[j].data = NULL;
             }
-            if (sizes[d] == f->no_empty_size) {
-                sweep_expect_error(f, p, "labels", "0 classes");
+            if (sizes[d] == f->no_empty_size) { /* the message names the first argument of that size */
+                for (j = 0; f->args[j].rows != sizes[d] && f->args[j].cols != sizes[d]; j++) continue;
+                snprintf(how, sizeof how, "size %d set to 0", sizes[d]);
+                sweep_expect_error(f, p, f->args[j].name, how);
                 continue;
             }
             if (f->no_empty_size == WINDOW && sizes[d] != f->args[0].rows) { /* the window says otherwise */
