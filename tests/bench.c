@@ -570,6 +570,225 @@ static void training_table(bp_rng *rng, int bp_only, const char *torch_file)
            IN, HIDDEN, HIDDEN, OUT, torch_file ? "run just before this program" : "not run (no file given)");
 }
 
+/* ---- part 4: a tiny network, one sample per step ----------------------------------------------------------
+   genann's example 4 (Iris: 4 inputs, a hidden layer of 4 sigmoids, 3 sigmoid outputs, one sample per step,
+   150 samples x 5000 passes = 750,000 steps, learning rate 0.01), on synthetic data of Iris's shape (150 x 4
+   inputs, 3 classes as one-hot targets).  Two programs train the same network from the same weights:
+     plain C     genann's loops as genann writes them (genann_run and genann_train: one flat weight array,
+                 each neuron's bias weight first times -1, the output delta (t - o) o (1 - o), the hidden
+                 deltas, the updates), over flat arrays; sigmoid 1 / (1 + e^-a) in double, as genann's
+                 exact activation (its default is a 4096-entry lookup table of the same function);
+     backprop.h  the same step in library calls: linear, sigmoid, linear, sigmoid forward; mse_backward
+                 (scaled: 2/3 (o - t), so its learning rate is 1.5 x 0.01 for the same update), the two
+                 sigmoid and linear backwards, four SGD steps.
+   Both are timed alternately (median of REPS timings) and must end with the same weights (to rounding). */
+
+#define TINY_SAMPLES 150
+#define TINY_IN 4
+#define TINY_HID 4
+#define TINY_OUT 3
+#define TINY_LR 0.01
+
+/* genann's weight layout: hidden neuron j: [bias, w from input 0..3], then output neuron j: [bias, w from
+   hidden 0..3]; the bias weight multiplies -1 */
+#define TINY_WEIGHTS ((TINY_IN + 1) * TINY_HID + (TINY_HID + 1) * TINY_OUT)
+
+/* genann's struct: the sizes are read at run time, the activations called through pointers */
+typedef struct tiny_plain {
+    int inputs, hidden, outputs;
+    bp_real (*activation_hidden)(const struct tiny_plain *ann, bp_real a);
+    bp_real (*activation_output)(const struct tiny_plain *ann, bp_real a);
+    bp_real w[TINY_WEIGHTS], out[TINY_IN + TINY_HID + TINY_OUT], delta[TINY_HID + TINY_OUT];
+} tiny_plain;
+
+#if defined(__GNUC__)
+#define TINY_NOINLINE __attribute__((noinline)) /* genann.c is a file of its own: its calls are not inlined */
+#else
+#define TINY_NOINLINE
+#endif
+
+static bp_real tiny_sigmoid(const tiny_plain *ann, bp_real a) /* genann_act_sigmoid */
+{
+    (void)ann;
+    if (a < -45) return 0;
+    if (a > 45) return 1;
+    return (bp_real)(1.0 / (1 + exp(-(double)a)));
+}
+
+/* genann_run, for one hidden layer */
+static TINY_NOINLINE void tiny_plain_run(tiny_plain *ann, const bp_real *inputs)
+{
+    const bp_real *w = ann->w, *i = ann->out;
+    bp_real *o = ann->out + ann->inputs;
+    int j, k;
+    memcpy(ann->out, inputs, sizeof(bp_real) * (size_t)ann->inputs);
+    for (j = 0; j < ann->hidden; ++j) {
+        bp_real sum = *w++ * -1;
+        for (k = 0; k < ann->inputs; ++k) sum += *w++ * i[k];
+        *o++ = ann->activation_hidden(ann, sum);
+    }
+    i += ann->inputs;
+    for (j = 0; j < ann->outputs; ++j) {
+        bp_real sum = *w++ * -1;
+        for (k = 0; k < ann->hidden; ++k) sum += *w++ * i[k];
+        *o++ = ann->activation_output(ann, sum);
+    }
+}
+
+/* genann_train, for one hidden layer: run forward, output deltas, hidden deltas, then the updates */
+static TINY_NOINLINE void tiny_plain_train(tiny_plain *ann, const bp_real *inputs, const bp_real *desired,
+                                           bp_real learning_rate)
+{
+    int j, k;
+    tiny_plain_run(ann, inputs);
+    { /* output layer deltas */
+        const bp_real *o = ann->out + ann->inputs + ann->hidden, *t = desired;
+        bp_real *d = ann->delta + ann->hidden;
+        for (j = 0; j < ann->outputs; ++j) {
+            *d++ = (*t - *o) * *o * (1 - *o);
+            ++o, ++t;
+        }
+    }
+    { /* hidden layer deltas */
+        const bp_real *o = ann->out + ann->inputs, *dd = ann->delta + ann->hidden;
+        const bp_real *ww = ann->w + (ann->inputs + 1) * ann->hidden;
+        bp_real *d = ann->delta;
+        for (j = 0; j < ann->hidden; ++j) {
+            bp_real delta = 0;
+            for (k = 0; k < ann->outputs; ++k) delta += dd[k] * ww[k * (ann->hidden + 1) + (j + 1)];
+            *d = *o * (1 - *o) * delta;
+            ++d, ++o;
+        }
+    }
+    { /* train the outputs */
+        const bp_real *d = ann->delta + ann->hidden, *i = ann->out + ann->inputs;
+        bp_real *w = ann->w + (ann->inputs + 1) * ann->hidden;
+        for (j = 0; j < ann->outputs; ++j) {
+            *w++ += *d * learning_rate * -1;
+            for (k = 1; k < ann->hidden + 1; ++k) *w++ += *d * learning_rate * i[k - 1];
+            ++d;
+        }
+    }
+    { /* train the hidden layer */
+        const bp_real *d = ann->delta, *i = ann->out;
+        bp_real *w = ann->w;
+        for (j = 0; j < ann->hidden; ++j) {
+            *w++ += *d * learning_rate * -1;
+            for (k = 1; k < ann->inputs + 1; ++k) *w++ += *d * learning_rate * i[k - 1];
+            ++d;
+        }
+    }
+}
+
+typedef struct {
+    bp_tensor W1, b1, z1, a1, W2, b2, z2, a2, d2, da1, dW1, db1, dW2, db2;
+} tiny_bp;
+
+static void tiny_bp_train(tiny_bp *n, bp_real *in, bp_real *target, bp_real lr)
+{
+    bp_tensor x = {1, TINY_IN, in}, y = {1, TINY_OUT, target};
+    bp_linear_forward(&x, &n->W1, &n->b1, &n->z1);
+    bp_sigmoid_forward(&n->z1, &n->a1);
+    bp_linear_forward(&n->a1, &n->W2, &n->b2, &n->z2);
+    bp_sigmoid_forward(&n->z2, &n->a2);
+    bp_mse_backward(&n->a2, &y, &n->d2);
+    bp_sigmoid_backward(&n->a2, &n->d2, &n->d2);
+    bp_linear_backward(&n->a1, &n->W2, &n->d2, &n->da1, &n->dW2, &n->db2);
+    bp_sigmoid_backward(&n->a1, &n->da1, &n->da1);
+    bp_linear_backward(&x, &n->W1, &n->da1, NULL, &n->dW1, &n->db1);
+    bp_sgd_step(&n->W1, &n->dW1, lr);
+    bp_sgd_step(&n->b1, &n->db1, lr);
+    bp_sgd_step(&n->W2, &n->dW2, lr);
+    bp_sgd_step(&n->b2, &n->db2, lr);
+}
+
+/* the largest difference between the two networks' weights */
+static double tiny_weight_diff(const tiny_plain *p, const tiny_bp *n)
+{
+    double d = 0;
+    int j, k;
+    for (j = 0; j < TINY_HID; j++) {
+        d = fmax(d, fabs((double)p->w[j * (TINY_IN + 1)] + (double)n->b1.data[j]));
+        for (k = 0; k < TINY_IN; k++)
+            d = fmax(d, fabs((double)p->w[j * (TINY_IN + 1) + 1 + k] - (double)n->W1.data[k * TINY_HID + j]));
+    }
+    for (j = 0; j < TINY_OUT; j++) {
+        const bp_real *w = p->w + (TINY_IN + 1) * TINY_HID + j * (TINY_HID + 1);
+        d = fmax(d, fabs((double)w[0] + (double)n->b2.data[j]));
+        for (k = 0; k < TINY_HID; k++) d = fmax(d, fabs((double)w[1 + k] - (double)n->W2.data[k * TINY_OUT + j]));
+    }
+    return d;
+}
+
+/* passes: passes over the 150 samples per timing (5000 for genann's example) */
+static void tiny_table(bp_rng *rng, int passes)
+{
+    static bp_real x[TINY_SAMPLES * TINY_IN], y[TINY_SAMPLES * TINY_OUT];
+    tiny_plain plain;
+    tiny_bp net;
+    bp_tensor *t[14];
+    double secs[2][REPS], loss = 0;
+    int i, j, k, r, m;
+    /* synthetic Iris: class c's 4 features scattered around 4 means, as Iris's are (cm) */
+    for (i = 0; i < TINY_SAMPLES; i++) {
+        int c = i % TINY_OUT;
+        for (k = 0; k < TINY_IN; k++) x[i * TINY_IN + k] = (bp_real)(1 + c + 0.5 * k + 0.4 * bp_rng_normal(rng));
+        for (k = 0; k < TINY_OUT; k++) y[i * TINY_OUT + k] = k == c;
+    }
+    t[0] = &net.W1, t[1] = &net.b1, t[2] = &net.z1, t[3] = &net.a1, t[4] = &net.W2, t[5] = &net.b2;
+    t[6] = &net.z2, t[7] = &net.a2, t[8] = &net.d2, t[9] = &net.da1, t[10] = &net.dW1, t[11] = &net.db1;
+    t[12] = &net.dW2, t[13] = &net.db2;
+    net.W1 = bp_tensor_new(TINY_IN, TINY_HID), net.dW1 = bp_tensor_new(TINY_IN, TINY_HID);
+    net.W2 = bp_tensor_new(TINY_HID, TINY_OUT), net.dW2 = bp_tensor_new(TINY_HID, TINY_OUT);
+    net.b1 = bp_tensor_new(1, TINY_HID), net.z1 = bp_tensor_new(1, TINY_HID), net.a1 = bp_tensor_new(1, TINY_HID);
+    net.da1 = bp_tensor_new(1, TINY_HID), net.db1 = bp_tensor_new(1, TINY_HID);
+    net.b2 = bp_tensor_new(1, TINY_OUT), net.z2 = bp_tensor_new(1, TINY_OUT), net.a2 = bp_tensor_new(1, TINY_OUT);
+    net.d2 = bp_tensor_new(1, TINY_OUT), net.db2 = bp_tensor_new(1, TINY_OUT);
+    plain.inputs = TINY_IN, plain.hidden = TINY_HID, plain.outputs = TINY_OUT; /* genann_init(4, 1, 4, 3) */
+    plain.activation_hidden = plain.activation_output = tiny_sigmoid;
+    for (i = 0; i < TINY_WEIGHTS; i++) plain.w[i] = (bp_real)(bp_rng_uniform(rng) - 0.5); /* genann_randomize */
+    for (j = 0; j < TINY_HID; j++) { /* the same weights in backprop.h's layout: b = -bias weight */
+        net.b1.data[j] = -plain.w[j * (TINY_IN + 1)];
+        for (k = 0; k < TINY_IN; k++) net.W1.data[k * TINY_HID + j] = plain.w[j * (TINY_IN + 1) + 1 + k];
+    }
+    for (j = 0; j < TINY_OUT; j++) {
+        const bp_real *w = plain.w + (TINY_IN + 1) * TINY_HID + j * (TINY_HID + 1);
+        net.b2.data[j] = -w[0];
+        for (k = 0; k < TINY_HID; k++) net.W2.data[k * TINY_OUT + j] = w[1 + k];
+    }
+    for (r = 0; r < REPS; r++)
+        for (m = 0; m < 2; m++) {
+            int which = (r + m) % 2; /* alternate which goes first */
+            double t0 = now();
+            for (i = 0; i < passes; i++)
+                for (j = 0; j < TINY_SAMPLES; j++)
+                    if (which == 0) tiny_plain_train(&plain, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
+                    else tiny_bp_train(&net, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)(1.5 * TINY_LR));
+            secs[which][r] = now() - t0;
+        }
+    for (j = 0; j < TINY_SAMPLES; j++) { /* the trained network's mean squared error, summed per sample */
+        bp_tensor xs = {1, TINY_IN, x + j * TINY_IN}, ys = {1, TINY_OUT, y + j * TINY_OUT};
+        bp_linear_forward(&xs, &net.W1, &net.b1, &net.z1);
+        bp_sigmoid_forward(&net.z1, &net.a1);
+        bp_linear_forward(&net.a1, &net.W2, &net.b2, &net.z2);
+        bp_sigmoid_forward(&net.z2, &net.a2);
+        loss += (double)bp_mse_forward(&net.a2, &ys) / TINY_SAMPLES;
+    }
+    {
+        double p = median(secs[0], REPS), b = median(secs[1], REPS), steps = (double)passes * TINY_SAMPLES;
+        printf("\ntiny network, one sample per step (genann's example 4: Iris-shaped data, 4-4-3 sigmoid, MSE, "
+               "SGD lr %g), %d steps per timing, median of %d\n",
+               TINY_LR, passes * TINY_SAMPLES, REPS);
+        printf("%-34s %10s %10s\n", "", "s", "ns/step");
+        printf("%-34s %10.3f %10.1f\n", "plain C loop, written as genann's", p, p / steps * 1e9);
+        printf("%-34s %10.3f %10.1f\n", "backprop.h calls", b, b / steps * 1e9);
+        printf("plain C / backprop.h: %.2fx (above 1: backprop.h is faster); weights differ by at most %.1e after "
+               "%.0f steps each; MSE now %.4f\n",
+               p / b, tiny_weight_diff(&plain, &net), steps * REPS, loss);
+    }
+    for (i = 0; i < 14; i++) bp_tensor_free(t[i]);
+}
+
 #ifdef _OPENMP
 #include <omp.h>
 /* With -fopenmp: bp_matmul on 1 thread and on 2, same inputs; the results must be bit-identical. */
@@ -715,17 +934,19 @@ int main(int argc, char **argv)
 {
     double start = now(), ratio512 = 0;
     const char *torch_file = NULL;
-    int train_only = 0, threads_only = 0, i;
+    int train_only = 0, threads_only = 0, tiny_only = 0, i;
     bp_rng rng;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc) torch_file = argv[++i];
         else if (strcmp(argv[i], "--train-only") == 0) train_only = 1;
         else if (strcmp(argv[i], "--threads-only") == 0) threads_only = 1;
+        else if (strcmp(argv[i], "--tiny-only") == 0) tiny_only = 5000;
+        else if (strcmp(argv[i], "--tiny-passes") == 0 && i + 1 < argc) tiny_only = atoi(argv[++i]);
 #ifdef BENCH_OPENBLAS
         else if (strcmp(argv[i], "--openblas-probe") == 0) return openblas_probe();
 #endif
         else {
-            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--openblas-probe]\n", argv[0]);
+            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--tiny-only] [--tiny-passes N] [--openblas-probe]\n", argv[0]);
             return 2;
         }
     }
@@ -733,6 +954,10 @@ int main(int argc, char **argv)
     if (train_only) {
         training_table(&rng, 1, NULL);
         printf("peak memory of this training-only run (3 networks, max RSS): %.1f MB\n", peak_memory_mb());
+        return 0;
+    }
+    if (tiny_only) {
+        tiny_table(&rng, tiny_only);
         return 0;
     }
     if (threads_only) {
@@ -749,6 +974,7 @@ int main(int argc, char **argv)
     fflush(stdout);
     ratio512 = matmul_table(&rng);
     training_table(&rng, 0, torch_file);
+    tiny_table(&rng, 1000);
 #ifdef _OPENMP
     threads_table(&rng);
 #endif
