@@ -761,6 +761,37 @@ static void bp__gemm_unpacked(bp_tensor *C, const bp_tensor *A, int trans_a, con
     }
 }
 
+/* Tiny products (up to BP__SMALL multiply-adds: the layers of a small network, one sample at a time) cost
+   what they compute: no packing, no blocking, no vector loop to set up for 3 or 4 columns.  The loops of
+   the definition, with the transposes as strides: op(A)[i][p] = A[i*ars + p*acs], op(B)[p][j] = B[p*brs +
+   j*bcs].  Each sum starts at 0 and runs p = 0..K-1, as on the other roads. */
+#define BP__SMALL 512
+static void bp__gemm_small(bp_tensor *C, const bp_tensor *A, int trans_a, const bp_tensor *B, int trans_b,
+                           int accumulate, int M, int N, int K)
+{
+    size_t ars = trans_a ? 1 : (size_t)K, acs = trans_a ? (size_t)M : 1;
+    size_t brs = trans_b ? 1 : (size_t)N, bcs = trans_b ? (size_t)K : 1;
+    bp_real *c = C->data;
+    int i, j, p;
+    if (K == 1) { /* an outer product (dW at batch 1): one product per element, no inner loop to set up */
+        for (i = 0; i < M; i++)
+            for (j = 0; j < N; j++, c++) {
+                bp_real prod = A->data[(size_t)i * ars] * B->data[(size_t)j * bcs];
+                if (accumulate) *c += prod;
+                else *c = prod;
+            }
+        return;
+    }
+    for (i = 0; i < M; i++)
+        for (j = 0; j < N; j++, c++) {
+            const bp_real *a = A->data + (size_t)i * ars, *b = B->data + (size_t)j * bcs;
+            bp_real sum = 0;
+            for (p = 0; p < K; p++, a += acs, b += brs) sum += *a * *b;
+            if (accumulate) *c += sum;
+            else *c = sum;
+        }
+}
+
 /* n rounded up to whole tiles */
 static double bp__padded(int n, int tile) { return (double)((n + tile - 1) / tile) * tile; }
 
@@ -769,7 +800,9 @@ static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int f
 {
     int trans_a = (flags & BP_TRANS_A) != 0, trans_b = (flags & BP_TRANS_B) != 0;
     int accumulate = (flags & BP_ACCUMULATE) != 0;
-    if ((M < BP__MR || K == 1) && !trans_b)
+    if ((int64_t)M * N <= BP__SMALL && (int64_t)M * N * K <= BP__SMALL) /* (the first keeps the second in range) */
+        bp__gemm_small(C, A, trans_a, B, trans_b, accumulate, M, N, K);
+    else if ((M < BP__MR || K == 1) && !trans_b)
         bp__gemm_unpacked(C, A, trans_a, B, accumulate, M, N, K);
     else if (bp__padded(N, BP__MR) * bp__padded(M, BP__NR) < bp__padded(M, BP__MR) * bp__padded(N, BP__NR))
         /* A narrow C (N = 10 classes, say) would use few of each tile's NR columns.  C^T = op(B)^T.op(A)^T
@@ -1479,8 +1512,10 @@ static void bp__fail(const char *format, ...)
 /* A usable tensor: not NULL, sizes >= 0, at most INT_MAX elements, data present unless it is empty. */
 static int bp__usable(const bp_tensor *t)
 {
-    return t && t->rows >= 0 && t->cols >= 0 && (int64_t)t->rows * t->cols <= INT_MAX &&
-           (t->data || t->rows == 0 || t->cols == 0);
+    int64_t count;
+    if (!t) return 0;
+    count = (int64_t)t->rows * t->cols;
+    return (t->rows | t->cols) >= 0 && count <= INT_MAX && (t->data || count == 0); /* (rows | cols) >= 0: both are */
 }
 
 /* Reports, and returns 1, unless t is usable. */
@@ -1546,9 +1581,9 @@ static int bp__is_output(const char *names, int i) { return *bp__word(names, i) 
 
 static int bp__is_optional(const char *names, int i)
 {
-    const char *w = bp__word(names, i);
-    size_t len = strcspn(w, " ");
-    return len > 0 && w[len - 1] == '?';
+    const char *w = bp__word(names, i), *end = w;
+    while (*end && *end != ' ') end++;
+    return end > w && end[-1] == '?';
 }
 
 static const char *bp__name(const char *names, int i, char *name) /* the i-th name, unmarked, for a message */
@@ -1580,13 +1615,16 @@ static int bp__bad_overlaps(const char *fn, int n, const bp_tensor *const *args,
 {
     char out_name[16], in_name[16];
     uintptr_t start[8], end[8];
-    int i, j;
+    int i, j, shared = 0;
     BP_ASSERT(n <= 8);
     for (i = 0; i < n; i++) { /* args[i] spans [start, end); absent or empty: an extent nothing overlaps */
         size_t bytes = args[i] ? bp__count(args[i]) * sizeof(bp_real) : 0;
         start[i] = bytes ? (uintptr_t)args[i]->data : UINTPTR_MAX;
         end[i] = bytes ? start[i] + bytes : 0;
     }
+    for (i = 0; i < n; i++) /* the usual case first, without a branch per pair: nothing shared */
+        for (j = i + 1; j < n; j++) shared |= (start[i] < end[j]) & (start[j] < end[i]);
+    if (!shared) return 0;
     for (i = 0; i < n; i++)
         for (j = i + 1; j < n; j++) {
             int out, in, one_output;
