@@ -739,6 +739,70 @@ static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *
     }
 }
 
+/* A narrow C (N up to one vector: an output layer of 10 classes, say).  Each element of op(A) is used only
+   N times, so packing A would cost about as much as the arithmetic: the kernel reads A where it lies
+   (op(A)[i][p] = A[i*ars + p*acs]) and packs only op(B) (K x N, small).  The tile is BP__MN rows by one
+   vector (BP__NV columns); a last, partial tile is copied into zero-padded rows first.  Each sum runs
+   p = 0..K-1 in KC slices, as in bp__gemm_blocked. */
+#define BP__NV (BP__NR / 2) /* one vector */
+#if defined(__GNUC__) || defined(__clang__)
+#define BP__NOINLINE __attribute__((noinline)) /* a function of its own has all the registers to itself */
+#else
+#define BP__NOINLINE
+#endif
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
+#define BP__VECTOR_HINT _Pragma("GCC unroll 1") /* a loop of one vector: vectorise it, do not unroll it away */
+#else
+#define BP__VECTOR_HINT
+#endif
+#define BP__MN (2 * BP__MR)
+static BP__NOINLINE void bp__narrow_tile(int kc, const bp_real *BP__RESTRICT a, size_t ars, size_t acs,
+                            const bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT C, int N, int mr, int add)
+{
+    bp_real acc[BP__MN][BP__NV];
+    int i, j, p;
+    for (i = 0; i < BP__MN; i++)
+        for (j = 0; j < BP__NV; j++) acc[i][j] = 0;
+    for (p = 0; p < kc; p++) {
+        /* rows MR.. read from a second pointer with the same offsets, so that MR offsets, not 2*MR, are
+           kept in registers (16 spill on x86-64 and cost a load each) */
+        const bp_real *ap = a + (size_t)p * acs, *ap2 = ap + BP__MR * ars, *b = Bp + (size_t)p * BP__NR;
+        BP__TILE_ROWS_HINT
+        for (i = 0; i < BP__MN; i++) {
+            bp_real ai = (i < BP__MR ? ap : ap2)[(size_t)(i % BP__MR) * ars];
+            BP__VECTOR_HINT
+            for (j = 0; j < BP__NV; j++) acc[i][j] += ai * b[j];
+        }
+    }
+    for (i = 0; i < mr; i++)
+        for (j = 0; j < N; j++) {
+            bp_real *c = C + (size_t)i * (size_t)N + (size_t)j;
+            if (add) *c += acc[i][j];
+            else *c = acc[i][j];
+        }
+}
+
+static void bp__gemm_narrow(bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT Ap, bp_tensor *C, const bp_tensor *A,
+                            int trans_a, const bp_tensor *B, int trans_b, int accumulate, int M, int N, int K)
+{
+    size_t ars = trans_a ? 1 : (size_t)K, acs = trans_a ? (size_t)M : 1;
+    int pc, i0, i, p;
+    for (pc = 0; pc < K; pc += BP_MATMUL_KC) {
+        int kc = K - pc < BP_MATMUL_KC ? K - pc : BP_MATMUL_KC;
+        int add = pc > 0 || accumulate;
+        bp__pack_b(Bp, B, trans_b, pc, kc, 0, N); /* one NR-wide panel, of which the kernel reads NV */
+        for (i0 = 0; i0 + BP__MN <= M; i0 += BP__MN)
+            bp__narrow_tile(kc, A->data + (size_t)i0 * ars + (size_t)pc * acs, ars, acs, Bp,
+                            C->data + (size_t)i0 * (size_t)N, N, BP__MN, add);
+        if (i0 < M) { /* the last rows: Ap[p*MN + i] = op(A)[i0+i][pc+p], 0 past the end */
+            for (p = 0; p < kc; p++)
+                for (i = 0; i < BP__MN; i++)
+                    Ap[p * BP__MN + i] = i0 + i < M ? A->data[(size_t)(i0 + i) * ars + (size_t)(pc + p) * acs] : 0;
+            bp__narrow_tile(kc, Ap, 1, BP__MN, Bp, C->data + (size_t)i0 * (size_t)N, N, M - i0, add);
+        }
+    }
+}
+
 /* Few rows in C (batch 1, say), or an outer product (K = 1): packing would cost more than it saves, since
    each element of B would be used only M times, or each element of C is a single product.  So no packing:
    row i of C is the sum over k of op(A)[i][k] times row k of B.  k runs outside i, so each row of B comes
@@ -804,7 +868,10 @@ static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int f
         bp__gemm_small(C, A, trans_a, B, trans_b, accumulate, M, N, K);
     else if ((M < BP__MR || K == 1) && !trans_b)
         bp__gemm_unpacked(C, A, trans_a, B, accumulate, M, N, K);
-    else if (bp__padded(N, BP__MR) * bp__padded(M, BP__NR) < bp__padded(M, BP__MR) * bp__padded(N, BP__NR))
+    else if (N <= BP__NV) {
+        bp_real Bp[BP_MATMUL_KC * BP__NR], Ap[BP_MATMUL_KC * BP__MN];
+        bp__gemm_narrow(Bp, Ap, C, A, trans_a, B, trans_b, accumulate, M, N, K);
+    } else if (bp__padded(N, BP__MR) * bp__padded(M, BP__NR) < bp__padded(M, BP__MR) * bp__padded(N, BP__NR))
         /* A narrow C (N = 10 classes, say) would use few of each tile's NR columns.  C^T = op(B)^T.op(A)^T
            holds the same numbers, summed in the same order, with the long side along the vectors; so
            compute that, storing element (j,i) of C^T at C(i,j).  op(B)^T is B read with the opposite
