@@ -663,11 +663,19 @@ static void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, 
 #define BP__TILE_ROWS_HINT
 #endif
 
+/* The kernels stay functions of their own (inlined into their callers, gcc has fewer registers for the
+   tile and has been seen to vectorise the wrong loop: 1 GFLOP/s instead of 180). */
+#if defined(__GNUC__) || defined(__clang__)
+#define BP__NOINLINE __attribute__((noinline)) /* a function of its own has all the registers to itself */
+#else
+#define BP__NOINLINE
+#endif
+
 /* The register tile: acc (MR x NR) = sum over p of Ap[p][:] (a column of op(A)) times Bp[p][:] (a row of
    op(B)).  Then the mr x nr part of it that exists is stored: element (i,j) goes to C[i*rs + j*cs] (rs
    and cs, the row and column strides, are swapped when bp__gemm computes C transposed), as = acc, or +=
    acc when add is set.  Edge tiles compute the whole padded tile (the padding is zeros). */
-static void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, const bp_real *BP__RESTRICT Bp,
+static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, const bp_real *BP__RESTRICT Bp,
                        bp_real *BP__RESTRICT C, size_t rs, size_t cs, int mr, int nr, int add)
 {
     bp_real acc[BP__MR][BP__NR];
@@ -745,11 +753,6 @@ static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *
    vector (BP__NV columns); a last, partial tile is copied into zero-padded rows first.  Each sum runs
    p = 0..K-1 in KC slices, as in bp__gemm_blocked. */
 #define BP__NV (BP__NR / 2) /* one vector */
-#if defined(__GNUC__) || defined(__clang__)
-#define BP__NOINLINE __attribute__((noinline)) /* a function of its own has all the registers to itself */
-#else
-#define BP__NOINLINE
-#endif
 #if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 8
 #define BP__VECTOR_HINT _Pragma("GCC unroll 1") /* a loop of one vector: vectorise it, do not unroll it away */
 #else
