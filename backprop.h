@@ -674,9 +674,12 @@ static void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, 
 /* The register tile: acc (MR x NR) = sum over p of Ap[p][:] (a column of op(A)) times Bp[p][:] (a row of
    op(B)).  Then the mr x nr part of it that exists is stored: element (i,j) goes to C[i*rs + j*cs] (rs
    and cs, the row and column strides, are swapped when bp__gemm computes C transposed), as = acc, or +=
-   acc when add is set.  Edge tiles compute the whole padded tile (the padding is zeros). */
+   acc when add is set; then, given a bias (the last K slice of a Linear layer's z = x.W + b), bias[j] is
+   added to element (i,j), or bias[i] when C is computed transposed (bt): b added as z is written, not in
+   a pass of its own.  Edge tiles compute the whole padded tile (the padding is zeros). */
 static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, const bp_real *BP__RESTRICT Bp,
-                       bp_real *BP__RESTRICT C, size_t rs, size_t cs, int mr, int nr, int add)
+                                    bp_real *BP__RESTRICT C, size_t rs, size_t cs, int mr, int nr, int add,
+                                    const bp_real *BP__RESTRICT bias, int bt)
 {
     bp_real acc[BP__MR][BP__NR];
     int i, j, p;
@@ -688,13 +691,15 @@ static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, cons
         for (i = 0; i < BP__MR; i++)
             for (j = 0; j < BP__NR; j++) acc[i][j] += a[i] * b[j];
     }
-    if (cs == 1 && nr == BP__NR) { /* the common case: whole rows, constant counts, vector stores */
+    if (cs == 1 && nr == BP__NR && !bt) { /* the common case: whole rows, constant counts, vector stores */
         for (i = 0; i < mr; i++) {
             bp_real *c = C + (size_t)i * rs;
             if (add)
                 for (j = 0; j < BP__NR; j++) c[j] += acc[i][j];
             else
                 for (j = 0; j < BP__NR; j++) c[j] = acc[i][j];
+            if (bias)
+                for (j = 0; j < BP__NR; j++) c[j] += bias[j];
         }
         return;
     }
@@ -705,12 +710,15 @@ static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, cons
                -Wdouble-promotion flags the conversion of the ?:'s other arm */
             if (add) *c += acc[i][j];
             else *c = acc[i][j];
+            if (bias) *c += bias[bt ? i : j];
         }
 }
 
-/* The blocked loops.  C is M x N, its element (i,j) at C[i*rs + j*cs]; op(A) is M x K, op(B) is K x N. */
+/* The blocked loops.  C is M x N, its element (i,j) at C[i*rs + j*cs]; op(A) is M x K, op(B) is K x N.
+   bias (or NULL): added to each column j of C, or to each row i with bt, by the kernel's last K slice. */
 static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *A, int trans_a,
-                             const bp_tensor *B, int trans_b, int accumulate, int M, int N, int K)
+                             const bp_tensor *B, int trans_b, int accumulate, int M, int N, int K,
+                             const bp_real *bias, int bt)
 {
     bp_real Bp[BP_MATMUL_KC * BP__NC_PAD]; /* KC x NC slice of op(B), in NR-wide panels */
     int jc, pc, ic;
@@ -721,6 +729,7 @@ static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *
         for (pc = 0; pc < K; pc += BP_MATMUL_KC) {
             int kc = K - pc < BP_MATMUL_KC ? K - pc : BP_MATMUL_KC;
             int add = pc > 0 || accumulate; /* the first slice overwrites, unless accumulating */
+            const bp_real *last = pc + kc == K ? bias : NULL; /* the bias goes in with the last slice */
             bp__pack_b(Bp, B, trans_b, pc, kc, jc, nc);
             /* The MC-row blocks of C are independent, so with OpenMP (-fopenmp) threads share them out.
                Each C element is still summed by one thread in the same order: the results do not depend
@@ -739,7 +748,8 @@ static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *
                     for (ir = 0; ir < mc; ir += BP__MR) {
                         int mr = mc - ir < BP__MR ? mc - ir : BP__MR;
                         bp__kernel(kc, Ap + (size_t)ir * (size_t)kc, Bp + (size_t)jr * (size_t)kc,
-                                   C + (size_t)(ic + ir) * rs + (size_t)(jc + jr) * cs, rs, cs, mr, nr, add);
+                                   C + (size_t)(ic + ir) * rs + (size_t)(jc + jr) * cs, rs, cs, mr, nr, add,
+                                   last ? last + (bt ? ic + ir : jc + jr) : NULL, bt);
                     }
                 }
             }
@@ -760,7 +770,8 @@ static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *
 #endif
 #define BP__MN (2 * BP__MR)
 static BP__NOINLINE void bp__narrow_tile(int kc, const bp_real *BP__RESTRICT a, size_t ars, size_t acs,
-                            const bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT C, int N, int mr, int add)
+                                         const bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT C, int N, int mr,
+                                         int add, const bp_real *BP__RESTRICT bias)
 {
     bp_real acc[BP__MN][BP__NV];
     int i, j, p;
@@ -782,26 +793,29 @@ static BP__NOINLINE void bp__narrow_tile(int kc, const bp_real *BP__RESTRICT a, 
             bp_real *c = C + (size_t)i * (size_t)N + (size_t)j;
             if (add) *c += acc[i][j];
             else *c = acc[i][j];
+            if (bias) *c += bias[j];
         }
 }
 
 static void bp__gemm_narrow(bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT Ap, bp_tensor *C, const bp_tensor *A,
-                            int trans_a, const bp_tensor *B, int trans_b, int accumulate, int M, int N, int K)
+                            int trans_a, const bp_tensor *B, int trans_b, int accumulate, int M, int N, int K,
+                            const bp_real *bias)
 {
     size_t ars = trans_a ? 1 : (size_t)K, acs = trans_a ? (size_t)M : 1;
     int pc, i0, i, p;
     for (pc = 0; pc < K; pc += BP_MATMUL_KC) {
         int kc = K - pc < BP_MATMUL_KC ? K - pc : BP_MATMUL_KC;
         int add = pc > 0 || accumulate;
+        const bp_real *last = pc + kc == K ? bias : NULL;
         bp__pack_b(Bp, B, trans_b, pc, kc, 0, N); /* one NR-wide panel, of which the kernel reads NV */
         for (i0 = 0; i0 + BP__MN <= M; i0 += BP__MN)
             bp__narrow_tile(kc, A->data + (size_t)i0 * ars + (size_t)pc * acs, ars, acs, Bp,
-                            C->data + (size_t)i0 * (size_t)N, N, BP__MN, add);
+                            C->data + (size_t)i0 * (size_t)N, N, BP__MN, add, last);
         if (i0 < M) { /* the last rows: Ap[p*MN + i] = op(A)[i0+i][pc+p], 0 past the end */
             for (p = 0; p < kc; p++)
                 for (i = 0; i < BP__MN; i++)
                     Ap[p * BP__MN + i] = i0 + i < M ? A->data[(size_t)(i0 + i) * ars + (size_t)(pc + p) * acs] : 0;
-            bp__narrow_tile(kc, Ap, 1, BP__MN, Bp, C->data + (size_t)i0 * (size_t)N, N, M - i0, add);
+            bp__narrow_tile(kc, Ap, 1, BP__MN, Bp, C->data + (size_t)i0 * (size_t)N, N, M - i0, add, last);
         }
     }
 }
@@ -812,7 +826,7 @@ static void bp__gemm_narrow(bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT Ap, 
    from memory once for all M rows of C; the first k writes C (unless accumulating), so C is not cleared
    in a pass of its own; and the j loop vectorises.  (B must not be transposed: its rows are contiguous.) */
 static void bp__gemm_unpacked(bp_tensor *C, const bp_tensor *A, int trans_a, const bp_tensor *B, int accumulate,
-                              int M, int N, int K)
+                              int M, int N, int K, const bp_real *bias)
 {
     int i, j, k;
     for (k = 0; k < K; k++) {
@@ -824,6 +838,8 @@ static void bp__gemm_unpacked(bp_tensor *C, const bp_tensor *A, int trans_a, con
                 for (j = 0; j < N; j++) c[j] = a * b[j];
             else
                 for (j = 0; j < N; j++) c[j] += a * b[j];
+            if (bias && k == K - 1) /* the last k: the sum is complete */
+                for (j = 0; j < N; j++) c[j] += bias[j];
         }
     }
 }
@@ -834,7 +850,7 @@ static void bp__gemm_unpacked(bp_tensor *C, const bp_tensor *A, int trans_a, con
    j*bcs].  Each sum starts at 0 and runs p = 0..K-1, as on the other roads. */
 #define BP__SMALL 512
 static void bp__gemm_small(bp_tensor *C, const bp_tensor *A, int trans_a, const bp_tensor *B, int trans_b,
-                           int accumulate, int M, int N, int K)
+                           int accumulate, int M, int N, int K, const bp_real *bias)
 {
     size_t ars = trans_a ? 1 : (size_t)K, acs = trans_a ? (size_t)M : 1;
     size_t brs = trans_b ? 1 : (size_t)N, bcs = trans_b ? (size_t)K : 1;
@@ -846,6 +862,7 @@ static void bp__gemm_small(bp_tensor *C, const bp_tensor *A, int trans_a, const 
                 bp_real prod = A->data[(size_t)i * ars] * B->data[(size_t)j * bcs];
                 if (accumulate) *c += prod;
                 else *c = prod;
+                if (bias) *c += bias[j];
             }
         return;
     }
@@ -856,32 +873,35 @@ static void bp__gemm_small(bp_tensor *C, const bp_tensor *A, int trans_a, const 
             for (p = 0; p < K; p++, a += acs, b += brs) sum += *a * *b;
             if (accumulate) *c += sum;
             else *c = sum;
+            if (bias) *c += bias[j];
         }
 }
 
 /* n rounded up to whole tiles */
 static double bp__padded(int n, int tile) { return (double)((n + tile - 1) / tile) * tile; }
 
-/* Picks the way to compute C = op(A).op(B) (no argument checks: bp__matmul's callers have done them). */
-static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int M, int N, int K)
+/* Picks the way to compute C = op(A).op(B) (no argument checks: bp__matmul's callers have done them), and,
+   given a bias (or NULL), adds bias[j] to column j of C as C is written, after the sum is complete. */
+static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int M, int N, int K,
+                     const bp_real *bias)
 {
     int trans_a = (flags & BP_TRANS_A) != 0, trans_b = (flags & BP_TRANS_B) != 0;
     int accumulate = (flags & BP_ACCUMULATE) != 0;
     if ((int64_t)M * N <= BP__SMALL && (int64_t)M * N * K <= BP__SMALL) /* (the first keeps the second in range) */
-        bp__gemm_small(C, A, trans_a, B, trans_b, accumulate, M, N, K);
+        bp__gemm_small(C, A, trans_a, B, trans_b, accumulate, M, N, K, bias);
     else if ((M < BP__MR || K == 1) && !trans_b)
-        bp__gemm_unpacked(C, A, trans_a, B, accumulate, M, N, K);
+        bp__gemm_unpacked(C, A, trans_a, B, accumulate, M, N, K, bias);
     else if (N <= BP__NV) {
         bp_real Bp[BP_MATMUL_KC * BP__NR], Ap[BP_MATMUL_KC * BP__MN];
-        bp__gemm_narrow(Bp, Ap, C, A, trans_a, B, trans_b, accumulate, M, N, K);
+        bp__gemm_narrow(Bp, Ap, C, A, trans_a, B, trans_b, accumulate, M, N, K, bias);
     } else if (bp__padded(N, BP__MR) * bp__padded(M, BP__NR) < bp__padded(M, BP__MR) * bp__padded(N, BP__NR))
         /* A narrow C (N = 10 classes, say) would use few of each tile's NR columns.  C^T = op(B)^T.op(A)^T
            holds the same numbers, summed in the same order, with the long side along the vectors; so
            compute that, storing element (j,i) of C^T at C(i,j).  op(B)^T is B read with the opposite
            transpose flag, and op(A)^T likewise. */
-        bp__gemm_blocked(C->data, 1, (size_t)N, B, !trans_b, A, !trans_a, accumulate, N, M, K);
+        bp__gemm_blocked(C->data, 1, (size_t)N, B, !trans_b, A, !trans_a, accumulate, N, M, K, bias, 1);
     else
-        bp__gemm_blocked(C->data, (size_t)N, 1, A, trans_a, B, trans_b, accumulate, M, N, K);
+        bp__gemm_blocked(C->data, (size_t)N, 1, A, trans_a, B, trans_b, accumulate, M, N, K, bias, 0);
 }
 
 /* The fast product, unchecked: bp_matmul after its guard, and what the layers below call (their own guards
@@ -894,7 +914,17 @@ static void bp__matmul(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int
         if (!(flags & BP_ACCUMULATE)) memset(C->data, 0, bp__count(C) * sizeof(bp_real));
         return;
     }
-    bp__gemm(C, A, B, flags, C->rows, C->cols, K);
+    bp__gemm(C, A, B, flags, C->rows, C->cols, K, NULL);
+}
+
+/* z = x.W + b with b added as each tile of z is written (in registers, or while the row is in L1), not in
+   a pass of its own: what bp_linear_forward runs.  The same numbers as bp__linear_forward's two steps
+   (the textbook block below), which it falls back to where there is nothing to fuse. */
+static void bp__linear_forward(const bp_tensor *x, const bp_tensor *W, const bp_tensor *b, bp_tensor *z);
+static void bp__linear_forward_fused(const bp_tensor *x, const bp_tensor *W, const bp_tensor *b, bp_tensor *z)
+{
+    if (b && x->cols > 0 && z->rows > 0 && z->cols > 0) bp__gemm(z, x, W, 0, z->rows, z->cols, x->cols, b->data);
+    else bp__linear_forward(x, W, b, z);
 }
 
 BPDEF void bp_matmul(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags)
@@ -928,7 +958,7 @@ BPDEF void bp_linear_forward(const bp_tensor *x, const bp_tensor *W, const bp_te
     if (bp__bad_tensors(fn, 4, args, "x W b? >z") || bp__bad_linear(fn, x, W, b, z, NULL, NULL) ||
         bp__bad_overlaps(fn, 4, args, "x W b? >z", 0))
         return;
-    bp__linear_forward(x, W, b, z);
+    bp__linear_forward_fused(x, W, b, z);
 }
 
 /* Backward.  L depends on W, b and x only through z, so by the chain rule
