@@ -536,9 +536,12 @@ BPDEF void bp_matmul_reference(bp_tensor *C, const bp_tensor *A, const bp_tensor
    packing, so all four forms run at the same speed.  The kernel keeps an MR x NR tile of C in local
    variables; for each of the KC steps it loads NR numbers of B and MR numbers of A and does MR*NR
    multiply-adds.  Its shape is chosen to fill the vector registers of the target.
-   Two shapes take other roads (bp__gemm below picks): a C with fewer rows than a tile (batch 1), or an
-   outer product (K = 1), skips packing, which could not pay for itself; a narrow C (10 classes) is
-   computed as its transpose.
+   Other shapes take other roads (bp__gemm below picks): a tiny product (up to 512 multiply-adds: a small
+   network, one sample at a time) runs the definition's loops, with nothing to set up; a C with fewer rows
+   than a tile (batch 1), or an outer product (K = 1), skips packing, which could not pay for itself; a C
+   at most one vector wide (10 classes) reads A unpacked, one vector per row; a C that would fill few of a
+   tile's columns is computed as its transpose.  The Linear layer's bias can ride along: bp__gemm adds it
+   as it writes C (bp__linear_forward_fused).
    Each C element is summed in the same order (p = 0..K-1) on every road, with any number of threads.
    Nothing here touches the heap: Ap and Bp live on the stack.
 

@@ -684,7 +684,7 @@ typedef struct {
     bp_tensor W1, b1, z1, a1, W2, b2, z2, a2, d2, da1, dW1, db1, dW2, db2;
 } tiny_bp;
 
-static void tiny_bp_train(tiny_bp *n, bp_real *in, bp_real *target, bp_real lr)
+static TINY_NOINLINE void tiny_bp_train(tiny_bp *n, bp_real *in, bp_real *target, bp_real lr)
 {
     bp_tensor x = {1, TINY_IN, in}, y = {1, TINY_OUT, target};
     bp_linear_forward(&x, &n->W1, &n->b1, &n->z1);
