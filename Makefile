@@ -11,7 +11,8 @@
 #                   backprop.h into build/coursework/NAME.c, compiled alone, compared with the library
 #                   (make test runs it too)
 #   make bench      matmul GFLOP/s (naive loops, bp_matmul, OpenBLAS if installed, pinned to its fastest
-#                   kernel here) and training-step times (and PyTorch's, if installed)
+#                   kernel here), training-step times (and PyTorch's, if installed), and a tiny network
+#                   (4-4-3, one sample per step) against genann's loops in plain C
 #   make fashion    train an MLP on Fashion-MNIST (apt-get install -y dataset-fashion-mnist; or DATA=dir
 #                   of MNIST-format IDX files, gzipped or not)
 #   make vanishing  gradient norms per layer through deep sigmoid/tanh/ReLU/residual stacks; clipping

@@ -15,6 +15,11 @@
    measured by tests/bench_torch.py just before (make bench runs both).  --train-only times backprop.h's
    step alone and prints the process's peak memory (max RSS): what such a training program needs.
 
+   Part 4, a tiny network one sample per step (genann's example 4: 4-4-3 sigmoid, Iris-shaped data): the
+   step in backprop.h calls against genann's own loops in plain C, from the same weights, timed alternately
+   (--tiny-only: only this, 750,000 steps per timing as in genann's example; --tiny-passes N: N passes of
+   150 steps).  Where per-call costs (argument checks, dispatch) show: a product here is 12-16 multiply-adds.
+
    Part 3, built with -fopenmp (make bench builds build/bench_omp; --threads-only): bp_matmul on 1 and on
    2 threads, the speedup, and a bit-for-bit comparison of the two results.
 
