@@ -586,11 +586,26 @@ BPDEF void bp_matmul_reference(bp_tensor *C, const bp_tensor *A, const bp_tensor
 #define BP__NC_PAD (((BP_MATMUL_NC + BP__NR - 1) / BP__NR) * BP__NR)
 #define BP__MC_PAD (((BP_MATMUL_MC + BP__MR - 1) / BP__MR) * BP__MR)
 
+/* The kernels stay functions of their own (inlined into their callers, gcc has fewer registers for the
+   tile and has been seen to vectorise the wrong loop: 1 GFLOP/s instead of 180); and gcc must not turn
+   the kernels' and the packing's short copy and clear loops into calls to memcpy, memmove and memset (a
+   call per row: 4% of a 512^3 product).  Other compilers: nothing to say. */
+#if defined(__GNUC__) && !defined(__clang__)
+#define BP__NO_LIBC_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
+#define BP__NOINLINE __attribute__((noinline, optimize("no-tree-loop-distribute-patterns")))
+#elif defined(__clang__)
+#define BP__NO_LIBC_CALLS
+#define BP__NOINLINE __attribute__((noinline))
+#else
+#define BP__NO_LIBC_CALLS
+#define BP__NOINLINE
+#endif
+
 /* Packs op(B)[k0 .. k0+kc, n0 .. n0+nc] into Bp as ceil(nc/NR) panels, each kc rows of NR, zero-padded.
    op(B)(k, n) is B[k][n], or B[n][k] when transposed.  Every loop has a constant count (the padding is
    a select, not a shorter loop) so the compiler copies in registers instead of calling memcpy/memset
    for a few elements at a time. */
-static void bp__pack_b(bp_real *BP__RESTRICT Bp, const bp_tensor *B, int trans, int k0, int kc, int n0, int nc)
+static BP__NO_LIBC_CALLS void bp__pack_b(bp_real *BP__RESTRICT Bp, const bp_tensor *B, int trans, int k0, int kc, int n0, int nc)
 {
     size_t ldb = (size_t)B->cols;
     int j0, p, j, q;
@@ -624,7 +639,7 @@ static void bp__pack_b(bp_real *BP__RESTRICT Bp, const bp_tensor *B, int trans, 
    op(A)(m, k) is A[m][k], or A[k][m] when transposed.  The same loops as bp__pack_b, A's roles swapped.
    (One function for both, with the panel width as an argument, measured 2% slower under gcc and 15%
    under clang on the 10-class output layer, where packing is half the time: so they stay two.) */
-static void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, int m0, int mc, int k0, int kc)
+static BP__NO_LIBC_CALLS void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, int m0, int mc, int k0, int kc)
 {
     size_t lda = (size_t)A->cols;
     int i0, p, i, q;
@@ -666,14 +681,6 @@ static void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tensor *A, int trans, 
 #define BP__TILE_ROWS_HINT
 #endif
 
-/* The kernels stay functions of their own (inlined into their callers, gcc has fewer registers for the
-   tile and has been seen to vectorise the wrong loop: 1 GFLOP/s instead of 180). */
-#if defined(__GNUC__) || defined(__clang__)
-#define BP__NOINLINE __attribute__((noinline)) /* a function of its own has all the registers to itself */
-#else
-#define BP__NOINLINE
-#endif
-
 /* The register tile: acc (MR x NR) = sum over p of Ap[p][:] (a column of op(A)) times Bp[p][:] (a row of
    op(B)).  Then the mr x nr part of it that exists is stored: element (i,j) goes to C[i*rs + j*cs] (rs
    and cs, the row and column strides, are swapped when bp__gemm computes C transposed), as = acc, or +=
@@ -695,8 +702,10 @@ static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, cons
             for (j = 0; j < BP__NR; j++) acc[i][j] += a[i] * b[j];
     }
     if (cs == 1 && nr == BP__NR && !bt) { /* the common case: whole rows, constant counts, vector stores */
-        for (i = 0; i < mr; i++) {
+        BP__TILE_ROWS_HINT /* (a constant count, unrolled: acc stays in registers, stored straight to C) */
+        for (i = 0; i < BP__MR; i++) {
             bp_real *c = C + (size_t)i * rs;
+            if (i >= mr) break;
             if (add)
                 for (j = 0; j < BP__NR; j++) c[j] += acc[i][j];
             else
@@ -706,15 +715,39 @@ static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, cons
         }
         return;
     }
-    for (i = 0; i < mr; i++)
-        for (j = 0; j < nr; j++) {
-            bp_real *c = C + (size_t)i * rs + (size_t)j * cs;
-            /* if/else, not ?: -- where float sums are done in double (FLT_EVAL_METHOD 1, s390x), gcc's
-               -Wdouble-promotion flags the conversion of the ?:'s other arm */
-            if (add) *c += acc[i][j];
-            else *c = acc[i][j];
-            if (bias) *c += bias[bt ? i : j];
+    { /* an edge tile, or C transposed: element by element, through memory (a copy with constant indices,
+         so that acc itself is never indexed at run time and stays in registers) */
+        bp_real t[BP__MR][BP__NR];
+        BP__TILE_ROWS_HINT
+        for (i = 0; i < BP__MR; i++)
+            for (j = 0; j < BP__NR; j++) t[i][j] = acc[i][j];
+        for (i = 0; i < mr; i++)
+            for (j = 0; j < nr; j++) {
+                bp_real *c = C + (size_t)i * rs + (size_t)j * cs;
+                /* if/else, not ?: -- where float sums are done in double (FLT_EVAL_METHOD 1, s390x), gcc's
+                   -Wdouble-promotion flags the conversion of the ?:'s other arm */
+                if (add) *c += t[i][j];
+                else *c = t[i][j];
+                if (bias) *c += bias[bt ? i : j];
+            }
+    }
+}
+
+/* The tiles of one packed block: Ap (mc x kc, op(A) rows ic..) times Bp (kc x nc, op(B) columns jc..) into
+   C's block at (ic, jc).  last: the bias, on the last K slice (else NULL). */
+static void bp__tiles(const bp_real *Ap, const bp_real *Bp, bp_real *C, size_t rs, size_t cs, int ic, int mc,
+                      int jc, int nc, int kc, int add, const bp_real *last, int bt)
+{
+    int jr, ir;
+    for (jr = 0; jr < nc; jr += BP__NR) {
+        int nr = nc - jr < BP__NR ? nc - jr : BP__NR;
+        for (ir = 0; ir < mc; ir += BP__MR) {
+            int mr = mc - ir < BP__MR ? mc - ir : BP__MR;
+            bp__kernel(kc, Ap + (size_t)ir * (size_t)kc, Bp + (size_t)jr * (size_t)kc,
+                       C + (size_t)(ic + ir) * rs + (size_t)(jc + jr) * cs, rs, cs, mr, nr, add,
+                       last ? last + (bt ? ic + ir : jc + jr) : NULL, bt);
         }
+    }
 }
 
 /* The blocked loops.  C is M x N, its element (i,j) at C[i*rs + j*cs]; op(A) is M x K, op(B) is K x N.
@@ -727,12 +760,28 @@ static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *
     int jc, pc, ic;
     BP_ASSERT(M > 0 && N > 0 && K > 0);
     BP_ASSERT(BP_MATMUL_KC > 0 && BP_MATMUL_NC > 0 && BP_MATMUL_MC > 0);
-    for (jc = 0; jc < N; jc += BP_MATMUL_NC) {
-        int nc = N - jc < BP_MATMUL_NC ? N - jc : BP_MATMUL_NC;
+    if (M <= BP_MATMUL_MC) { /* one block of rows (a batch of 64, say): pack it once per K slice, not once
+                                per column panel (dx = dz.W^T: 4 times fewer copies of dz) */
+        bp_real Ap[BP__MC_PAD * BP_MATMUL_KC];
         for (pc = 0; pc < K; pc += BP_MATMUL_KC) {
             int kc = K - pc < BP_MATMUL_KC ? K - pc : BP_MATMUL_KC;
             int add = pc > 0 || accumulate; /* the first slice overwrites, unless accumulating */
             const bp_real *last = pc + kc == K ? bias : NULL; /* the bias goes in with the last slice */
+            bp__pack_a(Ap, A, trans_a, 0, M, pc, kc);
+            for (jc = 0; jc < N; jc += BP_MATMUL_NC) {
+                int nc = N - jc < BP_MATMUL_NC ? N - jc : BP_MATMUL_NC;
+                bp__pack_b(Bp, B, trans_b, pc, kc, jc, nc);
+                bp__tiles(Ap, Bp, C, rs, cs, 0, M, jc, nc, kc, add, last, bt);
+            }
+        }
+        return;
+    }
+    for (jc = 0; jc < N; jc += BP_MATMUL_NC) {
+        int nc = N - jc < BP_MATMUL_NC ? N - jc : BP_MATMUL_NC;
+        for (pc = 0; pc < K; pc += BP_MATMUL_KC) {
+            int kc = K - pc < BP_MATMUL_KC ? K - pc : BP_MATMUL_KC;
+            int add = pc > 0 || accumulate;
+            const bp_real *last = pc + kc == K ? bias : NULL;
             bp__pack_b(Bp, B, trans_b, pc, kc, jc, nc);
             /* The MC-row blocks of C are independent, so with OpenMP (-fopenmp) threads share them out.
                Each C element is still summed by one thread in the same order: the results do not depend
@@ -744,17 +793,8 @@ static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *
             for (ic = 0; ic < M; ic += BP_MATMUL_MC) {
                 bp_real Ap[BP__MC_PAD * BP_MATMUL_KC]; /* MC x KC block of op(A), in MR-tall panels */
                 int mc = M - ic < BP_MATMUL_MC ? M - ic : BP_MATMUL_MC;
-                int jr, ir;
                 bp__pack_a(Ap, A, trans_a, ic, mc, pc, kc);
-                for (jr = 0; jr < nc; jr += BP__NR) {
-                    int nr = nc - jr < BP__NR ? nc - jr : BP__NR;
-                    for (ir = 0; ir < mc; ir += BP__MR) {
-                        int mr = mc - ir < BP__MR ? mc - ir : BP__MR;
-                        bp__kernel(kc, Ap + (size_t)ir * (size_t)kc, Bp + (size_t)jr * (size_t)kc,
-                                   C + (size_t)(ic + ir) * rs + (size_t)(jc + jr) * cs, rs, cs, mr, nr, add,
-                                   last ? last + (bt ? ic + ir : jc + jr) : NULL, bt);
-                    }
-                }
+                bp__tiles(Ap, Bp, C, rs, cs, ic, mc, jc, nc, kc, add, last, bt);
             }
         }
     }
