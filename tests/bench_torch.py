@@ -3,7 +3,7 @@ tests/bench.c times, Linear(784->256) -> ReLU -> Linear(256->10) -> MSE with pla
 on ONE thread (torch.set_num_threads(1)), forward + backward + update, as a PyTorch user writes it.
 
 Method as in bench.c: one timing = enough back-to-back steps to last >= 20 ms; the median of 7 timings.
-Prints one line per batch size, `torch <batch> <us per step>`, which bench.c reads (make bench passes the
+Prints one line per batch size, `torch <batch> <median us per step> <fastest>`, which bench.c reads (make bench passes the
 file) to print the ratio next to its own figures.  Run with Debian's python3 (apt-get install -y python3-torch):
     /usr/bin/python3 tests/bench_torch.py
 """
@@ -54,7 +54,7 @@ def main():
             for _ in range(n):
                 step()
             times.append((time.perf_counter() - t) / n)
-        print(f"torch {batch} {statistics.median(times) * 1e6:.1f}")
+        print(f"torch {batch} {statistics.median(times) * 1e6:.1f} {min(times) * 1e6:.1f}")
         sys.stdout.flush()
 
 
