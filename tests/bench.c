@@ -63,6 +63,7 @@
 #define MIN_TIMING 0.020 /* seconds: one timing is at least this long */
 #define REPS 7           /* repetitions; the median is reported */
 #define SLOW_CALL 0.100  /* seconds: a call this slow is timed in every other repetition only */
+#define BEST_TRIES 40    /* single calls of bp and of OpenBLAS, alternating, for the "best" ratio */
 #ifndef IJK_BUDGET
 /* seconds: skip the i-j-k loop where one call is predicted to take longer.  The prediction scales the rate
    measured on a smaller problem of the same form, and is optimistic: at 1024^3 (A.B) the loop falls out of
@@ -325,10 +326,19 @@ static double run_problem(const problem *pb, bp_rng *rng, double gflops[M_ALL], 
             secs[m][n[m]++] = time_calls(method_fn[m], &C[m], &A, &B, pb->flags, calls[m]) / calls[m];
         }
     for (m = 0; m < M_ALL; m++)
-        if (run[m]) {
-            gflops[m] = flop / median(secs[m], n[m]) * 1e-9;
-            best[m] = flop / secs[m][0] * 1e-9; /* median() sorted them: the fastest timing */
-        }
+        if (run[m]) gflops[m] = flop / median(secs[m], n[m]) * 1e-9;
+    /* best: the fastest of BEST_TRIES single calls of bp and OpenBLAS, alternating.  A timing that spans no
+       preemption is the machine's real speed; on a busy VM the 20 ms timings above rarely do */
+    for (m = 0; m < M_ALL; m++)
+        if (run[m] && m >= M_BP) best[m] = 1e30;
+    for (r = 0; r < BEST_TRIES; r++)
+        for (m = M_BP; m < M_ALL; m++)
+            if (run[m]) {
+                double t = time_calls(method_fn[m], &C[m], &A, &B, pb->flags, 1);
+                if (t < best[m]) best[m] = t;
+            }
+    for (m = M_BP; m < M_ALL; m++)
+        if (run[m]) best[m] = flop / best[m] * 1e-9;
     if (run[M_IJK]) ijk_rate[pb->flags] = gflops[M_IJK];
 
     for (m = 0; m < M_ALL; m++) bp_tensor_free(&C[m]);
@@ -385,9 +395,9 @@ static double matmul_table(bp_rng *rng)
             ratio512 = g[M_BP] / g[M_IJK];
     }
     printf("(ijk, ikj: the naive loops; '-': i-j-k skipped, one call predicted to take > %.1f s;\n"
-           " best: bp / OpenBLAS from each one's fastest timing, steadier than the medians on a busy machine;\n"
+           " best: bp / OpenBLAS from the fastest of %d single calls each, alternating (steadier on a busy machine);\n"
            " bp err: max|C_bp - C_ikj| / max|C_ikj|, checked for every method before timing)\n",
-           IJK_BUDGET);
+           IJK_BUDGET, BEST_TRIES);
     return ratio512;
 }
 
@@ -740,7 +750,7 @@ static void tiny_table(bp_rng *rng, int passes)
     tiny_plain plain;
     tiny_bp net;
     bp_tensor *t[14];
-    double secs[2][REPS], loss = 0;
+    double secs[2][REPS], fastest[2], loss = 0;
     int i, j, k, r, m;
     /* synthetic Iris: class c's 4 features scattered around 4 means, as Iris's are (cm) */
     for (i = 0; i < TINY_SAMPLES; i++) {
@@ -779,6 +789,15 @@ static void tiny_table(bp_rng *rng, int passes)
                     else tiny_bp_train(&net, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)(1.5 * TINY_LR));
             secs[which][r] = now() - t0;
         }
+    for (r = 0; r < BEST_TRIES * 5; r++) /* and the fastest of many single passes (150 steps), alternating */
+        for (m = 0; m < 2; m++) {
+            double t0 = now(), t;
+            for (j = 0; j < TINY_SAMPLES; j++)
+                if (m == 0) tiny_plain_train(&plain, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
+                else tiny_bp_train(&net, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)(1.5 * TINY_LR));
+            t = now() - t0;
+            if (r == 0 || t < fastest[m]) fastest[m] = t;
+        }
     for (j = 0; j < TINY_SAMPLES; j++) { /* the trained network's mean squared error, summed per sample */
         bp_tensor xs = {1, TINY_IN, x + j * TINY_IN}, ys = {1, TINY_OUT, y + j * TINY_OUT};
         bp_linear_forward(&xs, &net.W1, &net.b1, &net.z1);
@@ -795,9 +814,11 @@ static void tiny_table(bp_rng *rng, int passes)
         printf("%-34s %10s %10s\n", "", "s", "ns/step");
         printf("%-34s %10.3f %10.1f\n", "plain C loop, written as genann's", p, p / steps * 1e9);
         printf("%-34s %10.3f %10.1f\n", "backprop.h calls", b, b / steps * 1e9);
-        printf("plain C / backprop.h: %.2fx (fastest timings: %.2fx; above 1: backprop.h is faster); weights differ by "
-               "at most %.1e after %.0f steps each; MSE now %.4f\n",
-               p / b, secs[0][0] / secs[1][0], tiny_weight_diff(&plain, &net), steps * REPS, loss);
+        printf("plain C / backprop.h: %.2fx (fastest of %d single passes each: %.2fx, %.1f against %.1f ns/step; above 1:"
+               " backprop.h is faster)\nweights differ by at most %.1e after %.0f steps each; MSE now %.4f\n",
+               p / b, BEST_TRIES * 5, fastest[0] / fastest[1], fastest[0] / TINY_SAMPLES * 1e9,
+               fastest[1] / TINY_SAMPLES * 1e9, tiny_weight_diff(&plain, &net),
+               steps * REPS + (double)BEST_TRIES * 5 * TINY_SAMPLES, loss);
     }
     for (i = 0; i < 14; i++) bp_tensor_free(t[i]);
 }
