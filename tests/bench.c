@@ -543,7 +543,7 @@ static void training_table(bp_rng *rng, int bp_only, const char *torch_file)
     bp_real first_loss[NB], last_loss[NS][NB];
     long total_steps[NB];
     int steps[NS][NB], n[NS][NB], b, r, k, m, methods = bp_only ? 1 : NS;
-    double secs[NS][NB][REPS];
+    double secs[NS][NB][REPS], fastest[NB];
 
     printf("\ntraining step: Linear(%d->%d) -> ReLU -> Linear(%d->%d) -> MSE, SGD lr=%g; forward + backward +"
            " update, median of %d\n",
@@ -573,6 +573,14 @@ static void training_table(bp_rng *rng, int bp_only, const char *torch_file)
             secs[m][b][n[m][b]++] = time_steps(steppers[m], &net[m][b], steps[m][b], &last_loss[m][b]) / steps[m][b];
             if (m == 0) total_steps[b] += steps[m][b];
         }
+    for (b = 0; b < NB; b++) { /* the fastest single step of bp (200 tries), for the "best" column */
+        fastest[b] = 1e30;
+        for (r = 0; r < 200; r++) {
+            double t = time_steps(steppers[0], &net[0][b], 1, &last_loss[0][b]);
+            if (t < fastest[b]) fastest[b] = t;
+        }
+        total_steps[b] += 200;
+    }
     for (b = 0; b < NB; b++) {
         /* matmul flops: forward x.W1, a1.W2; backward x^T.dz1, a1^T.dz2, dz2.W2^T */
         double flop = 2.0 * batches[b] * (2.0 * IN * HIDDEN + 3.0 * HIDDEN * OUT);
@@ -583,12 +591,12 @@ static void training_table(bp_rng *rng, int bp_only, const char *torch_file)
         else printf(" %12s %8s", "-", "-");
         if (torch > 0) printf(" %12.1f %7.2fx", torch * 1e6, torch / s);
         else printf(" %12s %8s", "-", "-");
-        print_ratio(torch_best * 1e-6, secs[0][b][0]); /* median() sorted the timings: [0] is the fastest */
+        print_ratio(torch_best * 1e-6, fastest[b]);
         printf("  %.4f -> %.4f (%ld)\n", (double)first_loss[b], (double)last_loss[0][b], total_steps[b]);
         for (m = 0; m < methods; m++) mlp_free(&net[m][b]);
     }
     printf("(GFLOP/s counts the matmuls only: 2*batch*(2*%d*%d + 3*%d*%d) per step.  ikj-loop: the same step\n"
-           " with the naive i-k-j loop in place of bp_matmul.  best: PyTorch / bp from each one's fastest timing.\n"
+           " with the naive i-k-j loop in place of bp_matmul.  best: PyTorch / bp, the fastest of 200 single steps each.\n"
            " PyTorch: tests/bench_torch.py, one thread, %s)\n",
            IN, HIDDEN, HIDDEN, OUT, torch_file ? "run just before this program" : "not run (no file given)");
 }

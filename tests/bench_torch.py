@@ -54,7 +54,12 @@ def main():
             for _ in range(n):
                 step()
             times.append((time.perf_counter() - t) / n)
-        print(f"torch {batch} {statistics.median(times) * 1e6:.1f} {min(times) * 1e6:.1f}")
+        fastest = min(times)
+        for _ in range(200):  # and the fastest single step, as bench.c's "best" column compares
+            t = time.perf_counter()
+            step()
+            fastest = min(fastest, time.perf_counter() - t)
+        print(f"torch {batch} {statistics.median(times) * 1e6:.1f} {fastest * 1e6:.1f}")
         sys.stdout.flush()
 
 
