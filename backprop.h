@@ -684,12 +684,9 @@ static BP__NO_LIBC_CALLS void bp__pack_a(bp_real *BP__RESTRICT Ap, const bp_tens
 /* The register tile: acc (MR x NR) = sum over p of Ap[p][:] (a column of op(A)) times Bp[p][:] (a row of
    op(B)).  Then the mr x nr part of it that exists is stored: element (i,j) goes to C[i*rs + j*cs] (rs
    and cs, the row and column strides, are swapped when bp__gemm computes C transposed), as = acc, or +=
-   acc when add is set; then, given a bias (the last K slice of a Linear layer's z = x.W + b), bias[j] is
-   added to element (i,j), or bias[i] when C is computed transposed (bt): b added as z is written, not in
-   a pass of its own.  Edge tiles compute the whole padded tile (the padding is zeros). */
+   acc when add is set.  Edge tiles compute the whole padded tile (the padding is zeros). */
 static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, const bp_real *BP__RESTRICT Bp,
-                                    bp_real *BP__RESTRICT C, size_t rs, size_t cs, int mr, int nr, int add,
-                                    const bp_real *BP__RESTRICT bias, int bt)
+                                    bp_real *BP__RESTRICT C, size_t rs, size_t cs, int mr, int nr, int add)
 {
     bp_real acc[BP__MR][BP__NR];
     int i, j, p;
@@ -701,7 +698,7 @@ static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, cons
         for (i = 0; i < BP__MR; i++)
             for (j = 0; j < BP__NR; j++) acc[i][j] += a[i] * b[j];
     }
-    if (cs == 1 && nr == BP__NR && !bt) { /* the common case: whole rows, constant counts, vector stores */
+    if (cs == 1 && nr == BP__NR) { /* the common case: whole rows, constant counts, vector stores */
         BP__TILE_ROWS_HINT /* (a constant count, unrolled: acc stays in registers, stored straight to C) */
         for (i = 0; i < BP__MR; i++) {
             bp_real *c = C + (size_t)i * rs;
@@ -710,8 +707,6 @@ static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, cons
                 for (j = 0; j < BP__NR; j++) c[j] += acc[i][j];
             else
                 for (j = 0; j < BP__NR; j++) c[j] = acc[i][j];
-            if (bias)
-                for (j = 0; j < BP__NR; j++) c[j] += bias[j];
         }
         return;
     }
@@ -728,9 +723,19 @@ static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, cons
                    -Wdouble-promotion flags the conversion of the ?:'s other arm */
                 if (add) *c += t[i][j];
                 else *c = t[i][j];
-                if (bias) *c += bias[bt ? i : j];
             }
     }
+}
+
+/* Given a bias (the last K slice of a Linear layer's z = x.W + b): bias[j] added to element (i,j) of the
+   mr x nr tile just written at C, or bias[i] when C is computed transposed (bt); b added while the tile is
+   in L1, not in a pass of its own.  (Outside the kernel: compiled into it, gcc's clones of the kernel with
+   and without a bias summed differently under -ffp-contract=fast, and fused z differed from x.W + b.) */
+static void bp__tile_bias(bp_real *C, size_t rs, size_t cs, int mr, int nr, const bp_real *bias, int bt)
+{
+    int i, j;
+    for (i = 0; i < mr; i++)
+        for (j = 0; j < nr; j++) C[(size_t)i * rs + (size_t)j * cs] += bias[bt ? i : j];
 }
 
 /* The tiles of one packed block: Ap (mc x kc, op(A) rows ic..) times Bp (kc x nc, op(B) columns jc..) into
@@ -743,9 +748,9 @@ static void bp__tiles(const bp_real *Ap, const bp_real *Bp, bp_real *C, size_t r
         int nr = nc - jr < BP__NR ? nc - jr : BP__NR;
         for (ir = 0; ir < mc; ir += BP__MR) {
             int mr = mc - ir < BP__MR ? mc - ir : BP__MR;
-            bp__kernel(kc, Ap + (size_t)ir * (size_t)kc, Bp + (size_t)jr * (size_t)kc,
-                       C + (size_t)(ic + ir) * rs + (size_t)(jc + jr) * cs, rs, cs, mr, nr, add,
-                       last ? last + (bt ? ic + ir : jc + jr) : NULL, bt);
+            bp_real *tile = C + (size_t)(ic + ir) * rs + (size_t)(jc + jr) * cs;
+            bp__kernel(kc, Ap + (size_t)ir * (size_t)kc, Bp + (size_t)jr * (size_t)kc, tile, rs, cs, mr, nr, add);
+            if (last) bp__tile_bias(tile, rs, cs, mr, nr, last + (bt ? ic + ir : jc + jr), bt);
         }
     }
 }
@@ -814,7 +819,7 @@ static void bp__gemm_blocked(bp_real *C, size_t rs, size_t cs, const bp_tensor *
 #define BP__MN (2 * BP__MR)
 static BP__NOINLINE void bp__narrow_tile(int kc, const bp_real *BP__RESTRICT a, size_t ars, size_t acs,
                                          const bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT C, int N, int mr,
-                                         int add, const bp_real *BP__RESTRICT bias)
+                                         int add)
 {
     bp_real acc[BP__MN][BP__NV];
     int i, j, p;
@@ -836,7 +841,6 @@ static BP__NOINLINE void bp__narrow_tile(int kc, const bp_real *BP__RESTRICT a, 
             bp_real *c = C + (size_t)i * (size_t)N + (size_t)j;
             if (add) *c += acc[i][j];
             else *c = acc[i][j];
-            if (bias) *c += bias[j];
         }
 }
 
@@ -851,14 +855,17 @@ static void bp__gemm_narrow(bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT Ap, 
         int add = pc > 0 || accumulate;
         const bp_real *last = pc + kc == K ? bias : NULL;
         bp__pack_b(Bp, B, trans_b, pc, kc, 0, N); /* one NR-wide panel, of which the kernel reads NV */
-        for (i0 = 0; i0 + BP__MN <= M; i0 += BP__MN)
+        for (i0 = 0; i0 + BP__MN <= M; i0 += BP__MN) {
             bp__narrow_tile(kc, A->data + (size_t)i0 * ars + (size_t)pc * acs, ars, acs, Bp,
-                            C->data + (size_t)i0 * (size_t)N, N, BP__MN, add, last);
+                            C->data + (size_t)i0 * (size_t)N, N, BP__MN, add);
+            if (last) bp__tile_bias(C->data + (size_t)i0 * (size_t)N, (size_t)N, 1, BP__MN, N, last, 0);
+        }
         if (i0 < M) { /* the last rows: Ap[p*MN + i] = op(A)[i0+i][pc+p], 0 past the end */
             for (p = 0; p < kc; p++)
                 for (i = 0; i < BP__MN; i++)
                     Ap[p * BP__MN + i] = i0 + i < M ? A->data[(size_t)(i0 + i) * ars + (size_t)(pc + p) * acs] : 0;
-            bp__narrow_tile(kc, Ap, 1, BP__MN, Bp, C->data + (size_t)i0 * (size_t)N, N, M - i0, add, last);
+            bp__narrow_tile(kc, Ap, 1, BP__MN, Bp, C->data + (size_t)i0 * (size_t)N, N, M - i0, add);
+            if (last) bp__tile_bias(C->data + (size_t)i0 * (size_t)N, (size_t)N, 1, M - i0, N, last, 0);
         }
     }
 }
