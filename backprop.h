@@ -844,10 +844,11 @@ static BP__NOINLINE void bp__narrow_tile(int kc, const bp_real *BP__RESTRICT a, 
         }
 }
 
-static void bp__gemm_narrow(bp_real *BP__RESTRICT Bp, bp_real *BP__RESTRICT Ap, bp_tensor *C, const bp_tensor *A,
-                            int trans_a, const bp_tensor *B, int trans_b, int accumulate, int M, int N, int K,
-                            const bp_real *bias)
+static BP__NOINLINE void bp__gemm_narrow(bp_tensor *C, const bp_tensor *A, int trans_a, const bp_tensor *B,
+                                         int trans_b, int accumulate, int M, int N, int K, const bp_real *bias)
 {
+    /* (a function of its own, so that these (48 KB for float with AVX-512) are on the stack only here) */
+    bp_real Bp[BP_MATMUL_KC * BP__NR], Ap[BP_MATMUL_KC * BP__MN];
     size_t ars = trans_a ? 1 : (size_t)K, acs = trans_a ? (size_t)M : 1;
     int pc, i0, i, p;
     for (pc = 0; pc < K; pc += BP_MATMUL_KC) {
@@ -941,10 +942,9 @@ static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int f
         bp__gemm_small(C, A, trans_a, B, trans_b, accumulate, M, N, K, bias);
     else if ((M < BP__MR || K == 1) && !trans_b)
         bp__gemm_unpacked(C, A, trans_a, B, accumulate, M, N, K, bias);
-    else if (N <= BP__NV) {
-        bp_real Bp[BP_MATMUL_KC * BP__NR], Ap[BP_MATMUL_KC * BP__MN];
-        bp__gemm_narrow(Bp, Ap, C, A, trans_a, B, trans_b, accumulate, M, N, K, bias);
-    } else if (bp__padded(N, BP__MR) * bp__padded(M, BP__NR) < 0.95 * bp__padded(M, BP__MR) * bp__padded(N, BP__NR))
+    else if (N <= BP__NV)
+        bp__gemm_narrow(C, A, trans_a, B, trans_b, accumulate, M, N, K, bias);
+    else if (bp__padded(N, BP__MR) * bp__padded(M, BP__NR) < 0.95 * bp__padded(M, BP__MR) * bp__padded(N, BP__NR))
         /* A narrow C (N = 20, say) would use few of each tile's NR columns.  C^T = op(B)^T.op(A)^T holds the
            same numbers, summed in the same order, with the long side along the vectors; so compute that,
            storing element (j,i) of C^T at C(i,j).  op(B)^T is B read with the opposite transpose flag, and
