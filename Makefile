@@ -12,7 +12,8 @@
 #                   (make test runs it too)
 #   make bench      matmul GFLOP/s (naive loops, bp_matmul, OpenBLAS if installed, pinned to its fastest
 #                   kernel here) and training-step times (and PyTorch's, if installed); every elementwise
-#                   pass in GB/s beside a triad loop; the Fashion-MNIST network against PyTorch
+#                   pass in GB/s beside a triad loop; the Fashion-MNIST network against PyTorch; a tiny network
+#                   (4-4-3, one sample per step) against genann's loops in plain C
 #   make fashion    train an MLP on Fashion-MNIST (apt-get install -y dataset-fashion-mnist; or DATA=dir
 #                   of MNIST-format IDX files, gzipped or not)
 #   make fashion-cnn train a small CNN (conv-pool-conv-pool-linear) on Fashion-MNIST: >= 0.91 test accuracy

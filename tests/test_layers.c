@@ -145,6 +145,31 @@ static void test_linear_by_hand(void)
     bp_tensor_free(&db);
 }
 
+/* bp_linear_forward adds b as the matmul writes z (bp__linear_forward_fused); bp__linear_forward, the
+   textbook block, computes x.W and then adds b.  The same bits on every road of bp__gemm: a tiny product,
+   batch 1, a narrow z (10 columns), a z computed transposed, the blocked kernel (K in several slices), and
+   edges of every tile and block. */
+static void test_linear_fused_bits(void)
+{
+    static const int shapes[][3] = {{2, 3, 4}, {1, 300, 50}, {3, 1, 700}, {64, 10, 256}, {70, 16, 600}, {19, 5, 33},
+                                    {300, 20, 30}, {64, 256, 784}, {67, 45, 513}, {BP__MR + 1, BP__NR + 3, 9}};
+    bp_rng rng;
+    int s;
+    bp_rng_seed(&rng, 12);
+    for (s = 0; s < (int)(sizeof shapes / sizeof shapes[0]); s++) {
+        int M = shapes[s][0], N = shapes[s][1], K = shapes[s][2];
+        bp_tensor x = bp_tensor_new(M, K), W = bp_tensor_new(K, N), b = bp_tensor_new(1, N);
+        bp_tensor z = bp_tensor_new(M, N), ref = bp_tensor_new(M, N);
+        randomize(&x, &rng);
+        randomize(&W, &rng);
+        randomize(&b, &rng);
+        bp_linear_forward(&x, &W, &b, &z);
+        bp__linear_forward(&x, &W, &b, &ref);
+        CHECK(same_bits(&z, &ref));
+        bp_tensor_free(&x), bp_tensor_free(&W), bp_tensor_free(&b), bp_tensor_free(&z), bp_tensor_free(&ref);
+    }
+}
+
 /* ---- ReLU --------------------------------------------------------------------------------------- */
 
 static void test_relu_by_hand(void)
