@@ -1,5 +1,5 @@
 /* Tests that sweep over many functions at once:
-     - allocation_failure: every function that allocates (bp_tensor_new, the .npy and IDX functions), run
+     - allocation_failure: every function that allocates (bp_tensor_new, the .npy, .npz and IDX functions), run
        again and again with its 1st, 2nd, ... allocation failing: each failure reported, nothing leaked;
      - no_allocation_step, no_allocation_others: no other function touches the heap (a counting BP_MALLOC);
      - argument_sweep: every tensor argument of every function broken in every way (NULL, data NULL,
