@@ -647,7 +647,7 @@ static void test_npz_save(void)
 
     /* the bytes Python's zipfile writes for the same members (gen_fixtures.py; np.load reads that file) */
     {
-        static const char *const members[] = {"W1", "layer.bias", "e", "gr\xc3\xb6\xc3\x9f" "e"}; /* UTF-8 */
+        static const char *const members[] = {"W1", "layer.bias", "e", "gr\303\266\303\237e"}; /* UTF-8, in octal */
         bp_tensor t[4];
         const bp_tensor *tp[4];
         const char *mine = SCRATCH "/ours.npz";
