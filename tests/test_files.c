@@ -792,7 +792,9 @@ static void test_unseekable_files(void)
 #ifdef __linux__
     {
         bp_tensor t = {0, 0, NULL};
-        CHECK(bp_npz_load(&t, SCRATCH, "a") == -1 && strstr(bp_failure_reason(), "cannot read") && errors_seen == 0);
+        /* (a folder's "length" is LONG_MAX on 64-bit Linux, where reading fails; 32-bit ftell cannot say it) */
+        CHECK(bp_npz_load(&t, SCRATCH, "a") == -1 && errors_seen == 0 &&
+              (strstr(bp_failure_reason(), "cannot read") || strstr(bp_failure_reason(), "cannot seek")));
     }
 #endif
 }
