@@ -430,12 +430,12 @@ BPDEF bp_error_fn bp_set_error_handler(bp_error_fn fn);
 /* Thread-local storage, for bp_failure_reason's text (see there). */
 #if defined(__cplusplus) && __cplusplus >= 201103L
 #define BP__THREAD_LOCAL thread_local
+#elif defined(_MSC_VER) /* (MSVC's C++ says 199711L without /Zc:__cplusplus; its C may lack _Thread_local) */
+#define BP__THREAD_LOCAL __declspec(thread)
 #elif !defined(__cplusplus) && defined(__STDC_VERSION__) && __STDC_VERSION__ >= 201112L && !defined(__TINYC__)
 #define BP__THREAD_LOCAL _Thread_local
 #elif (defined(__GNUC__) || defined(__clang__)) && !defined(__TINYC__)
 #define BP__THREAD_LOCAL __thread
-#elif defined(_MSC_VER)
-#define BP__THREAD_LOCAL __declspec(thread)
 #endif
 #ifdef BP__THREAD_LOCAL
 #define BP_FAILURE_REASON_PER_THREAD 1

@@ -1,11 +1,15 @@
-/* Tests of the file functions: .npy (bp_tensor_load_npy, bp_tensor_save_npy, bp_failure_reason) and IDX
-   (bp_idx_load, bp_idx_free).  Every file numpy wrote in tests/fixtures/npy/ (float32/float64, either
+/* Tests of the file functions: .npy (bp_tensor_load_npy, bp_tensor_save_npy, bp_failure_reason), .npz and
+   IDX (bp_idx_load, bp_idx_free).  Every file numpy wrote in tests/fixtures/npy/ (float32/float64, either
    byte order, C and Fortran order, 1-D, a 2.0 header) loads with numpy's exact values; each malformed
    file (empty, truncated, wrong magic, other dtypes, 0-D and 3-D, a huge shape, trailing bytes, a broken
    header) returns -1 with a telling bp_failure_reason(), an empty tensor, no handler call and no leak;
    the header parser rule by rule; bp_tensor_save_npy writes the same bytes as np.save, and save-then-load
-   gives the same bits; IDX files good and malformed.  With -DBP_TEST_LARGE_FILES also a 3 GiB file
-   (npy_load_large_file; make cross-test's Windows build).  Scratch files go to build/test/.
+   gives the same bits; .npz archives (bp_npz_save, bp_npz_load, bp_npz_list): np.savez's files in
+   tests/fixtures/npz/ load bit for bit and list as numpy sees them, each malformed archive is refused by
+   both readers with its reason, bp_npz_save writes the bytes Python's zipfile writes; on Unix, writes
+   that fail mid-file (full_disk: RLIMIT_FSIZE) and files that cannot seek (a named pipe); IDX files good
+   and malformed.  With -DBP_TEST_LARGE_FILES also a 3 GiB file (npy_load_large_file; make cross-test's
+   Windows build).  Scratch files go to build/test/.
    Part of the suite: tests/test_backprop.c includes this file (see there how to run one test). */
 
 #include "harness.h"
@@ -788,7 +792,9 @@ static void test_unseekable_files(void)
 #ifdef __linux__
     {
         bp_tensor t = {0, 0, NULL};
-        CHECK(bp_npz_load(&t, SCRATCH, "a") == -1 && strstr(bp_failure_reason(), "cannot read") && errors_seen == 0);
+        /* (a folder's "length" is LONG_MAX on 64-bit Linux, where reading fails; 32-bit ftell cannot say it) */
+        CHECK(bp_npz_load(&t, SCRATCH, "a") == -1 && errors_seen == 0 &&
+              (strstr(bp_failure_reason(), "cannot read") || strstr(bp_failure_reason(), "cannot seek")));
     }
 #endif
 }

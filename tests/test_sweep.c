@@ -1,6 +1,6 @@
 /* Tests that sweep over many functions at once:
-     - allocation_failure: every function that allocates (bp_tensor_new, bp_mlp_new, the file functions), run
-       again and again with its 1st, 2nd, ... allocation failing: each failure reported, nothing leaked;
+     - allocation_failure: every function that allocates (bp_tensor_new, bp_mlp_new, the .npy, .npz and IDX
+       functions), run again and again with its 1st, 2nd, ... allocation failing: each failure reported, nothing leaked;
      - no_allocation_step, no_allocation_others: no other function touches the heap (a counting BP_MALLOC);
      - argument_sweep: every tensor argument of every function broken in every way (NULL, data NULL,
        negative or huge sizes, wrong shapes, outputs on top of inputs): one handler call naming the
