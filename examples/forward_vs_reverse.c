@@ -249,11 +249,13 @@ static double clock_resolution(void)
     return t1 - t0;
 }
 
-/* How many back-to-back calls last at least MIN_TIMING seconds, and at least 20 steps of the clock (or one
-   timing could read 0 where the clock is coarse). */
+/* One timing must last at least MIN_TIMING seconds and at least 20 steps of the clock (or it could read 0
+   where the clock is coarse); set by the first calibration. */
+static double min_timing = 0;
+
+/* How many back-to-back calls last at least min_timing. */
 static long calls_for_min_timing(method_fn fn, mlp *n, double *out)
 {
-    static double min_timing = 0;
     long calls = 1, i;
     if (min_timing == 0) min_timing = fmax(MIN_TIMING, 20 * clock_resolution());
     for (;;) {
@@ -264,12 +266,19 @@ static long calls_for_min_timing(method_fn fn, mlp *n, double *out)
     }
 }
 
+/* Seconds per call over `calls` calls, more if they took under half of min_timing (a calibration slowed by
+   other work on the machine can leave too few calls to time: under wine a timing then read 0, and its
+   ratio NaN). */
 static double seconds_per_call(method_fn fn, mlp *n, double *out, long calls)
 {
-    long i;
-    double t0 = now_seconds();
-    for (i = 0; i < calls; i++) fn(n, out);
-    return (now_seconds() - t0) / (double)calls;
+    for (;;) {
+        long i;
+        double t0 = now_seconds(), t;
+        for (i = 0; i < calls; i++) fn(n, out);
+        t = now_seconds() - t0;
+        if (t >= min_timing / 2 || calls >= (1L << 24)) return t / (double)calls;
+        calls *= 2;
+    }
 }
 
 /* Least-squares slope of log(y) against log(x). */
