@@ -40,7 +40,7 @@ WARN = -std=c99 -Wall -Wextra -Wpedantic
 LDLIBS = -lm
 
 EXAMPLES = build/walkthrough build/train_xor build/fashion_mnist build/vanishing_gradients \
-           build/forward_vs_reverse build/checkpointing build/fashion_cnn build/iris_mlp build/run_mlp
+           build/forward_vs_reverse build/checkpointing build/fashion_cnn build/iris_mlp build/run_mlp build/run_cnn
 
 # OpenBLAS for the benchmark's comparison, when installed (apt-get install -y libopenblas-dev)
 OPENBLAS := $(shell pkg-config --exists openblas 2>/dev/null && echo yes)
@@ -61,12 +61,16 @@ run: build/walkthrough
 	./build/walkthrough
 
 # PyTorch to C: examples/from_pytorch/export.py trained an nn.Sequential and saved it (committed .npz files);
-# run_mlp runs it here and compares with PyTorch's outputs
+# run_mlp (an MLP) and run_cnn (a CNN) run them here and compare with PyTorch's outputs
 build/run_mlp: examples/from_pytorch/run_mlp.c backprop.h | build
 	$(CC) $(WARN) $(CFLAGS) $< -o $@ $(LDLIBS)
 
-from_pytorch: build/run_mlp
+build/run_cnn: examples/from_pytorch/run_cnn.c backprop.h | build
+	$(CC) $(WARN) $(CFLAGS) $< -o $@ $(LDLIBS)
+
+from_pytorch: build/run_mlp build/run_cnn
 	./build/run_mlp
+	./build/run_cnn
 
 iris: build/iris_mlp
 	./build/iris_mlp

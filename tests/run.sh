@@ -130,6 +130,7 @@ if [ "$MODE" = valgrind ]; then
         example forward_vs_reverse $CC $STRICT -O2 -g
         mkdir -p "$B/from_pytorch"
         example from_pytorch/run_mlp $CC $STRICT -O2 -g
+        example from_pytorch/run_cnn $CC $STRICT -O2 -g
         # (not checkpointing: 108 s under memcheck, 4 s without; make sanitize runs it under ASan)
     else
         skip "valgrind (not installed: apt-get install -y valgrind)"
@@ -173,6 +174,7 @@ elif [ "$MODE" = sanitize ]; then
     example checkpointing $CC $STRICT $SAN
     mkdir -p "$B/from_pytorch"
     example from_pytorch/run_mlp $CC $STRICT $SAN
+    example from_pytorch/run_cnn $CC $STRICT $SAN
     # (not iris_mlp: 750000 training steps, 4 s under ASan; the suite's mlp tests run here)
 else
     # --- the suite, in every build the header promises to work in ---
@@ -335,11 +337,12 @@ else
     example vanishing_gradients $CC $STRICT -O2
     example forward_vs_reverse $CC $STRICT -O2
     example checkpointing $CC $STRICT -O2
-    # the network in one object: genann's Iris example; and a PyTorch model with PyTorch's outputs (exits
-    # non-zero unless they agree to 1e-5 and the classes are equal)
+    # the network in one object: genann's Iris example; and PyTorch models (an MLP, a CNN) with PyTorch's
+    # outputs (they exit non-zero unless they agree to 1e-5 and the classes are equal)
     example iris_mlp $CC $STRICT -O2
     mkdir -p "$B/from_pytorch"
     example from_pytorch/run_mlp $CC $STRICT -O2
+    example from_pytorch/run_cnn $CC $STRICT -O2
     # the examples run from any folder: they create their output folder, or say which file failed and why
     rm -rf "$B/fresh"
     mkdir -p "$B/fresh"

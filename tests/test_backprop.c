@@ -137,6 +137,7 @@ static const test_case tests[] = {
     {"mlp_pytorch_layout", test_mlp_pytorch_layout},
     {"mlp_save_load", test_mlp_save_load},
     {"mlp_vs_pytorch", test_mlp_vs_pytorch},
+    {"cnn_vs_pytorch", test_cnn_vs_pytorch},
 #endif
     /* test_sweep.c */
     {"allocation_failure", test_allocation_failure},

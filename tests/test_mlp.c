@@ -716,4 +716,77 @@ static void test_mlp_vs_pytorch(void)
     bp_tensor_free(&logits);
     bp_tensor_free(&z);
 }
+
+/* The CNN of examples/from_pytorch (Conv2d, ReLU, MaxPool2d twice, Flatten, Linear, ReLU, Linear; its conv
+   weights saved as F x (C*K*K)) runs here, layer by layer, with PyTorch's outputs on 20 images: to 1e-5
+   (|c - t| <= 1e-5 max(|t|, 1)), and every predicted class equal. */
+static void test_cnn_vs_pytorch(void)
+{
+    static const bp_window conv[2] = {{1, 12, 12, 3, 1, 1}, {4, 6, 6, 3, 1, 1}};
+    static const bp_window pool[2] = {{4, 12, 12, 2, 2, 0}, {8, 6, 6, 2, 2, 0}};
+    static const int filters[2] = {4, 8}, sides[2] = {12, 6}, linear_outs[2] = {16, 3};
+    static const char *const names[4][2] = {{"0.weight", "0.bias"}, {"3.weight", "3.bias"},
+                                            {"7.weight", "7.bias"}, {"9.weight", "9.bias"}};
+    char model[512], io[512];
+    bp_tensor x = {0, 0, NULL}, logits = {0, 0, NULL}, a, y = {0, 0, NULL};
+    double worst = 0;
+    int r, j, l, classes_equal = 1;
+    example_path(model, sizeof model, "cnn.npz");
+    example_path(io, sizeof io, "cnn_io.npz");
+    CHECK(bp_npz_load(&x, io, "x") == 0 && bp_npz_load(&logits, io, "logits") == 0);
+    CHECK(x.rows == 20 && x.cols == 144 && logits.rows == 20 && logits.cols == 3);
+    if (x.rows != 20 || x.cols != 144 || logits.rows != 20 || logits.cols != 3) {
+        printf("  %s\n", bp_failure_reason());
+        bp_tensor_free(&x);
+        bp_tensor_free(&logits);
+        return;
+    }
+    a = x;
+    for (l = 0; l < 4; l++) {
+        bp_tensor W = {0, 0, NULL}, b = {0, 0, NULL}, next;
+        CHECK(bp_npz_load(&W, model, names[l][0]) == 0 && bp_npz_load(&b, model, names[l][1]) == 0);
+        if (l < 2) { /* Conv2d, ReLU, MaxPool2d(2) */
+            int side = sides[l], F = filters[l];
+            bp_tensor z = bp_tensor_new(20, F * side * side), col = bp_tensor_new(conv[l].channels * 9, side * side);
+            int *argmax = (int *)malloc(sizeof(int) * 20 * (size_t)(F * side * side / 4));
+            CHECK(W.rows == F && W.cols == conv[l].channels * 9 && b.rows == 1 && b.cols == F);
+            next = bp_tensor_new(20, F * side * side / 4);
+            bp_conv2d_forward(&conv[l], &a, &W, &b, &z, &col);
+            bp_relu_forward(&z, &z);
+            bp_maxpool2d_forward(&pool[l], &z, &next, argmax);
+            free(argmax);
+            bp_tensor_free(&z);
+            bp_tensor_free(&col);
+        } else { /* Linear on its out x in weight (the last pool's rows are torch's flatten(1)), then ReLU */
+            next = bp_tensor_new(20, linear_outs[l - 2]);
+            bp_matmul(&next, &a, &W, BP_TRANS_B);
+            for (r = 0; r < next.rows; r++)
+                for (j = 0; j < next.cols; j++) next.data[r * next.cols + j] += b.data[j];
+            if (l == 2) bp_relu_forward(&next, &next);
+        }
+        bp_tensor_free(&W);
+        bp_tensor_free(&b);
+        bp_tensor_free(&y);
+        a = y = next;
+    }
+    for (r = 0; r < 20; r++) {
+        int mine = 0, theirs = 0;
+        for (j = 0; j < 3; j++) {
+            double t = (double)logits.data[3 * r + j], scale = fabs(t) > 1 ? fabs(t) : 1;
+            double e = fabs((double)y.data[3 * r + j] - t) / scale;
+            worst = e > worst ? e : worst;
+            if (y.data[3 * r + j] > y.data[3 * r + mine]) mine = j;
+            if (logits.data[3 * r + j] > logits.data[3 * r + theirs]) theirs = j;
+        }
+        classes_equal &= mine == theirs;
+    }
+    if (!(worst <= 1e-5 && classes_equal))
+        printf("  against PyTorch: worst relative difference %.2e; classes %s\n", worst,
+               classes_equal ? "equal" : "DIFFER");
+    CHECK(worst <= 1e-5 && classes_equal);
+    EXPECT_NO_ERROR();
+    bp_tensor_free(&x);
+    bp_tensor_free(&logits);
+    bp_tensor_free(&y);
+}
 #endif
