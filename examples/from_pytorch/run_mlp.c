@@ -11,7 +11,7 @@
    It also saves the network again with bp_mlp_save, as OUT/resaved_mlp.npz (OUT: build by default), and
    export.py --check FILE loads that file back into the nn.Sequential.
    Exits 1 unless every output agrees with PyTorch's to 1e-5 (|c - t| <= 1e-5 max(|t|, 1)) and every
-   predicted class is PyTorch's.  (The CNN version of this path comes once the convolution layers exist.) */
+   predicted class is PyTorch's.  The CNN version of this path: run_cnn.c. */
 
 #include <math.h>
 #include <stdio.h>
