@@ -1396,8 +1396,10 @@ BPDEF void bp_relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *
    out of the normal numbers); NaN stays NaN. */
 static double bp__exp(double x)
 {
-    const double round = 6755399441055744.0; /* 1.5 * 2^52: adding it rounds to a whole number */
-    double xc = x >= -708 ? x : -708, k = (xc * 1.4426950408889634 + round) - round, p = 1, scale;
+    const double round = 6755399441055744.0; /* 1.5 * 2^52: a double this size has no fraction bits */
+    double xc = x >= -708 ? x : -708, p = 1, scale;
+    double k = (double)(xc * 1.4426950408889634 + round) - round; /* x/ln2 rounded to a whole number (the
+        cast drops an x87's extra bits, which would keep the fraction) */
     double r = (xc - k * 0.6931471803691238) - k * 1.9082149292705877e-10; /* x - k ln2 */
     uint64_t bits = (uint64_t)(k + 1023) << 52;
     int i;
