@@ -902,16 +902,21 @@ BPDEF void bp_matmul_reference(bp_tensor *C, const bp_tensor *A, const bp_tensor
 /* The kernels stay functions of their own (inlined into their callers, gcc has fewer registers for the
    tile and has been seen to vectorise the wrong loop: 1 GFLOP/s instead of 180); and gcc must not turn
    the kernels' and the packing's short copy and clear loops into calls to memcpy, memmove and memset (a
-   call per row: 4% of a 512^3 product).  Other compilers: nothing to say. */
+   call per row: 4% of a 512^3 product).  The tiny products' loops (BP__SCALAR) run 3 or 4 times each:
+   gcc's vector versions of them only add set-up (a 4-4-3 network's step 5% slower).  Other compilers:
+   nothing to say. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define BP__NO_LIBC_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #define BP__NOINLINE __attribute__((noinline, optimize("no-tree-loop-distribute-patterns")))
+#define BP__SCALAR __attribute__((noinline, optimize("no-tree-vectorize")))
 #elif defined(__clang__)
 #define BP__NO_LIBC_CALLS
 #define BP__NOINLINE __attribute__((noinline))
+#define BP__SCALAR __attribute__((noinline))
 #else
 #define BP__NO_LIBC_CALLS
 #define BP__NOINLINE
+#define BP__SCALAR
 #endif
 
 /* Packs op(B)[k0 .. k0+kc, n0 .. n0+nc] into Bp as ceil(nc/NR) panels, each kc rows of NR, zero-padded.
@@ -1213,7 +1218,7 @@ static void bp__gemm_unpacked(bp_tensor *C, const bp_tensor *A, int trans_a, con
    the definition, with the transposes as strides: op(A)[i][p] = A[i*ars + p*acs], op(B)[p][j] = B[p*brs +
    j*bcs].  Each sum starts at 0 and runs p = 0..K-1, as on the other roads. */
 #define BP__SMALL 512
-static void bp__gemm_small(bp_tensor *C, const bp_tensor *A, int trans_a, const bp_tensor *B, int trans_b,
+static BP__SCALAR void bp__gemm_small(bp_tensor *C, const bp_tensor *A, int trans_a, const bp_tensor *B, int trans_b,
                            int accumulate, int M, int N, int K, const bp_real *bias)
 {
     size_t ars = trans_a ? 1 : (size_t)K, acs = trans_a ? (size_t)M : 1;
@@ -1244,16 +1249,13 @@ static void bp__gemm_small(bp_tensor *C, const bp_tensor *A, int trans_a, const 
 /* n rounded up to whole tiles */
 static double bp__padded(int n, int tile) { return (double)((n + tile - 1) / tile) * tile; }
 
-/* Picks the way to compute C = op(A).op(B) (no argument checks: bp__matmul's callers have done them), and,
-   given a bias (or NULL), adds bias[j] to column j of C as C is written, after the sum is complete. */
-static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int M, int N, int K,
-                     const bp_real *bias)
+/* Picks the way to compute C = op(A).op(B) for products larger than tiny (bp__gemm below). */
+static BP__NOINLINE void bp__gemm_large(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int M,
+                                       int N, int K, const bp_real *bias)
 {
     int trans_a = (flags & BP_TRANS_A) != 0, trans_b = (flags & BP_TRANS_B) != 0;
     int accumulate = (flags & BP_ACCUMULATE) != 0;
-    if ((int64_t)M * N <= BP__SMALL && (int64_t)M * N * K <= BP__SMALL) /* (the first keeps the second in range) */
-        bp__gemm_small(C, A, trans_a, B, trans_b, accumulate, M, N, K, bias);
-    else if ((M < BP__MR || K == 1) && !trans_b)
+    if ((M < BP__MR || K == 1) && !trans_b)
         bp__gemm_unpacked(C, A, trans_a, B, accumulate, M, N, K, bias);
     else if (N <= BP__NV)
         bp__gemm_narrow(C, A, trans_a, B, trans_b, accumulate, M, N, K, bias);
@@ -1266,6 +1268,19 @@ static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int f
         bp__gemm_blocked(C->data, 1, (size_t)N, B, !trans_b, A, !trans_a, accumulate, N, M, K, bias, 1);
     else
         bp__gemm_blocked(C->data, (size_t)N, 1, A, trans_a, B, trans_b, accumulate, M, N, K, bias, 0);
+}
+
+/* Picks the way to compute C = op(A).op(B) (no argument checks: bp__matmul's callers have done them), and,
+   given a bias (or NULL), adds bias[j] to column j of C as C is written, after the sum is complete.  A
+   tiny product goes straight to its loops, without the larger roads' set-up. */
+static void bp__gemm(bp_tensor *C, const bp_tensor *A, const bp_tensor *B, int flags, int M, int N, int K,
+                     const bp_real *bias)
+{
+    if ((int64_t)M * N <= BP__SMALL && (int64_t)M * N * K <= BP__SMALL) /* (the first keeps the second in range) */
+        bp__gemm_small(C, A, (flags & BP_TRANS_A) != 0, B, (flags & BP_TRANS_B) != 0, (flags & BP_ACCUMULATE) != 0,
+                       M, N, K, bias);
+    else
+        bp__gemm_large(C, A, B, flags, M, N, K, bias);
 }
 
 /* The fast product, unchecked: bp_matmul after its guard, and what the layers below call (their own guards
@@ -1335,9 +1350,9 @@ static void bp__linear_backward(const bp_tensor *x, const bp_tensor *W, const bp
 {
     int r, j;
     bp__matmul(dW, x, dz, BP_TRANS_A); /* dW = x^T.dz */
-    if (db) {
-        for (j = 0; j < db->cols; j++) db->data[j] = 0;
-        for (r = 0; r < dz->rows; r++)
+    if (db) { /* row 0, then each further row added */
+        for (j = 0; j < db->cols; j++) db->data[j] = dz->rows > 0 ? dz->data[j] : 0;
+        for (r = 1; r < dz->rows; r++)
             for (j = 0; j < dz->cols; j++) db->data[j] += dz->data[r * dz->cols + j];
     }
     if (dx) bp__matmul(dx, dz, W, BP_TRANS_B); /* dx = dz.W^T */
@@ -4136,7 +4151,12 @@ BPDEF void bp_idx_free(bp_idx *idx)
    the backward pass is the same calls' backwards in the reverse order; the step is one optimizer call per
    weight and bias: the explicit calls of examples/fashion_mnist.c, in a loop over the layers.  What the
    object adds is bookkeeping: every tensor in one allocation, and views of the first n rows
-   (bp_tensor_rows's, unchecked: n was checked once) for a batch smaller than max_batch. */
+   (bp_tensor_rows's, unchecked: n was checked once) for a batch smaller than max_batch.
+   It calls each function's math (bp__linear_forward_fused, bp__sigmoid_forward, ...: what the public
+   function runs after its guard) without the guard: the network made its tensors, so their shapes and
+   memory are right by construction, and bp_mlp_predict and bp_mlp_train_step check what the caller hands
+   in (x, y, labels, the config) once per call.  For a tiny network that is most of the cost: a 4-4-3
+   network's step is 13 calls, and each guard costs more than the 4 x 4 product it guards. */
 
 BPDEF bp_mlp_config bp_mlp_default_config(void)
 {
@@ -4263,10 +4283,10 @@ static void bp__mlp_forward(bp_mlp *net, const bp_tensor *x)
         bp_mlp_layer *L = &net->layer[l];
         bp_tensor in = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].a, 0, n);
         bp_tensor z = bp__tensor_rows(&L->z, 0, n), a = bp__tensor_rows(&L->a, 0, n);
-        bp_linear_forward(&in, &L->W, &L->b, &z); /* z = in W + b */
-        if (L->activation == BP_ACT_RELU) bp_relu_forward(&z, &a); /* a = act(z) */
-        else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_forward(&z, &a);
-        else if (L->activation == BP_ACT_TANH) bp_tanh_forward(&z, &a);
+        bp__linear_forward_fused(&in, &L->W, &L->b, &z); /* z = in W + b */
+        if (L->activation == BP_ACT_RELU) bp__relu_forward(&z, &a); /* a = act(z) */
+        else if (L->activation == BP_ACT_SIGMOID) bp__sigmoid_forward(&z, &a);
+        else if (L->activation == BP_ACT_TANH) bp__tanh_forward(&z, &a);
     }
 }
 
@@ -4282,10 +4302,10 @@ static void bp__mlp_backward(bp_mlp *net, const bp_tensor *x)
         bp_tensor below = l == 0 ? *x : bp__tensor_rows(&net->layer[l - 1].da, 0, n);
         bp_tensor z = bp__tensor_rows(&L->z, 0, n), a = bp__tensor_rows(&L->a, 0, n);
         bp_tensor da = bp__tensor_rows(&L->da, 0, n);
-        if (L->activation == BP_ACT_RELU) bp_relu_backward(&z, &da, &da); /* da becomes dz, in place */
-        else if (L->activation == BP_ACT_SIGMOID) bp_sigmoid_backward(&a, &da, &da);
-        else if (L->activation == BP_ACT_TANH) bp_tanh_backward(&a, &da, &da);
-        bp_linear_backward(&in, &L->W, &da, l == 0 ? NULL : &below, &L->dW, &L->db);
+        if (L->activation == BP_ACT_RELU) bp__relu_backward(&z, &da, &da); /* da becomes dz, in place */
+        else if (L->activation == BP_ACT_SIGMOID) bp__sigmoid_backward(&a, &da, &da);
+        else if (L->activation == BP_ACT_TANH) bp__tanh_backward(&a, &da, &da);
+        bp__linear_backward(&in, &L->W, &da, l == 0 ? NULL : &below, &L->dW, &L->db);
     }
 }
 
@@ -4298,14 +4318,14 @@ static void bp__mlp_step(bp_mlp *net)
     for (l = 0; l < net->layers; l++) {
         bp_mlp_layer *L = &net->layer[l];
         if (c->optimizer == BP_OPT_SGD) {
-            bp_sgd_step(&L->W, &L->dW, c->lr);
-            bp_sgd_step(&L->b, &L->db, c->lr);
+            bp__sgd_step(&L->W, &L->dW, c->lr);
+            bp__sgd_step(&L->b, &L->db, c->lr);
         } else if (c->optimizer == BP_OPT_MOMENTUM) {
-            bp_momentum_step(&L->W, &L->dW, &L->mW, c->lr, c->momentum);
-            bp_momentum_step(&L->b, &L->db, &L->mb, c->lr, c->momentum);
+            bp__momentum_step(&L->W, &L->dW, &L->mW, c->lr, c->momentum);
+            bp__momentum_step(&L->b, &L->db, &L->mb, c->lr, c->momentum);
         } else {
-            bp_adam_step(&L->W, &L->dW, &L->mW, &L->vW, net->step, c->lr, c->beta1, c->beta2, c->eps);
-            bp_adam_step(&L->b, &L->db, &L->mb, &L->vb, net->step, c->lr, c->beta1, c->beta2, c->eps);
+            bp__adam_step(&L->W, &L->dW, &L->mW, &L->vW, net->step, c->lr, c->beta1, c->beta2, c->eps);
+            bp__adam_step(&L->b, &L->db, &L->mb, &L->vb, net->step, c->lr, c->beta1, c->beta2, c->eps);
         }
     }
 }
@@ -4330,11 +4350,11 @@ BPDEF bp_real bp_mlp_train_step(bp_mlp *net, const bp_tensor *x, const bp_tensor
     dout = bp__tensor_rows(&last->da, 0, x->rows);
     bp__mlp_forward(net, x);
     if (net->config.loss == BP_LOSS_MSE) {
-        loss = bp_mse_forward(&out, y);
-        bp_mse_backward(&out, y, &dout); /* dL/dout */
+        loss = bp__mse_forward(&out, y);
+        bp__mse_backward(&out, y, &dout); /* dL/dout */
     } else {
-        loss = bp_softmax_xent_forward(&out, labels, &dout); /* probs, into dout */
-        bp_softmax_xent_backward(&dout, labels, &dout);      /* dL/dlogits, in place */
+        loss = bp__softmax_xent_forward(&out, labels, &dout); /* probs, into dout */
+        bp__softmax_xent_backward(&dout, labels, &dout);      /* dL/dlogits, in place */
     }
     bp__mlp_backward(net, x);
     bp__mlp_step(net);

@@ -936,8 +936,11 @@ static void object_table(bp_rng *rng)
                  exact activation (its default is a 4096-entry lookup table of the same function);
      backprop.h  the same step in library calls: linear, sigmoid, linear, sigmoid forward; mse_backward
                  (scaled: 2/3 (o - t), so its learning rate is 1.5 x 0.01 for the same update), the two
-                 sigmoid and linear backwards, four SGD steps.
-   Both are timed alternately (median of REPS timings) and must end with the same weights (to rounding). */
+                 sigmoid and linear backwards, four SGD steps: 13 calls, each with its guard;
+     bp_mlp      the same network as one object (examples/iris_mlp.c's port of the example): one
+                 bp_mlp_train_step per sample, which checks x and y once and runs the 13 steps' math
+                 (and the MSE itself, which the others do not compute).
+   All three are timed in turn (median of REPS timings) and must end with the same weights (to rounding). */
 
 #define TINY_SAMPLES 150
 #define TINY_IN 4
@@ -1058,6 +1061,20 @@ static TINY_NOINLINE void tiny_bp_train(tiny_bp *n, bp_real *in, bp_real *target
     bp_sgd_step(&n->b2, &n->db2, lr);
 }
 
+static TINY_NOINLINE void tiny_mlp_train(bp_mlp *net, bp_real *in, bp_real *target)
+{
+    bp_tensor x = {1, TINY_IN, in}, y = {1, TINY_OUT, target};
+    bp_mlp_train_step(net, &x, &y, NULL);
+}
+
+/* one step of program m: 0 plain C, 1 backprop.h calls, 2 bp_mlp */
+static void tiny_train(int m, tiny_plain *plain, tiny_bp *net, bp_mlp *object, int j, bp_real *x, bp_real *y)
+{
+    if (m == 0) tiny_plain_train(plain, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
+    else if (m == 1) tiny_bp_train(net, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)(1.5 * TINY_LR));
+    else tiny_mlp_train(object, x + j * TINY_IN, y + j * TINY_OUT);
+}
+
 /* the largest difference between the two networks' weights */
 static double tiny_weight_diff(const tiny_plain *p, const tiny_bp *n)
 {
@@ -1082,8 +1099,11 @@ static void tiny_table(bp_rng *rng, int passes)
     static bp_real x[TINY_SAMPLES * TINY_IN], y[TINY_SAMPLES * TINY_OUT];
     tiny_plain plain;
     tiny_bp net;
+    bp_mlp *object;
+    bp_mlp_config config = bp_mlp_default_config();
+    const int widths[3] = {TINY_IN, TINY_HID, TINY_OUT}, activations[2] = {BP_ACT_SIGMOID, BP_ACT_SIGMOID};
     bp_tensor *t[14];
-    double secs[2][REPS], fastest[2], loss = 0;
+    double secs[3][REPS], fastest[3], loss = 0;
     int i, j, k, r, m;
     /* synthetic Iris: class c's 4 features scattered around 4 means, as Iris's are (cm) */
     for (i = 0; i < TINY_SAMPLES; i++) {
@@ -1112,22 +1132,25 @@ static void tiny_table(bp_rng *rng, int passes)
         net.b2.data[j] = -w[0];
         for (k = 0; k < TINY_HID; k++) net.W2.data[k * TINY_OUT + j] = w[1 + k];
     }
+    config.max_batch = 1; /* the object: the same network, weights and step */
+    config.lr = (bp_real)(1.5 * TINY_LR);
+    object = bp_mlp_new(2, widths, activations, &config);
+    memcpy(object->layer[0].W.data, net.W1.data, sizeof(bp_real) * TINY_IN * TINY_HID);
+    memcpy(object->layer[0].b.data, net.b1.data, sizeof(bp_real) * TINY_HID);
+    memcpy(object->layer[1].W.data, net.W2.data, sizeof(bp_real) * TINY_HID * TINY_OUT);
+    memcpy(object->layer[1].b.data, net.b2.data, sizeof(bp_real) * TINY_OUT);
     for (r = 0; r < REPS; r++)
-        for (m = 0; m < 2; m++) {
-            int which = (r + m) % 2; /* alternate which goes first */
+        for (m = 0; m < 3; m++) {
+            int which = (r + m) % 3; /* rotate which goes first */
             double t0 = now();
             for (i = 0; i < passes; i++)
-                for (j = 0; j < TINY_SAMPLES; j++)
-                    if (which == 0) tiny_plain_train(&plain, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
-                    else tiny_bp_train(&net, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)(1.5 * TINY_LR));
+                for (j = 0; j < TINY_SAMPLES; j++) tiny_train(which, &plain, &net, object, j, x, y);
             secs[which][r] = now() - t0;
         }
-    for (r = 0; r < BEST_TRIES * 5; r++) /* and the fastest of many single passes (150 steps), alternating */
-        for (m = 0; m < 2; m++) {
+    for (r = 0; r < BEST_TRIES * 5; r++) /* and the fastest of many single passes (150 steps), in turn */
+        for (m = 0; m < 3; m++) {
             double t0 = now(), t;
-            for (j = 0; j < TINY_SAMPLES; j++)
-                if (m == 0) tiny_plain_train(&plain, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
-                else tiny_bp_train(&net, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)(1.5 * TINY_LR));
+            for (j = 0; j < TINY_SAMPLES; j++) tiny_train(m, &plain, &net, object, j, x, y);
             t = now() - t0;
             if (r == 0 || t < fastest[m]) fastest[m] = t;
         }
@@ -1140,20 +1163,31 @@ static void tiny_table(bp_rng *rng, int passes)
         loss += (double)bp_mse_forward(&net.a2, &ys) / TINY_SAMPLES;
     }
     {
-        double p = median(secs[0], REPS), b = median(secs[1], REPS), steps = (double)passes * TINY_SAMPLES;
+        double p = median(secs[0], REPS), b = median(secs[1], REPS), o = median(secs[2], REPS);
+        double steps = (double)passes * TINY_SAMPLES, object_diff = 0;
+        for (i = 0; i < TINY_IN * TINY_HID; i++)
+            object_diff = fmax(object_diff, fabs((double)object->layer[0].W.data[i] - (double)net.W1.data[i]));
+        for (i = 0; i < TINY_HID * TINY_OUT; i++)
+            object_diff = fmax(object_diff, fabs((double)object->layer[1].W.data[i] - (double)net.W2.data[i]));
         printf("\ntiny network, one sample per step (genann's example 4: Iris-shaped data, 4-4-3 sigmoid, MSE, "
                "SGD lr %g), %d steps per timing, median of %d\n",
                TINY_LR, passes * TINY_SAMPLES, REPS);
         printf("%-34s %10s %10s\n", "", "s", "ns/step");
         printf("%-34s %10.3f %10.1f\n", "plain C loop, written as genann's", p, p / steps * 1e9);
         printf("%-34s %10.3f %10.1f\n", "backprop.h calls", b, b / steps * 1e9);
-        printf("plain C / backprop.h: %.2fx (fastest of %d single passes each: %.2fx, %.1f against %.1f ns/step; above 1:"
-               " backprop.h is faster)\nweights differ by at most %.1e after %.0f steps each; MSE now %.4f\n",
+        printf("%-34s %10.3f %10.1f\n", "bp_mlp_train_step", o, o / steps * 1e9);
+        printf("plain C / backprop.h calls: %.2fx (fastest of %d single passes each: %.2fx, %.1f against %.1f ns/step;"
+               " above 1: backprop.h is faster)\n",
                p / b, BEST_TRIES * 5, fastest[0] / fastest[1], fastest[0] / TINY_SAMPLES * 1e9,
-               fastest[1] / TINY_SAMPLES * 1e9, tiny_weight_diff(&plain, &net),
+               fastest[1] / TINY_SAMPLES * 1e9);
+        printf("plain C / bp_mlp: %.2fx (fastest single passes: %.2fx, %.1f against %.1f ns/step)\n", p / o,
+               fastest[0] / fastest[2], fastest[0] / TINY_SAMPLES * 1e9, fastest[2] / TINY_SAMPLES * 1e9);
+        printf("weights differ by at most %.1e (plain C vs calls) and %.1e (calls vs bp_mlp) after %.0f steps each;"
+               " MSE now %.4f\n", tiny_weight_diff(&plain, &net), object_diff,
                steps * REPS + (double)BEST_TRIES * 5 * TINY_SAMPLES, loss);
     }
     for (i = 0; i < 14; i++) bp_tensor_free(t[i]);
+    bp_mlp_free(object);
 }
 
 #ifdef _OPENMP
