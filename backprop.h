@@ -1399,8 +1399,9 @@ static bp_real bp__exp(bp_real x, int minus)
 {
     static const double c[14] = {1, 1, 1 / 2., 1 / 6., 1 / 24., 1 / 120., 1 / 720., 1 / 5040., 1 / 40320.,
         1 / 362880., 1 / 3628800., 1 / 39916800., 1 / 479001600., 1 / 6227020800.}; /* 1/i! */
-    const int f = sizeof(bp_real) == 4, lo = f ? -88 : -709;
-    const bp_real big = f ? 12582912.0f : 6755399441055744.0, xc = x < lo ? lo : x; /* (NaN stays) */
+    const int f = sizeof(bp_real) == 4;
+    const bp_real lo = (bp_real)(f ? -88 : -709), big = (bp_real)(f ? 12582912.0 : 6755399441055744.0);
+    const bp_real xc = x < lo ? lo : x; /* (NaN stays) */
     bp_real t = (bp_real)(xc * (bp_real)1.4426950408889634 + big), k = t - big, p, scale; /* (the cast
         drops an x87's extra bits, which would keep the fraction) */
     bp_real r = (xc - k * (bp_real)0.693359375) - k * (bp_real)-2.1219444005469058e-4; /* x - k ln2 */
@@ -1410,7 +1411,7 @@ static bp_real bp__exp(bp_real x, int minus)
     for (p = (bp_real)c[i]; --i >= 1;) p = p * r + (bp_real)c[i]; /* (e^r - 1)/r */
     if (f) memcpy(&b32, &t, 4), b32 = (b32 + 127) << 23, memcpy(&scale, &b32, 4);
     else memcpy(&b64, &t, 8), b64 = (b64 + 1023) << 52, memcpy(&scale, &b64, 8);
-    return (scale - minus) + scale * r * p; /* (scale * r is exact: one rounding, in a multiply-add) */
+    return (scale - (bp_real)minus) + scale * r * p; /* (scale * r is exact: one rounding, in a multiply-add) */
 }
 
 /* ---- sigmoid ---------------------------------------------------------------------------------------
@@ -1420,7 +1421,7 @@ static void bp__sigmoid_forward(const bp_tensor *z, bp_tensor *a)
 {
     int i, n = z->rows * z->cols;
     for (i = 0; i < n; i++) {
-        bp_real x = z->data[i], e = bp__exp(-(bp_real)fabs(x), 0); /* e^-|z| in [0, 1]: cannot overflow */
+        bp_real x = z->data[i], e = bp__exp(-(bp_real)fabs((double)x), 0); /* e^-|z| in [0, 1]: cannot overflow */
         a->data[i] = (x >= 0 ? 1 : e) / (1 + e);
     }
 }
@@ -1457,8 +1458,8 @@ static void bp__tanh_forward(const bp_tensor *z, bp_tensor *a)
 {
     int i, n = z->rows * z->cols;
     for (i = 0; i < n; i++) {
-        bp_real x = z->data[i], d = bp__exp(-2 * (bp_real)fabs(x), 1), t = d / (2 + d); /* -tanh |z| */
-        a->data[i] = (bp_real)copysign(-t, x);
+        bp_real x = z->data[i], d = bp__exp(-2 * (bp_real)fabs((double)x), 1), t = d / (2 + d); /* -tanh |z| */
+        a->data[i] = (bp_real)copysign((double)-t, (double)x);
     }
 }
 
@@ -1997,12 +1998,12 @@ static bp_real bp__softmax_xent_forward(const bp_tensor *logits, const int *labe
         for (r = r0; r < r1; r++) {
             const bp_real *l = logits->data + r * C;
             for (m = l[0], j = 1; j < C; j++) m = l[j] > m ? l[j] : m;
-            total -= (double)l[labels[r]] - m;                       /* before p overwrites l (in place) */
+            total -= (double)l[labels[r]] - (double)m;               /* before p overwrites l (in place) */
             for (j = 0; j < C; j++) p[(r - r0) * C + j] = l[j] - m;
         }
         for (j = 0; j < (r1 - r0) * C; j++) p[j] = bp__exp(p[j], 0); /* e^(l_j - m), then / S */
         for (prod = 1, r = 0; r < r1 - r0; r++, p += C) {
-            for (sum = 0, j = 0; j < C; j++) sum += p[j];
+            for (sum = 0, j = 0; j < C; j++) sum += (double)p[j];
             prod *= sum;
             for (m = (bp_real)(1 / sum), j = 0; j < C; j++) p[j] *= m;
         }
