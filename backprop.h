@@ -1393,8 +1393,9 @@ BPDEF void bp_relu_backward(const bp_tensor *z, const bp_tensor *da, bp_tensor *
    digits where e^x - 1 would cancel (x near 0).  (e^r - 1)/r = 1 + r/2! + r^2/3! + ... to r^6/7! in float
    (the rest is below 1e-8), r^12/13! in double (1e-17).  t = x/ln2 + 1.5*2^23 (2^52) has no fraction
    bits: k sits in the low bits of its pattern, and + 127 (1023) shifted into the exponent field makes
-   2^k (the rest shifts out).  Below -88 (-709) 2^k is 0: it returns -minus.  NaN stays NaN.  Within
-   1.2 ulps of e^x and e^x - 1 (tests/test_layers.c, exp_accuracy). */
+   2^k (the rest shifts out).  Below -87.7 (-708.7 in double; x is held at -88, -709) k + 127 (1023) is 0:
+   2^k = 0 and it returns -minus, where e^x is below the smallest normal number.  NaN stays NaN.  Measured
+   within 1.5 ulps of e^x and e^x - 1 (tests/test_layers.c, exp_accuracy). */
 static bp_real bp__exp(bp_real x, int minus)
 {
     static const double c[14] = {1, 1, 1 / 2., 1 / 6., 1 / 24., 1 / 120., 1 / 720., 1 / 5040., 1 / 40320.,
