@@ -80,6 +80,7 @@ static const test_case tests[] = {
     {"relu_by_hand", test_relu_by_hand},
     {"sigmoid_by_hand", test_sigmoid_by_hand},
     {"tanh_by_hand", test_tanh_by_hand},
+    {"exp_accuracy", test_exp_accuracy},
     {"mse_by_hand", test_mse_by_hand},
     {"softmax_xent_by_hand", test_softmax_xent_by_hand},
     {"softmax_xent_extremes", test_softmax_xent_extremes},
