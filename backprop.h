@@ -2015,7 +2015,7 @@ static bp_real bp__softmax_xent_forward(const bp_tensor *logits, const int *labe
     double total = 0, prod, sum;
     int r, r0, r1, j, C = logits->cols;
     for (r0 = 0; r0 < logits->rows; r0 = r1) {
-        bp_real *p = probs->data + r0 * C, m;
+        bp_real *p = probs->data + r0 * C, m, inv;
         r1 = r0 + 16 < logits->rows ? r0 + 16 : logits->rows;
         for (r = r0; r < r1; r++) {
             const bp_real *l = logits->data + r * C;
@@ -2027,7 +2027,8 @@ static bp_real bp__softmax_xent_forward(const bp_tensor *logits, const int *labe
         for (prod = 1, r = 0; r < r1 - r0; r++, p += C) {
             for (sum = 0, j = 0; j < C; j++) sum += (double)p[j];
             prod *= sum;
-            for (m = (bp_real)(1 / sum), j = 0; j < C; j++) p[j] *= m;
+            inv = (bp_real)(1 / sum);
+            for (j = 0; j < C; j++) p[j] *= inv; /* / S */
         }
         total += log(prod);
     }
