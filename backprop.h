@@ -1023,8 +1023,9 @@ static BP__NOINLINE void bp__kernel(int kc, const bp_real *BP__RESTRICT Ap, cons
     bp_real acc[BP__MR][BP__NR];
     int i, j, p;
 #ifdef BP__VEC_TILE
+    const bp__vec zero = {0};
     bp__vec v[BP__MR][2]; /* row i of the tile: v[i][0] (columns 0-7), v[i][1] (columns 8-15) */
-    for (i = 0; i < BP__MR; i++) v[i][0] = v[i][1] = (bp__vec){0};
+    for (i = 0; i < BP__MR; i++) v[i][0] = v[i][1] = zero;
     for (p = 0; p < kc; p++) {
         const bp_real *a = Ap + (size_t)p * BP__MR, *b = Bp + (size_t)p * BP__NR;
         bp__vec b0, b1;
