@@ -1256,7 +1256,7 @@ static BP__NOINLINE void bp__narrow_tile_wide(int kc, const bp_real *BP__RESTRIC
 #define BP__NARROW_MAX BP__NV
 #endif
 
-/* rows of op(A) per tile: wide (N > one vector, BP__NARROW_WIDE) MR, else MN */
+/* One narrow tile: MN rows by one vector, or (wide: N more than one vector, BP__NARROW_WIDE) MR rows by two */
 static void bp__narrow_call(int wide, int kc, const bp_real *a, size_t ars, size_t acs, const bp_real *Bp, bp_real *C,
                             int N, int mr, int add)
 {
