@@ -9,6 +9,8 @@
    indexing the transposed operand directly, as a naive user would; one loop nest per form, so no loop
    carries a branch that a user's specialised loop would not have.
 
+   --matmul-only: only this table.
+
    Part 2, a training step: Linear(784->256) -> ReLU -> Linear(256->10) -> MSE with plain SGD, at batch
    1, 64 and 256, in microseconds per step (forward + backward + update): with backprop.h, with the same
    step written around the naive i-k-j loop, and (--torch FILE) PyTorch's time for it on one thread, as
@@ -1651,6 +1653,7 @@ static int openblas_probe(void)
 
 /* bench                    the matmul table, then the training table
    bench --torch FILE       ... with PyTorch's figures from FILE (written by tests/bench_torch.py)
+   bench --matmul-only      only the matmul table (part 1)
    bench --train-only       only the training table (bp only), then this process's peak memory: what a
                             training program of this size needs
    bench --threads-only     (built with -fopenmp) only the 1-thread vs 2-thread table
@@ -1665,10 +1668,11 @@ int main(int argc, char **argv)
     double start = now(), ratio512 = 0;
     const char *torch_file = NULL;
     int train_only = 0, threads_only = 0, cnn_only = 0, mlp_only = 0, passes_only = 0, fashion_only = 0;
-    int tiny_only = 0, i;
+    int tiny_only = 0, matmul_only = 0, i;
     bp_rng rng;
     for (i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--torch") == 0 && i + 1 < argc) torch_file = argv[++i];
+        else if (strcmp(argv[i], "--matmul-only") == 0) matmul_only = 1;
         else if (strcmp(argv[i], "--train-only") == 0) train_only = 1;
         else if (strcmp(argv[i], "--threads-only") == 0) threads_only = 1;
         else if (strcmp(argv[i], "--cnn-only") == 0) cnn_only = 1;
@@ -1681,7 +1685,7 @@ int main(int argc, char **argv)
         else if (strcmp(argv[i], "--openblas-probe") == 0) return openblas_probe();
 #endif
         else {
-            fprintf(stderr, "usage: %s [--torch FILE] [--train-only] [--threads-only] [--cnn-only] [--mlp-only]"
+            fprintf(stderr, "usage: %s [--torch FILE] [--matmul-only] [--train-only] [--threads-only] [--cnn-only] [--mlp-only]"
                     " [--passes-only] [--fashion-only] [--tiny-only] [--tiny-passes N] [--openblas-probe]\n", argv[0]);
             return 2;
         }
@@ -1724,6 +1728,7 @@ int main(int argc, char **argv)
     print_header();
     fflush(stdout);
     ratio512 = matmul_table(&rng);
+    if (matmul_only) return 0;
     training_table(&rng, 0, torch_file);
     cnn_table(&rng, torch_file);
     object_table(&rng);
