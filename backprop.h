@@ -855,7 +855,8 @@ BPDEF void bp_matmul_reference(bp_tensor *C, const bp_tensor *A, const bp_tensor
    at most one vector wide (10 classes) reads A unpacked, one vector per row; a C that would fill few of a
    tile's columns is computed as its transpose.  The Linear layer's bias can ride along: bp__gemm adds it
    as it writes C (bp__linear_forward_fused).
-   Each C element is summed in the same order (p = 0..K-1) on every road, with any number of threads.
+   Each C element is summed in the same order (p = 0..K-1) on every road, with any number of threads
+   (under gcc the tiny road rounds each product on its own: see BP__SCALAR).
    Nothing here touches the heap: Ap and Bp live on the stack.
 
    Why this is fast (AVX-512, float, 8x32 tile): each step of the kernel loads 2 vectors of B and 8
@@ -903,8 +904,10 @@ BPDEF void bp_matmul_reference(bp_tensor *C, const bp_tensor *A, const bp_tensor
    tile and has been seen to vectorise the wrong loop: 1 GFLOP/s instead of 180); and gcc must not turn
    the kernels' and the packing's short copy and clear loops into calls to memcpy, memmove and memset (a
    call per row: 4% of a 512^3 product).  The tiny products' loops (BP__SCALAR) run 3 or 4 times each:
-   gcc's vector versions of them only add set-up (a 4-4-3 network's step 5% slower).  Other compilers:
-   nothing to say. */
+   gcc's vector versions of them only add set-up (a 4-4-3 network's step 7% slower).  (gcc 12 also stops
+   contracting a * b + c into one multiply-add in a function with this attribute, whatever -ffp-contract
+   says: a tiny product rounds each product, and agrees with the other roads to rounding, not bit for
+   bit.)  Other compilers: nothing to say. */
 #if defined(__GNUC__) && !defined(__clang__)
 #define BP__NO_LIBC_CALLS __attribute__((optimize("no-tree-loop-distribute-patterns")))
 #define BP__NOINLINE __attribute__((noinline, optimize("no-tree-loop-distribute-patterns")))
