@@ -1350,22 +1350,25 @@ static BP__SCALAR void bp__gemm_small(bp_tensor *C, const bp_tensor *A, int tran
         for (i = 0; i < M; i++, c += N)
             for (j = 0; j < N; j++) {
                 sum = a[(size_t)i * ars] * b[j];
-                sum = accumulate ? c[j] + sum : sum;
-                c[j] = bias ? sum + bias[j] : sum;
+                if (accumulate) sum += c[j];
+                if (bias) sum += bias[j];
+                c[j] = sum;
             }
     else if (trans_b) /* C[i][j] = row i of op(A) . row j of B */
         for (i = 0; i < M; i++, c += N)
             for (j = 0; j < N; j++) {
                 for (sum = 0, p = 0; p < K; p++) sum += a[(size_t)i * ars + (size_t)p * acs] * b[(size_t)j * (size_t)K + (size_t)p];
-                sum = accumulate ? c[j] + sum : sum;
-                c[j] = bias ? sum + bias[j] : sum;
+                if (accumulate) sum += c[j];
+                if (bias) sum += bias[j];
+                c[j] = sum;
             }
     else /* C[i][j] = row i of op(A) . column j of B */
         for (i = 0; i < M; i++, c += N)
             for (j = 0; j < N; j++) {
                 for (sum = 0, p = 0; p < K; p++) sum += a[(size_t)i * ars + (size_t)p * acs] * b[(size_t)p * (size_t)N + (size_t)j];
-                sum = accumulate ? c[j] + sum : sum;
-                c[j] = bias ? sum + bias[j] : sum;
+                if (accumulate) sum += c[j];
+                if (bias) sum += bias[j];
+                c[j] = sum;
             }
 }
 
