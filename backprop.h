@@ -579,7 +579,11 @@ typedef struct bp_mlp {
     int step;             /* training steps taken (Adam's t) */
     bp_mlp_config config; /* as given to bp_mlp_new; only lr, momentum, beta1, beta2, eps may change */
     bp_mlp_layer *layer;  /* layer[0 .. layers-1] */
-    bp_tensor all;        /* 1 x count: every number of every tensor above, one after the other */
+    bp_tensor all;        /* 1 x count: every number of every tensor above: params, grads, m, v, then each
+                             layer's z, a (unless it is z) and da */
+    bp_tensor params;     /* 1 x P: every W and b, layer by layer (W1 b1 W2 b2 ...), the start of all */
+    bp_tensor grads;      /* 1 x P: dW1 db1 dW2 db2 ...: the last step's gradients, in the same order */
+    bp_tensor m, v;       /* 1 x P: the optimizer's state in the same order (0x0 where it keeps none) */
 } bp_mlp;
 
 /* max_batch 32, BP_LOSS_MSE, BP_OPT_SGD, lr 0.01, momentum 0.9, beta1 0.9, beta2 0.999, eps 1e-8, seed 1. */
@@ -2097,11 +2101,11 @@ static bp_real bp__mse_forward(const bp_tensor *yhat, const bp_tensor *y)
             double d = (double)yhat->data[i + k] - (double)y->data[i + k];
             lane[k] += d * d;
         }
-    for (k = 0; i + k < n; k++) {
-        double d = (double)yhat->data[i + k] - (double)y->data[i + k];
-        lane[k] += d * d;
-    }
     for (k = 0; k < 8; k++) sum += lane[k];
+    for (; i < n; i++) { /* the last n % 8 straight into the sum: a sample's loss stays in a register */
+        double d = (double)yhat->data[i] - (double)y->data[i];
+        sum += d * d;
+    }
     return n > 0 ? (bp_real)(sum / n) : 0;
 }
 
@@ -4294,10 +4298,14 @@ BPDEF void bp_idx_free(bp_idx *idx)
    10. The layers put together: a network in one object
    ===================================================================================================
    Nothing new in the math.  The forward pass is bp_linear_forward and an activation, layer after layer;
-   the backward pass is the same calls' backwards in the reverse order; the step is one optimizer call per
+   the backward pass is the same calls' backwards in the reverse order; the step is the optimizer on every
    weight and bias: the explicit calls of examples/fashion_mnist.c, in a loop over the layers.  What the
    object adds is bookkeeping: every tensor in one allocation, and views of the first n rows
-   (bp_tensor_rows's, unchecked: n was checked once) for a batch smaller than max_batch.
+   (bp_tensor_rows's, unchecked: n was checked once) for a batch smaller than max_batch.  The allocation
+   is laid out by kind: every layer's W and b, then their gradients in the same order, then the
+   optimizer's state, then the activations; so net->params, net->grads, net->m and net->v are each one
+   tensor, and the optimizer's step is ONE call on them (the optimizers work number by number: the same
+   bits as a call per tensor; a 4-4-3 network's four tensors of 3 to 16 numbers are one loop over 35).
    It calls each function's math (bp__linear_forward_fused, bp__sigmoid_forward, ...: what the public
    function runs after its guard) without the guard: the network made its tensors, so their shapes and
    memory are right by construction, and bp_mlp_predict and bp_mlp_train_step check what the caller hands
@@ -4336,7 +4344,7 @@ BPDEF bp_mlp *bp_mlp_new(int layers, const int *widths, const int *activations, 
     const char *fn = "bp_mlp_new";
     bp_mlp_config c = config ? *config : bp_mlp_default_config();
     double count = 0, header;
-    size_t next = 0, bytes;
+    size_t next = 0, bytes, params;
     int l, m, v; /* whether the optimizer keeps m (momentum's velocity, Adam's m) and v (Adam's) */
     bp_mlp *net;
     bp_real *base;
@@ -4391,27 +4399,41 @@ BPDEF bp_mlp *bp_mlp_new(int layers, const int *widths, const int *activations, 
     net->config = c;
     net->layer = (bp_mlp_layer *)(void *)(net + 1);
     bp_rng_seed(&rng, c.seed);
+    for (l = 0; l < layers; l++) { /* the weights and biases, then their gradients, m, v, activations */
+        bp_mlp_layer *L = &net->layer[l];
+        L->activation = activations[l];
+        L->W = bp__mlp_take(base, &next, widths[l], widths[l + 1]);
+        L->b = bp__mlp_take(base, &next, 1, widths[l + 1]);
+    }
+    params = next;
+    for (l = 0; l < layers; l++) {
+        net->layer[l].dW = bp__mlp_take(base, &next, widths[l], widths[l + 1]);
+        net->layer[l].db = bp__mlp_take(base, &next, 1, widths[l + 1]);
+    }
+    for (l = 0; l < layers; l++) {
+        net->layer[l].mW = bp__mlp_take(base, &next, m * widths[l], m * widths[l + 1]);
+        net->layer[l].mb = bp__mlp_take(base, &next, m, m * widths[l + 1]);
+    }
+    for (l = 0; l < layers; l++) {
+        net->layer[l].vW = bp__mlp_take(base, &next, v * widths[l], v * widths[l + 1]);
+        net->layer[l].vb = bp__mlp_take(base, &next, v, v * widths[l + 1]);
+    }
     for (l = 0; l < layers; l++) {
         bp_mlp_layer *L = &net->layer[l];
-        int in = widths[l], out = widths[l + 1];
-        L->activation = activations[l];
-        L->W = bp__mlp_take(base, &next, in, out);
-        L->b = bp__mlp_take(base, &next, 1, out);
-        L->dW = bp__mlp_take(base, &next, in, out);
-        L->db = bp__mlp_take(base, &next, 1, out);
-        L->mW = bp__mlp_take(base, &next, m * in, m * out);
-        L->mb = bp__mlp_take(base, &next, m, m * out);
-        L->vW = bp__mlp_take(base, &next, v * in, v * out);
-        L->vb = bp__mlp_take(base, &next, v, v * out);
-        L->z = bp__mlp_take(base, &next, c.max_batch, out);
-        L->a = L->activation == BP_ACT_NONE ? L->z : bp__mlp_take(base, &next, c.max_batch, out);
-        L->da = bp__mlp_take(base, &next, c.max_batch, out);
+        L->z = bp__mlp_take(base, &next, c.max_batch, widths[l + 1]);
+        L->a = L->activation == BP_ACT_NONE ? L->z : bp__mlp_take(base, &next, c.max_batch, widths[l + 1]);
+        L->da = bp__mlp_take(base, &next, c.max_batch, widths[l + 1]);
         if (L->activation == BP_ACT_RELU) bp_init_he(&L->W, &rng);
         else bp_init_xavier(&L->W, &rng);
     }
     BP_ASSERT((double)next == count);
     next = 0;
     net->all = bp__mlp_take(base, &next, 1, (int)count); /* all of them, from the start */
+    next = 0;
+    net->params = bp__mlp_take(base, &next, 1, (int)params);
+    net->grads = bp__mlp_take(base, &next, 1, (int)params);
+    net->m = bp__mlp_take(base, &next, m, m * (int)params);
+    net->v = bp__mlp_take(base, &next, v, v * (int)params);
     return net;
 }
 
@@ -4459,21 +4481,10 @@ static void bp__mlp_backward(bp_mlp *net, const bp_tensor *x)
 static void bp__mlp_step(bp_mlp *net)
 {
     const bp_mlp_config *c = &net->config;
-    int l;
     net->step++;
-    for (l = 0; l < net->layers; l++) {
-        bp_mlp_layer *L = &net->layer[l];
-        if (c->optimizer == BP_OPT_SGD) {
-            bp__sgd_step(&L->W, &L->dW, c->lr);
-            bp__sgd_step(&L->b, &L->db, c->lr);
-        } else if (c->optimizer == BP_OPT_MOMENTUM) {
-            bp__momentum_step(&L->W, &L->dW, &L->mW, c->lr, c->momentum);
-            bp__momentum_step(&L->b, &L->db, &L->mb, c->lr, c->momentum);
-        } else {
-            bp__adam_step(&L->W, &L->dW, &L->mW, &L->vW, net->step, c->lr, c->beta1, c->beta2, c->eps);
-            bp__adam_step(&L->b, &L->db, &L->mb, &L->vb, net->step, c->lr, c->beta1, c->beta2, c->eps);
-        }
-    }
+    if (c->optimizer == BP_OPT_SGD) bp__sgd_step(&net->params, &net->grads, c->lr);
+    else if (c->optimizer == BP_OPT_MOMENTUM) bp__momentum_step(&net->params, &net->grads, &net->m, c->lr, c->momentum);
+    else bp__adam_step(&net->params, &net->grads, &net->m, &net->v, net->step, c->lr, c->beta1, c->beta2, c->eps);
 }
 
 BPDEF bp_tensor bp_mlp_predict(bp_mlp *net, const bp_tensor *x)

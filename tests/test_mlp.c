@@ -27,18 +27,19 @@ static void test_mlp_new(void)
     for (k = 0; k < 3; k++) {
         long before = test_mallocs;
         bp_mlp *net = mlp_make(acts, BP_LOSS_MSE, opts[k], 9);
-        size_t expected = 0, seen = 0;
+        size_t expected = 0, seen = 0, params = 0;
         bp_rng rng;
+        int m = opts[k] != BP_OPT_SGD, v = opts[k] == BP_OPT_ADAM, group;
         CHECK(test_mallocs == before + 1); /* one allocation for everything */
         CHECK(net->layers == 3 && net->inputs == 5 && net->outputs == 4 && net->step == 0);
         bp_rng_seed(&rng, 7);
         for (l = 0; l < 3; l++) {
             const bp_mlp_layer *L = &net->layer[l];
-            int in = widths[l], out = widths[l + 1], m = opts[k] != BP_OPT_SGD, v = opts[k] == BP_OPT_ADAM;
+            int in = widths[l], out = widths[l + 1], none = acts[l] == BP_ACT_NONE;
             const bp_tensor *t[11];
             bp_tensor W = bp_tensor_new(in, out);
-            int i, n = 0, none = acts[l] == BP_ACT_NONE;
-            t[n++] = &L->W, t[n++] = &L->b, t[n++] = &L->dW, t[n++] = &L->db, t[n++] = &L->mW, t[n++] = &L->mb;
+            int i, n = 0;
+            t[n++] = &L->b, t[n++] = &L->dW, t[n++] = &L->db, t[n++] = &L->mW, t[n++] = &L->mb;
             t[n++] = &L->vW, t[n++] = &L->vb, t[n++] = &L->z;
             if (!none) t[n++] = &L->a; /* (BP_ACT_NONE: a is z) */
             t[n++] = &L->da;
@@ -54,14 +55,35 @@ static void test_mlp_new(void)
             else bp_init_xavier(&W, &rng);
             CHECK(same_bits(&W, &L->W));
             bp_tensor_free(&W);
-            for (i = 1; i < n; i++) CHECK(all_equal(t[i], 0));
-            /* every tensor inside `all`, one after the other */
-            for (i = 0; i < n; i++) {
-                CHECK(t[i]->data == net->all.data + seen);
-                seen += element_count(t[i]);
-            }
+            for (i = 0; i < n; i++) CHECK(all_equal(t[i], 0));
+            params += (size_t)(in * out + out);
             expected += (size_t)(2 + m + v) * (size_t)(in * out + out) + (size_t)(none ? 2 : 3) * 9 * (size_t)out;
         }
+        /* every tensor inside `all`, one after the other: the weights and biases of every layer, then their
+           gradients, then the optimizer's m and v, then the activations; params, grads, m, v: those groups */
+        for (group = 0; group < 5; group++)
+            for (l = 0; l < 3; l++) {
+                const bp_mlp_layer *L = &net->layer[l];
+                const bp_tensor *t[3];
+                int i, n = 0;
+                if (group == 0) t[n++] = &L->W, t[n++] = &L->b;
+                else if (group == 1) t[n++] = &L->dW, t[n++] = &L->db;
+                else if (group == 2) t[n++] = &L->mW, t[n++] = &L->mb;
+                else if (group == 3) t[n++] = &L->vW, t[n++] = &L->vb;
+                else {
+                    t[n++] = &L->z;
+                    if (acts[l] != BP_ACT_NONE) t[n++] = &L->a;
+                    t[n++] = &L->da;
+                }
+                for (i = 0; i < n; i++) {
+                    CHECK(t[i]->data == net->all.data + seen);
+                    seen += element_count(t[i]);
+                }
+            }
+        CHECK(net->params.data == net->all.data && net->params.rows == 1 && (size_t)net->params.cols == params);
+        CHECK(net->grads.data == net->all.data + params && net->grads.rows == 1 && (size_t)net->grads.cols == params);
+        CHECK(net->m.rows == m && (size_t)net->m.cols == m * params && (!m || net->m.data == net->all.data + 2 * params));
+        CHECK(net->v.rows == v && (size_t)net->v.cols == v * params && (!v || net->v.data == net->all.data + 3 * params));
         CHECK(seen == expected && net->all.rows == 1 && (size_t)net->all.cols == expected);
         CHECK(bp_tensor_all_finite(&net->all));
         bp_mlp_free(net);
