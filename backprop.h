@@ -2106,7 +2106,7 @@ static bp_real bp__mse_forward(const bp_tensor *yhat, const bp_tensor *y)
         double d = (double)yhat->data[i] - (double)y->data[i];
         sum += d * d;
     }
-    return n > 0 ? (bp_real)(sum / n) : 0;
+    return n > 0 ? (bp_real)(sum * (1.0 / n)) : 0; /* (1/n: divided while the sum runs) */
 }
 
 BPDEF bp_real bp_mse_forward(const bp_tensor *yhat, const bp_tensor *y)
