@@ -31,7 +31,8 @@ have() { command -v "$1" >/dev/null 2>&1; }
 # time (default: the number of CPUs), each in its own folder (the suite writes scratch files into
 # build/test/ below the folder it runs in); finish_suites waits for them and reports in the order started.
 ROOT=$(pwd)
-RUNNER="" # what runs each suite and example: nothing, or valgrind
+. tests/guard.sh # GUARD: address randomisation off (the sanitizers need it on some kernels), a time limit
+RUNNER="$GUARD" # what runs each suite and example: the guard, then valgrind in valgrind mode
 JOBS=${JOBS:-$(getconf _NPROCESSORS_ONLN 2>/dev/null || echo 1)}
 started=0
 running=0
@@ -77,7 +78,7 @@ report_suite() {
     m=$(echo "$last" | sed -n 's/^\([0-9][0-9]*\) passed, \([0-9][0-9]*\) failed$/\2/p')
     if [ -z "$n" ] || [ "$status" -ne 0 ] || [ "$m" -ne 0 ]; then
         cat "$B/suite$1.log"
-        bad "suite [$name]: exit status $status, last line: $last"
+        bad "suite [$name]: exit status $(guard_status "$status"), last line: $last"
         [ -n "$n" ] && passed=$((passed + n)) && failed=$((failed + m))
         return
     fi
@@ -94,9 +95,11 @@ example() {
         bad "example $name: does not compile ($*)"
         return 1
     fi
-    if ! $RUNNER "$B/$name" >"$B/$name.log" 2>&1; then
+    $RUNNER "$B/$name" >"$B/$name.log" 2>&1
+    status=$?
+    if [ "$status" -ne 0 ]; then
         cat "$B/$name.log"
-        bad "example $name: exit status non-zero"
+        bad "example $name: exit status $(guard_status "$status")"
         return 1
     fi
     ok "example $name runs and succeeds ($(tail -n 1 "$B/$name.log"))"
@@ -119,7 +122,7 @@ if [ "$MODE" = valgrind ]; then
     # memcheck: reads of uninitialised memory, bad frees, leaks (any leak is an error here).  Plain -O2
     # builds without -march=native: valgrind does not emulate AVX-512.
     if have valgrind; then
-        RUNNER="valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all"
+        RUNNER="$GUARD valgrind -q --error-exitcode=99 --leak-check=full --show-leak-kinds=all --errors-for-leak-kinds=all"
         suite "valgrind, $CC -O2, float" $CC $STRICT -O2 -g
         suite "valgrind, $CC -O2, double" $CC $STRICT -O2 -g -DBACKPROP_DOUBLE
         suite "valgrind, $CC tiny matmul blocks" $CC $STRICT -O2 -g -DBP_MATMUL_KC=5 -DBP_MATMUL_NC=7 -DBP_MATMUL_MC=3
@@ -160,7 +163,7 @@ elif [ "$MODE" = sanitize ]; then
         esac
         [ -d tests/fuzz/regressions/$kind ] && set -- "$@" tests/fuzz/regressions/$kind
         if $CC $STRICT $SAN tests/fuzz/fuzz_$kind.c tests/fuzz/replay.c -o "$B/replay_$kind" -lm &&
-            "$B/replay_$kind" "$@" >"$B/replay_$kind.log" 2>&1; then
+            $GUARD "$B/replay_$kind" "$@" >"$B/replay_$kind.log" 2>&1; then
             ok "fuzz_$kind replays its seeds and regressions ($(cat "$B/replay_$kind.log"))"
         else
             cat "$B/replay_$kind.log"

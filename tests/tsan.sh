@@ -15,9 +15,10 @@ passed=0
 failed=0
 FLAGS="-std=c99 -Wall -Wextra -Wpedantic -Werror -g -O1 -fsanitize=thread"
 export TSAN_OPTIONS="halt_on_error=1:exitcode=66:ignore_noninstrumented_modules=1"
+. tests/guard.sh # GUARD: address randomisation off (ThreadSanitizer needs it on some kernels), a time limit
 
 if ! echo 'int main(void) { return 0; }' | $TSAN_CC -fsanitize=thread -x c - -o "$B/probe" >/dev/null 2>&1 ||
-    ! "$B/probe"; then
+    ! $GUARD "$B/probe"; then
     echo "skip  ThreadSanitizer ($TSAN_CC -fsanitize=thread does not build or run here)"
     echo "0 passed, 0 failed"
     exit 0
@@ -29,7 +30,7 @@ build() {
     out=$1
     shift
     (if $TSAN_CC $FLAGS "$@" tests/test_backprop.c -o "$B/$out" -lm >"$B/$out.build" 2>&1; then
-        cd "$B" && ./"$out" --fixtures ../../tests/fixtures >"$out.log" 2>&1
+        cd "$B" && $GUARD ./"$out" --fixtures ../../tests/fixtures >"$out.log" 2>&1
         echo $? >"$out.status"
     else
         echo build >"$B/$out.status"
@@ -48,7 +49,7 @@ report() {
     else
         grep -A 30 'WARNING: ThreadSanitizer' "$B/$2.log" | head -n 60
         tail -n 5 "$B/$2.log"
-        echo "FAIL  $1: exit status $status (log: $B/$2.log)"
+        echo "FAIL  $1: exit status $(guard_status "$status") (log: $B/$2.log)"
         failed=$((failed + 1))
     fi
 }

@@ -18,6 +18,8 @@ B=build/fuzz
 mkdir -p "$B" || exit 1
 passed=0
 failed=0
+GUARD_LIMIT=$((SECONDS_EACH + 300))
+. tests/guard.sh # GUARD: address randomisation off (the sanitizers need it on some kernels), a time limit
 FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
 if ! echo 'int LLVMFuzzerTestOneInput(const char *d, unsigned long n) { (void)d; (void)n; return 0; }' |
@@ -49,7 +51,7 @@ for kind in npy idx npz; do
     # -max_len: room for a header near the loader's 65536-byte limit is not needed to reach every branch;
     # 8 KB keeps each run fast.  -timeout: a single input taking over 10 s is a hang, and a failure.
     (ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 \
-        "$B/fuzz_$kind" -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
+        $GUARD "$B/fuzz_$kind" -max_total_time="$SECONDS_EACH" -max_len=8192 -timeout=10 -rss_limit_mb=2048 \
         -artifact_prefix="$B/crash_${kind}_" -print_final_stats=1 $dict "$B/corpus_$kind" $(seeds $kind) \
         >"$B/fuzz_$kind.log" 2>&1
      echo $? >"$B/fuzz_$kind.status") &
@@ -67,7 +69,7 @@ for kind in npy idx npz; do
         passed=$((passed + 1))
     else
         tail -n 40 "$B/fuzz_$kind.log"
-        echo "FAIL  fuzz_$kind: exit status $status; the input is in $B/crash_${kind}_* (log: $B/fuzz_$kind.log)"
+        echo "FAIL  fuzz_$kind: exit status $(guard_status "$status"); the input is in $B/crash_${kind}_* (log: $B/fuzz_$kind.log)"
         failed=$((failed + 1))
     fi
 done
