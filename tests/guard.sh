@@ -15,14 +15,19 @@
 #     process group.
 # Exit status 124 from a run means it was stopped by the time limit; guard_status says so in words.
 
+# guard_prefix SECONDS: the prefix, with that time limit
+guard_prefix() {
+    prefix=""
+    if command -v setarch >/dev/null 2>&1 && setarch "$(uname -m)" -R true >/dev/null 2>&1; then
+        prefix="setarch $(uname -m) -R"
+    fi
+    if command -v timeout >/dev/null 2>&1; then
+        prefix="timeout -k 10 $1 $prefix"
+    fi
+    echo "$prefix"
+}
 GUARD_LIMIT=${GUARD_LIMIT:-900}
-GUARD=""
-if command -v setarch >/dev/null 2>&1 && setarch "$(uname -m)" -R true >/dev/null 2>&1; then
-    GUARD="setarch $(uname -m) -R"
-fi
-if command -v timeout >/dev/null 2>&1; then
-    GUARD="timeout -k 10 $GUARD_LIMIT $GUARD"
-fi
+GUARD=$(guard_prefix "$GUARD_LIMIT")
 
 # guard_status STATUS: a run's exit status, with the time limit named when it struck
 guard_status() {

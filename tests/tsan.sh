@@ -18,7 +18,7 @@ export TSAN_OPTIONS="halt_on_error=1:exitcode=66:ignore_noninstrumented_modules=
 . tests/guard.sh # GUARD: address randomisation off (ThreadSanitizer needs it on some kernels), a time limit
 
 if ! echo 'int main(void) { return 0; }' | $TSAN_CC -fsanitize=thread -x c - -o "$B/probe" >/dev/null 2>&1 ||
-    ! $GUARD "$B/probe"; then
+    ! $(guard_prefix 60) "$B/probe"; then
     echo "skip  ThreadSanitizer ($TSAN_CC -fsanitize=thread does not build or run here)"
     echo "0 passed, 0 failed"
     exit 0

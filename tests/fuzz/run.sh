@@ -18,7 +18,7 @@ B=build/fuzz
 mkdir -p "$B" || exit 1
 passed=0
 failed=0
-GUARD_LIMIT=$((SECONDS_EACH + 300))
+GUARD_LIMIT=$((SECONDS_EACH + 300)) # each harness runs SECONDS_EACH; more is a hang
 . tests/guard.sh # GUARD: address randomisation off (the sanitizers need it on some kernels), a time limit
 FLAGS="-g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer"
 
