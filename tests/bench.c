@@ -29,7 +29,8 @@
    steps of examples/fashion_mnist.c's network, against PyTorch's (--torch FILE).  Both count CPU time.
 
    Part 7, a tiny network one sample per step (genann's example 4: 4-4-3 sigmoid, Iris-shaped data): the
-   step in backprop.h calls against genann's own loops in plain C, from the same weights, timed alternately
+   step in backprop.h calls against genann's own loops in plain C (with its exact sigmoid, and with its
+   default lookup-table sigmoid), from the same weights, timed alternately
    (--tiny-only: only this, 750,000 steps per timing as in genann's example; --tiny-passes N: N passes of
    150 steps).  Where per-call costs (argument checks, dispatch) show: a product here is 12-16 multiply-adds.
 
@@ -935,14 +936,18 @@ static void object_table(bp_rng *rng)
      plain C     genann's loops as genann writes them (genann_run and genann_train: one flat weight array,
                  each neuron's bias weight first times -1, the output delta (t - o) o (1 - o), the hidden
                  deltas, the updates), over flat arrays; sigmoid 1 / (1 + e^-a) in double, as genann's
-                 exact activation (its default is a 4096-entry lookup table of the same function);
+                 exact activation (genann_act_sigmoid);
+     plain C, lookup   the same loops with genann's default activation, genann_act_sigmoid_cached: the
+                 sigmoid read from a 4096-entry table over [-15, 15) (no e^ at all, and up to about 2e-3
+                 off; its weights are not compared);
      backprop.h  the same step in library calls: linear, sigmoid, linear, sigmoid forward; mse_backward
                  (scaled: 2/3 (o - t), so its learning rate is 1.5 x 0.01 for the same update), the two
                  sigmoid and linear backwards, four SGD steps: 13 calls, each with its guard;
      bp_mlp      the same network as one object (examples/iris_mlp.c's port of the example): one
                  bp_mlp_train_step per sample, which checks x and y once and runs the 13 steps' math
                  (and the MSE itself, which the others do not compute).
-   All three are timed in turn (median of REPS timings) and must end with the same weights (to rounding). */
+   All four are timed in turn (median of REPS timings); all but the lookup end with the same weights (to
+   rounding). */
 
 #define TINY_SAMPLES 150
 #define TINY_IN 4
@@ -974,6 +979,25 @@ static bp_real tiny_sigmoid(const tiny_plain *ann, bp_real a) /* genann_act_sigm
     if (a < -45) return 0;
     if (a > 45) return 1;
     return (bp_real)(1.0 / (1 + exp(-(double)a)));
+}
+
+/* genann_act_sigmoid_cached: the nearest of 4096 values of the sigmoid over [-15, 15) (genann_init_sigmoid_lookup
+   fills the table) */
+#define TINY_LOOKUP 4096
+static bp_real tiny_lookup[TINY_LOOKUP];
+static void tiny_lookup_init(void)
+{
+    int i;
+    for (i = 0; i < TINY_LOOKUP; i++) tiny_lookup[i] = tiny_sigmoid(NULL, (bp_real)(-15.0 + 30.0 / TINY_LOOKUP * i));
+}
+static bp_real tiny_sigmoid_cached(const tiny_plain *ann, bp_real a)
+{
+    size_t j;
+    (void)ann;
+    if (a < -15) return tiny_lookup[0];
+    if (a >= 15) return tiny_lookup[TINY_LOOKUP - 1];
+    j = (size_t)((a + 15.0) * (TINY_LOOKUP / 30.0) + 0.5);
+    return tiny_lookup[j < TINY_LOOKUP ? j : TINY_LOOKUP - 1];
 }
 
 /* genann_run, for one hidden layer */
@@ -1069,10 +1093,10 @@ static TINY_NOINLINE void tiny_mlp_train(bp_mlp *net, bp_real *in, bp_real *targ
     bp_mlp_train_step(net, &x, &y, NULL);
 }
 
-/* one step of program m: 0 plain C, 1 backprop.h calls, 2 bp_mlp */
+/* one step of program m: 0 plain C, 1 backprop.h calls, 2 bp_mlp, 3 plain C with the lookup (plain[1]) */
 static void tiny_train(int m, tiny_plain *plain, tiny_bp *net, bp_mlp *object, int j, bp_real *x, bp_real *y)
 {
-    if (m == 0) tiny_plain_train(plain, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
+    if (m == 0 || m == 3) tiny_plain_train(&plain[m / 3], x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
     else if (m == 1) tiny_bp_train(net, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)(1.5 * TINY_LR));
     else tiny_mlp_train(object, x + j * TINY_IN, y + j * TINY_OUT);
 }
@@ -1099,13 +1123,13 @@ static double tiny_weight_diff(const tiny_plain *p, const tiny_bp *n)
 static void tiny_table(bp_rng *rng, int passes)
 {
     static bp_real x[TINY_SAMPLES * TINY_IN], y[TINY_SAMPLES * TINY_OUT];
-    tiny_plain plain;
+    tiny_plain plain[2]; /* genann's exact sigmoid, and its default lookup */
     tiny_bp net;
     bp_mlp *object;
     bp_mlp_config config = bp_mlp_default_config();
     const int widths[3] = {TINY_IN, TINY_HID, TINY_OUT}, activations[2] = {BP_ACT_SIGMOID, BP_ACT_SIGMOID};
     bp_tensor *t[14];
-    double secs[3][REPS], fastest[3], loss = 0;
+    double secs[4][REPS], fastest[4], loss = 0;
     int i, j, k, r, m;
     /* synthetic Iris: class c's 4 features scattered around 4 means, as Iris's are (cm) */
     for (i = 0; i < TINY_SAMPLES; i++) {
@@ -1122,15 +1146,18 @@ static void tiny_table(bp_rng *rng, int passes)
     net.da1 = bp_tensor_new(1, TINY_HID), net.db1 = bp_tensor_new(1, TINY_HID);
     net.b2 = bp_tensor_new(1, TINY_OUT), net.z2 = bp_tensor_new(1, TINY_OUT), net.a2 = bp_tensor_new(1, TINY_OUT);
     net.d2 = bp_tensor_new(1, TINY_OUT), net.db2 = bp_tensor_new(1, TINY_OUT);
-    plain.inputs = TINY_IN, plain.hidden = TINY_HID, plain.outputs = TINY_OUT; /* genann_init(4, 1, 4, 3) */
-    plain.activation_hidden = plain.activation_output = tiny_sigmoid;
-    for (i = 0; i < TINY_WEIGHTS; i++) plain.w[i] = (bp_real)(bp_rng_uniform(rng) - 0.5); /* genann_randomize */
+    plain[0].inputs = TINY_IN, plain[0].hidden = TINY_HID, plain[0].outputs = TINY_OUT; /* genann_init(4, 1, 4, 3) */
+    plain[0].activation_hidden = plain[0].activation_output = tiny_sigmoid;
+    for (i = 0; i < TINY_WEIGHTS; i++) plain[0].w[i] = (bp_real)(bp_rng_uniform(rng) - 0.5); /* genann_randomize */
+    plain[1] = plain[0];
+    plain[1].activation_hidden = plain[1].activation_output = tiny_sigmoid_cached;
+    tiny_lookup_init();
     for (j = 0; j < TINY_HID; j++) { /* the same weights in backprop.h's layout: b = -bias weight */
-        net.b1.data[j] = -plain.w[j * (TINY_IN + 1)];
-        for (k = 0; k < TINY_IN; k++) net.W1.data[k * TINY_HID + j] = plain.w[j * (TINY_IN + 1) + 1 + k];
+        net.b1.data[j] = -plain[0].w[j * (TINY_IN + 1)];
+        for (k = 0; k < TINY_IN; k++) net.W1.data[k * TINY_HID + j] = plain[0].w[j * (TINY_IN + 1) + 1 + k];
     }
     for (j = 0; j < TINY_OUT; j++) {
-        const bp_real *w = plain.w + (TINY_IN + 1) * TINY_HID + j * (TINY_HID + 1);
+        const bp_real *w = plain[0].w + (TINY_IN + 1) * TINY_HID + j * (TINY_HID + 1);
         net.b2.data[j] = -w[0];
         for (k = 0; k < TINY_HID; k++) net.W2.data[k * TINY_OUT + j] = w[1 + k];
     }
@@ -1142,17 +1169,17 @@ static void tiny_table(bp_rng *rng, int passes)
     memcpy(object->layer[1].W.data, net.W2.data, sizeof(bp_real) * TINY_HID * TINY_OUT);
     memcpy(object->layer[1].b.data, net.b2.data, sizeof(bp_real) * TINY_OUT);
     for (r = 0; r < REPS; r++)
-        for (m = 0; m < 3; m++) {
-            int which = (r + m) % 3; /* rotate which goes first */
+        for (m = 0; m < 4; m++) {
+            int which = (r + m) % 4; /* rotate which goes first */
             double t0 = now();
             for (i = 0; i < passes; i++)
-                for (j = 0; j < TINY_SAMPLES; j++) tiny_train(which, &plain, &net, object, j, x, y);
+                for (j = 0; j < TINY_SAMPLES; j++) tiny_train(which, plain, &net, object, j, x, y);
             secs[which][r] = now() - t0;
         }
     for (r = 0; r < BEST_TRIES * 5; r++) /* and the fastest of many single passes (150 steps), in turn */
-        for (m = 0; m < 3; m++) {
+        for (m = 0; m < 4; m++) {
             double t0 = now(), t;
-            for (j = 0; j < TINY_SAMPLES; j++) tiny_train(m, &plain, &net, object, j, x, y);
+            for (j = 0; j < TINY_SAMPLES; j++) tiny_train(m, plain, &net, object, j, x, y);
             t = now() - t0;
             if (r == 0 || t < fastest[m]) fastest[m] = t;
         }
@@ -1166,6 +1193,7 @@ static void tiny_table(bp_rng *rng, int passes)
     }
     {
         double p = median(secs[0], REPS), b = median(secs[1], REPS), o = median(secs[2], REPS);
+        double q = median(secs[3], REPS);
         double steps = (double)passes * TINY_SAMPLES, object_diff = 0;
         for (i = 0; i < TINY_IN * TINY_HID; i++)
             object_diff = fmax(object_diff, fabs((double)object->layer[0].W.data[i] - (double)net.W1.data[i]));
@@ -1176,6 +1204,7 @@ static void tiny_table(bp_rng *rng, int passes)
                TINY_LR, passes * TINY_SAMPLES, REPS);
         printf("%-34s %10s %10s\n", "", "s", "ns/step");
         printf("%-34s %10.3f %10.1f\n", "plain C loop, written as genann's", p, p / steps * 1e9);
+        printf("%-34s %10.3f %10.1f\n", "the same, genann's lookup sigmoid", q, q / steps * 1e9);
         printf("%-34s %10.3f %10.1f\n", "backprop.h calls", b, b / steps * 1e9);
         printf("%-34s %10.3f %10.1f\n", "bp_mlp_train_step", o, o / steps * 1e9);
         printf("plain C / backprop.h calls: %.2fx (fastest of %d single passes each: %.2fx, %.1f against %.1f ns/step;"
@@ -1184,8 +1213,11 @@ static void tiny_table(bp_rng *rng, int passes)
                fastest[1] / TINY_SAMPLES * 1e9);
         printf("plain C / bp_mlp: %.2fx (fastest single passes: %.2fx, %.1f against %.1f ns/step)\n", p / o,
                fastest[0] / fastest[2], fastest[0] / TINY_SAMPLES * 1e9, fastest[2] / TINY_SAMPLES * 1e9);
+        printf("plain C with genann's default lookup sigmoid / bp_mlp: %.2fx (fastest single passes: %.2fx, %.1f"
+               " against %.1f ns/step)\n", q / o, fastest[3] / fastest[2], fastest[3] / TINY_SAMPLES * 1e9,
+               fastest[2] / TINY_SAMPLES * 1e9);
         printf("weights differ by at most %.1e (plain C vs calls) and %.1e (calls vs bp_mlp) after %.0f steps each;"
-               " MSE now %.4f\n", tiny_weight_diff(&plain, &net), object_diff,
+               " MSE now %.4f\n", tiny_weight_diff(&plain[0], &net), object_diff,
                steps * REPS + (double)BEST_TRIES * 5 * TINY_SAMPLES, loss);
     }
     for (i = 0; i < 14; i++) bp_tensor_free(t[i]);
