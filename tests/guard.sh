@@ -11,8 +11,9 @@
 #   - setarch ARCH -R turns address randomisation off for that one process (no root, no sysctl, nothing
 #     else on the machine changes), where setarch works;
 #   - timeout turns a hang (the runtime's, or a bug's) into a failure with a name after GUARD_LIMIT seconds
-#     (default 900; the slowest run, a suite under valgrind, takes about two minutes), killing the whole
-#     process group.
+#     (default 900; the slowest run, a suite under valgrind, takes about two minutes).  --foreground keeps
+#     the run in the caller's process group, so Ctrl-C, or a time limit around the whole script (CI's),
+#     still stops it; the command it times is the test binary itself (setarch and valgrind become it).
 # Exit status 124 from a run means it was stopped by the time limit; guard_status says so in words.
 
 # guard_prefix SECONDS: the prefix, with that time limit
@@ -22,7 +23,7 @@ guard_prefix() {
         prefix="setarch $(uname -m) -R"
     fi
     if command -v timeout >/dev/null 2>&1; then
-        prefix="timeout -k 10 $1 $prefix"
+        prefix="timeout --foreground -k 10 $1 $prefix"
     fi
     echo "$prefix"
 }
