@@ -1096,7 +1096,7 @@ static TINY_NOINLINE void tiny_mlp_train(bp_mlp *net, bp_real *in, bp_real *targ
 /* one step of program m: 0 plain C, 1 backprop.h calls, 2 bp_mlp, 3 plain C with the lookup (plain[1]) */
 static void tiny_train(int m, tiny_plain *plain, tiny_bp *net, bp_mlp *object, int j, bp_real *x, bp_real *y)
 {
-    if (m == 0 || m == 3) tiny_plain_train(&plain[m / 3], x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
+    if (m == 0 || m == 3) tiny_plain_train(&plain[m == 3], x + j * TINY_IN, y + j * TINY_OUT, (bp_real)TINY_LR);
     else if (m == 1) tiny_bp_train(net, x + j * TINY_IN, y + j * TINY_OUT, (bp_real)(1.5 * TINY_LR));
     else tiny_mlp_train(object, x + j * TINY_IN, y + j * TINY_OUT);
 }
