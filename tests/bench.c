@@ -1323,12 +1323,13 @@ static void triad_new(pass_data *p) /* d = b + s*c */
     for (i = 0; i < n; i++) d[i] = b[i] + s * c[i];
 }
 
-/* The tensors as batch x 10, for the softmax (n is a multiple of 10 there) */
-static bp_tensor as_rows_of_10(const bp_tensor *t)
+/* The tensors as batch x width, for the softmax: 10 classes (this network's), or 1024 (n is a multiple of
+   both there) */
+static bp_tensor as_rows(const bp_tensor *t, int width)
 {
     bp_tensor r;
-    r.rows = t->rows * t->cols / 10;
-    r.cols = 10;
+    r.rows = t->rows * t->cols / width;
+    r.cols = width;
     r.data = t->data;
     return r;
 }
@@ -1353,16 +1354,20 @@ static void pass_tanh_forward(pass_data *p) { bp_tanh_forward(&p->b, &p->d); }
 static void pass_tanh_backward(pass_data *p) { bp_tanh_backward(&p->b, &p->c, &p->d); }
 static void pass_mse_forward(pass_data *p) { p->norm = bp_mse_forward(&p->b, &p->c); }
 static void pass_mse_backward(pass_data *p) { bp_mse_backward(&p->b, &p->c, &p->d); }
-static void pass_softmax_forward(pass_data *p)
+static void softmax_forward(pass_data *p, int width)
 {
-    bp_tensor logits = as_rows_of_10(&p->b), probs = as_rows_of_10(&p->d);
+    bp_tensor logits = as_rows(&p->b, width), probs = as_rows(&p->d, width);
     bp_softmax_xent_forward(&logits, p->labels, &probs);
 }
-static void pass_softmax_backward(pass_data *p)
+static void softmax_backward(pass_data *p, int width)
 {
-    bp_tensor probs = as_rows_of_10(&p->c), dlogits = as_rows_of_10(&p->d);
+    bp_tensor probs = as_rows(&p->c, width), dlogits = as_rows(&p->d, width);
     bp_softmax_xent_backward(&probs, p->labels, &dlogits);
 }
+static void pass_softmax_forward(pass_data *p) { softmax_forward(p, 10); }
+static void pass_softmax_backward(pass_data *p) { softmax_backward(p, 10); }
+static void pass_softmax_forward_wide(pass_data *p) { softmax_forward(p, 1024); }
+static void pass_softmax_backward_wide(pass_data *p) { softmax_backward(p, 1024); }
 
 static const struct {
     const char *name;
@@ -1384,6 +1389,8 @@ static const struct {
     {"mse_backward", pass_mse_backward, 0, 3},
     {"softmax_xent_forward", pass_softmax_forward, 0, 2.1},
     {"softmax_xent_backward", pass_softmax_backward, 0, 2.1},
+    {"softmax_xent_forward (1024)", pass_softmax_forward_wide, 0, 2 + 1 / 1024.},
+    {"softmax_xent_backward (1024)", pass_softmax_backward_wide, 0, 2 + 1 / 1024.},
 };
 #define NPASSES ((int)(sizeof passes / sizeof passes[0]))
 
@@ -1438,17 +1445,18 @@ static void passes_table(bp_rng *rng)
     printf("\nelementwise passes: GB/s of useful bytes (each element read once, written once), beside a triad\n"
            "loop on arrays of the same size in the same run (median of %d); in cache %d elements per array,\n"
            "out of cache %d (%.0f MB per array)\n", REPS, PASS_IN_CACHE, n, n * (double)sizeof(bp_real) / (1 << 20));
-    printf("%-22s %6s %-9s | %8s %8s %6s | %8s %8s %6s\n", "pass", "bytes", "triad", "in cache", "triad", "ratio",
+    printf("%-28s %6s %-9s | %8s %8s %6s | %8s %8s %6s\n", "pass", "bytes", "triad", "in cache", "triad", "ratio",
            "out", "triad", "ratio");
     time_passes(&p, PASS_IN_CACHE, rng, in_cache);
     time_passes(&p, n, rng, out_of_cache);
     for (k = 0; k < NPASSES; k++)
-        printf("%-22s %6.1f %-9s | %8.1f %8.1f %5.2fx | %8.1f %8.1f %5.2fx\n", passes[k].name,
+        printf("%-28s %6.1f %-9s | %8.1f %8.1f %5.2fx | %8.1f %8.1f %5.2fx\n", passes[k].name,
                passes[k].bytes * sizeof(bp_real), passes[k].in_place ? "a+=s*c" : "d=b+s*c", in_cache[k][0],
                in_cache[k][1], in_cache[k][0] / in_cache[k][1], out_of_cache[k][0], out_of_cache[k][1],
                out_of_cache[k][0] / out_of_cache[k][1]);
     printf("(bytes: per element; the triad moves 3 elements.  A ratio below 1 in cache is computation: the\n"
-           " triad does one multiply-add per element)\n");
+           " triad does one multiply-add per element.  The softmax on rows of 10 classes, this network's, and\n"
+           " (1024) on rows of 1024)\n");
     bp_tensor_free(&p.a);
     bp_tensor_free(&p.b);
     bp_tensor_free(&p.c);

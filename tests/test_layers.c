@@ -438,21 +438,23 @@ static void test_exp_accuracy(void)
         bp_tensor_free(&o);
     }
 
-    /* the softmax: rows of 10 (and one row of 7 at the end: a block of 16 rows that is not full), logits
-       uniform in (-20, 20), every 7th tripled */
+    /* the softmax: rows of 10 (and one row of 7 at the end: a block of 16 rows that is not full), and rows
+       long enough for the maximum and sum in 8 lanes (bp__row_max, bp__row_sum): 1000 (whole lanes), 37
+       (5 left over), 32 (the first length that uses them), 31 (the last that does not); logits uniform in
+       (-20, 20), every 7th tripled.  Then the backward, (p - onehot) / rows, out of place and in place. */
     {
-        const int rows = 1000;
-        bp_tensor l = bp_tensor_new(rows, 10), p = bp_tensor_new(rows, 10);
+        const int rows = 1000, shape[6][2] = {{1000, 10}, {1, 7}, {10, 1000}, {27, 37}, {3, 32}, {40, 31}};
+        bp_tensor l = bp_tensor_new(rows, 10), p = bp_tensor_new(rows, 10), dl = bp_tensor_new(rows, 10);
         int *labels = (int *)malloc(sizeof(int) * rows);
         bp_rng rng;
         double total = 0, worst_p = 0, loss;
         bp_rng_seed(&rng, 12);
         for (i = 0; i < rows * 10; i++)
             l.data[i] = (bp_real)((bp_rng_uniform(&rng) * 40 - 20) * (i % 7 == 0 ? 3 : 1));
-        for (i = 0; i < rows; i++) labels[i] = (i * 3) % 10;
-        for (k = 0; k < 2; k++) { /* 1000 rows of 10, then 1 row of 7 */
-            int r, j, R = k ? 1 : rows, C = k ? 7 : 10;
-            bp_tensor lk = {R, C, l.data}, pk = {R, C, p.data};
+        for (i = 0; i < rows; i++) labels[i] = (i * 3) % 7;
+        for (k = 0; k < 6; k++) {
+            int r, j, R = shape[k][0], C = shape[k][1], bad_backward = 0;
+            bp_tensor lk = {R, C, l.data}, pk = {R, C, p.data}, dk = {R, C, dl.data};
             total = 0;
             loss = (double)bp_softmax_xent_forward(&lk, labels, &pk);
             for (r = 0; r < R; r++) {
@@ -467,12 +469,20 @@ static void test_exp_accuracy(void)
                 }
             }
             CHECK(fabs(loss - total / R) <= (sizeof(bp_real) == 4 ? 1e-6 : 1e-14) * (1 + fabs(total / R)));
+            bp_softmax_xent_backward(&pk, labels, &dk);
+            for (r = 0; r < R; r++)
+                for (j = 0; j < C; j++) /* (p - 1[j = label]) * (1/R) in double, rounded once */
+                    bad_backward += dl.data[r * C + j] != (bp_real)(((double)p.data[r * C + j] - (j == labels[r])) * (1.0 / R));
+            bp_softmax_xent_backward(&pk, labels, &pk); /* in place: the same numbers */
+            for (j = 0; j < R * C; j++) bad_backward += p.data[j] != dl.data[j];
+            CHECK(bad_backward == 0);
         }
         if (!(worst_p <= 1)) printf("  softmax: worst error %.3f of its bound\n", worst_p);
         CHECK(worst_p <= 1);
         free(labels);
         bp_tensor_free(&l);
         bp_tensor_free(&p);
+        bp_tensor_free(&dl);
     }
     bp_tensor_free(&z);
     bp_tensor_free(&a);
