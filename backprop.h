@@ -2130,14 +2130,9 @@ BPDEF void bp_mse_backward(const bp_tensor *yhat, const bp_tensor *y, bp_tensor 
     bp__mse_backward(yhat, y, dyhat);
 }
 
-/* ---- softmax + cross-entropy -----------------------------------------------------------------------
-   Forward, for each row r of logits l with label y:  p_j = e^(l_j - m) / S,  S = sum_j e^(l_j - m),
-   m = max_j l_j (subtracting m changes nothing but keeps every e^ <= 1);  loss_r = -log p_y, computed as
-   log S - (l_y - m), never as log of a rounded p_y (which could be 0).  Returns the mean over the batch.
-   16 rows at a time: the e^ loop runs over all of their numbers at once (a row of 10 is too short to
-   vectorise well), and one log serves them: log S_1 + ... + log S_16 = log (S_1 S_2 ... S_16), each S
-   between 1 and C, so the product cannot overflow a double. */
-/* The largest of x[0..n-1], a row's maximum for the softmax below.  One running maximum is a chain of n
+/* ---- softmax + cross-entropy ----------------------------------------------------------------------- */
+
+/* The largest of x[0..n-1]: a row's maximum, for the forward below.  One running maximum is a chain of n
    steps, each waiting for the one before; 8 side by side (x[i] to lane i mod 8, as bp__sum_squares sums)
    are independent and fill a vector register, and the largest of the 8 ends it: the softmax on rows of
    1024 3x faster with this and the sum below.  The maximum is the same number either way (the sum adds
@@ -2170,6 +2165,12 @@ static double bp__row_sum(const bp_real *x, int n)
     return sum;
 }
 
+/* Forward, for each row r of logits l with label y:  p_j = e^(l_j - m) / S,  S = sum_j e^(l_j - m),
+   m = max_j l_j (subtracting m changes nothing but keeps every e^ <= 1);  loss_r = -log p_y, computed as
+   log S - (l_y - m), never as log of a rounded p_y (which could be 0).  Returns the mean over the batch.
+   16 rows at a time: the e^ loop runs over all of their numbers at once (a row of 10 is too short to
+   vectorise well), and one log serves them: log S_1 + ... + log S_16 = log (S_1 S_2 ... S_16), each S
+   between 1 and C, so the product cannot overflow a double. */
 static bp_real bp__softmax_xent_forward(const bp_tensor *logits, const int *labels, bp_tensor *probs)
 {
     double total = 0, prod, sum;
@@ -2208,8 +2209,8 @@ BPDEF bp_real bp_softmax_xent_forward(const bp_tensor *logits, const int *labels
 /* Backward:  d loss_r / d l_j = p_j - 1[j = y]  (the softmax's Jacobian and the log's 1/p_y cancel to
    this), and the mean divides by the batch:  dlogits = (probs - onehot(labels)) / batch.
    The forward cached probs; the logits themselves are not needed.  16 rows at a time, as the forward: the
-   division runs over all of their numbers at once, then each row's label entry is set from its p_y, kept
-   aside first (in place, d overwrites p). */
+   scaling by 1/batch runs over all of their numbers at once, then each row's label entry is set from its
+   p_y, kept aside first (in place, d overwrites p). */
 static void bp__softmax_xent_backward(const bp_tensor *probs, const int *labels, bp_tensor *dlogits)
 {
     int r, r0, r1, j, C = probs->cols;
