@@ -23,7 +23,7 @@
 # shares), the bound.  Bounds: linear (forward + backward + the reference matmul) 60 lines; conv2d (im2col,
 # col2im, forward, backward and the reference matmul) 110; the reference matmul alone 25; Adam with its
 # square root 50, RMSprop with it 50; sigmoid and tanh forward with bp__exp 45, the softmax forward with it
-# and the row maximum and sum 95 (it works 16 rows at a time, so that its e^ loop vectorises, and in 16
+# and the row maximum and sum 95 (it works 16 rows at a time, so that its e^ loop vectorises, and in 8
 # lanes along a long row); clipping with its sum of squares 35;
 # the norms' forwards and the running statistics (with the two-pass mean and variance, bp__moments) 45;
 # the norms' backwards (derivations included) 35; the gradient check, the max-pooling forward and dropout's
