@@ -40,8 +40,6 @@ have() { command -v "$1" >/dev/null 2>&1; }
 now() { date +%s; }
 start_time=$(now)
 
-# usable : can the current target's $CCMD build a hello-world and $RUNNER run it?  If not, skip it, saying
-# what is missing and the apt-get line for it ($PACKAGES).
 # Does the runner print the probe's hello?  Wine gets a second try 5 s later: once in three CI runs on our
 # VM its first try failed, just after the prefix was created, and a run by hand minutes later worked.
 probe_runs() {
@@ -51,6 +49,8 @@ probe_runs() {
     [ "$($RUNNER "$B/probe_$TARGET$EXE" 2>/dev/null | tr -d '\r')" = hello ]
 }
 
+# usable : can the current target's $CCMD build a hello-world and $RUNNER run it?  If not, skip it, saying
+# what is missing and the apt-get line for it ($PACKAGES).
 usable() {
     set -- $CCMD
     if ! have "$1"; then
