@@ -24,9 +24,10 @@
    Part 4 (--mlp-only), the network in one object (bp_mlp_train_step) against the same step in explicit
    calls: what the object's bookkeeping costs.
 
-   Part 5 (--passes-only), float builds: every optimizer, activation and loss pass in GB/s beside a plain
-   triad loop over arrays of the same size, in and out of cache.  Part 6 (--fashion-only): the training
-   steps of examples/fashion_mnist.c's network, against PyTorch's (--torch FILE).  Both count CPU time.
+   Part 5 (--passes-only), float builds: every optimizer, activation and loss pass, the Linear layer's bias
+   add and bias gradient (column sums) and dropout, in GB/s beside a plain triad loop over arrays of the
+   same size, in and out of cache.  Part 6 (--fashion-only): the training steps of examples/fashion_mnist.c's
+   network, against PyTorch's (--torch FILE).  Both count CPU time.
 
    Part 7, a tiny network one sample per step (genann's example 4: 4-4-3 sigmoid, Iris-shaped data): the
    step in backprop.h calls against genann's own loops in plain C (with its exact sigmoid, and with its
@@ -1278,15 +1279,16 @@ static void threads_table(bp_rng *rng)
 #endif
 
 /* ---- part 5: the elementwise passes against a triad loop ----------------------------------------------
-   Every optimizer, activation and loss is one pass over its arrays, and can go no faster than memory feeds
-   it.  Each is timed beside the plain triad loop over arrays of the same size, in the same run, in
-   alternating order: passes that update in place against a[i] += s*c[i], passes that write a new array
-   (and the two loss forwards, which only read) against a[i] = b[i] + s*c[i].  GB/s counts the useful bytes:
-   each array element read once and each written once (Adam: w, dw, m, v read, w, m, v written: 28 bytes per
-   element in float).  In cache: 4096 elements per array; out of cache: 48M per array (192 MB in float),
-   beyond the last-level cache of both CPUs named in tests/README.md.  Parts 4 and 5 time this process's
-   CPU time (cpu_now), not the wall clock: on a VM shared with other busy processes the wall clock also
-   counts the time they held the core, which no median of 20 ms timings removes. */
+   Every optimizer, activation and loss (and the bias add, the column sums and dropout) is one pass over its
+   arrays, and can go no faster than memory feeds it.  Each is timed beside the plain triad loop over arrays
+   of the same size, in the same run, in alternating order: passes that update in place against
+   a[i] += s*c[i], passes that write a new array (and the two loss forwards and the column sums, which only
+   read) against a[i] = b[i] + s*c[i].  GB/s counts the useful bytes: each array element read once and each
+   written once (Adam: w, dw, m, v read, w, m, v written: 28 bytes per element in float).  In cache: 4096
+   elements per array; out of cache: 48M per array (192 MB in float), beyond the last-level cache of both
+   CPUs named in tests/README.md.  Parts 4 and 5 time this process's CPU time (cpu_now), not the wall
+   clock: on a VM shared with other busy processes the wall clock also counts the time they held the core,
+   which no median of 20 ms timings removes. */
 
 static double cpu_now(void)
 {
@@ -1303,6 +1305,7 @@ typedef struct {
     int *labels;          /* n/10 class indices, for the softmax */
     int t;                /* Adam's step count */
     bp_real norm;         /* clipping's last norm */
+    bp_rng rng;           /* dropout's draws */
 } pass_data;
 
 typedef void (*pass_fn)(pass_data *p);
@@ -1340,12 +1343,38 @@ static void pass_adam(pass_data *p)
 {
     bp_adam_step(&p->a, &p->b, &p->c, &p->d, ++p->t, (bp_real)1e-9, (bp_real)0.9, (bp_real)0.999, (bp_real)1e-8);
 }
+static void pass_rmsprop(pass_data *p)
+{
+    bp_rmsprop_step(&p->a, &p->b, &p->d, (bp_real)1e-9, (bp_real)0.99, (bp_real)1e-8);
+}
 static void pass_clip(pass_data *p) /* clips by a millionth each time: both of its passes run */
 {
     bp_tensor *grads[1];
     grads[0] = &p->b;
     p->norm = bp_clip_grad_norm(grads, 1, p->norm * (bp_real)(1 - 1e-6));
 }
+/* The Linear layer's bias add (z += b on every row) and its bias gradient (db = column sums of dz), on rows
+   of 128 (the width of the Fashion-MNIST network's second layer).  Both are the header's own static
+   functions, called directly: bp_linear_forward adds b as the matmul writes z (bp__linear_forward_fused),
+   so this pass is the textbook forward's (and any road with nothing to fuse); bp_linear_backward runs
+   bp__column_sums as here.  Dropout's mask goes to a (an optimizer's w, which no pass after it reads). */
+static void pass_bias_add(pass_data *p)
+{
+    bp_tensor z = as_rows(&p->a, 128), b = as_rows(&p->c, 128);
+    b.rows = 1;
+    bp__add_bias(&z, &b);
+}
+static void pass_column_sums(pass_data *p)
+{
+    bp_tensor dz = as_rows(&p->b, 128), db = as_rows(&p->d, 128);
+    db.rows = 1;
+    bp__column_sums(&dz, &db);
+}
+static void pass_dropout_forward(pass_data *p)
+{
+    bp_dropout_forward(&p->b, (bp_real)0.5, &p->rng, &p->a, &p->d); /* y = d, mask = a */
+}
+static void pass_dropout_backward(pass_data *p) { bp_dropout_backward(&p->a, &p->b, &p->d); }
 static void pass_relu_forward(pass_data *p) { bp_relu_forward(&p->b, &p->d); }
 static void pass_relu_backward(pass_data *p) { bp_relu_backward(&p->b, &p->c, &p->d); }
 static void pass_sigmoid_forward(pass_data *p) { bp_sigmoid_forward(&p->b, &p->d); }
@@ -1378,13 +1407,18 @@ static const struct {
     {"sgd_step", pass_sgd, 1, 3},
     {"momentum_step", pass_momentum, 1, 5},
     {"adam_step", pass_adam, 1, 7},
+    {"rmsprop_step", pass_rmsprop, 1, 5},
     {"clip_grad_norm", pass_clip, 1, 3},
+    {"bias_add", pass_bias_add, 1, 2},
+    {"column_sums", pass_column_sums, 0, 1},
     {"relu_forward", pass_relu_forward, 0, 2},
     {"relu_backward", pass_relu_backward, 0, 3},
     {"sigmoid_forward", pass_sigmoid_forward, 0, 2},
     {"sigmoid_backward", pass_sigmoid_backward, 0, 3},
     {"tanh_forward", pass_tanh_forward, 0, 2},
     {"tanh_backward", pass_tanh_backward, 0, 3},
+    {"dropout_forward", pass_dropout_forward, 0, 3},
+    {"dropout_backward", pass_dropout_backward, 0, 3},
     {"mse_forward", pass_mse_forward, 0, 2},
     {"mse_backward", pass_mse_backward, 0, 3},
     {"softmax_xent_forward", pass_softmax_forward, 0, 2.1},
@@ -1417,7 +1451,8 @@ static void time_passes(pass_data *p, int n, bp_rng *rng, double gbs[][2])
         double secs[2][REPS];
         fns[0] = passes[k].fn;
         fns[1] = passes[k].in_place ? triad_in_place : triad_new;
-        if (fns[0] == pass_adam) memset(p->d.data, 0, (size_t)n * sizeof(bp_real)); /* v >= 0 */
+        if (fns[0] == pass_adam || fns[0] == pass_rmsprop) /* their v >= 0 */
+            memset(p->d.data, 0, (size_t)n * sizeof(bp_real));
         p->norm = (bp_real)sqrt((double)n); /* about the norm of b */
         fns[0](p);
         for (calls = 1; time_pass(fns[0], p, calls) * calls < MIN_TIMING; calls *= 2) continue;
@@ -1436,6 +1471,7 @@ static void passes_table(bp_rng *rng)
     double in_cache[NPASSES][2], out_of_cache[NPASSES][2];
     int k, n = PASS_OUT_OF_CACHE;
     memset(&p, 0, sizeof p);
+    bp_rng_seed(&p.rng, 5);
     p.a = bp_tensor_new(1, n), p.b = bp_tensor_new(1, n), p.c = bp_tensor_new(1, n), p.d = bp_tensor_new(1, n);
     p.labels = (int *)malloc(sizeof(int) * (size_t)(n / 10));
     if (!p.a.data || !p.b.data || !p.c.data || !p.d.data || !p.labels) {
@@ -1456,7 +1492,8 @@ static void passes_table(bp_rng *rng)
                out_of_cache[k][0] / out_of_cache[k][1]);
     printf("(bytes: per element; the triad moves 3 elements.  A ratio below 1 in cache is computation: the\n"
            " triad does one multiply-add per element.  The softmax on rows of 10 classes, this network's, and\n"
-           " (1024) on rows of 1024)\n");
+           " (1024) on rows of 1024; the bias add and column sums on rows of 128, the textbook forward's and\n"
+           " the backward's; dropout with p = 0.5)\n");
     bp_tensor_free(&p.a);
     bp_tensor_free(&p.b);
     bp_tensor_free(&p.c);

@@ -20,16 +20,15 @@
 # copied function and the library's must agree on the same inputs, to rounding.
 #
 # One line per function: ok/FAIL, the name, the lines copied (not counting the type, which every copy
-# shares), the bound.  Bounds: linear (forward + backward + the reference matmul) 60 lines; conv2d (im2col,
-# col2im, forward, backward and the reference matmul) 110; the reference matmul alone 25; Adam with its
-# square root 50, RMSprop with it 50; sigmoid and tanh forward with bp__exp 45, the softmax forward with it
-# and the row maximum and sum 95 (it works 16 rows at a time, so that its e^ loop vectorises, and in 8
-# lanes along a long row); clipping with its sum of squares 35;
+# shares), the bound.  Bounds: linear (forward + backward, the bias add and column sums they call, and the
+# reference matmul) 65 lines; conv2d (im2col, col2im, forward, backward and the reference matmul) 110; the
+# reference matmul alone 25; Adam with its square root 50, RMSprop with it 50; sigmoid and tanh forward
+# with bp__exp 45, the softmax forward with it and the row maximum and sum 95 (it works 16 rows at a time,
+# so that its e^ loop vectorises, and in 8 lanes along a long row); clipping with its sum of squares 35;
 # the norms' forwards and the running statistics (with the two-pass mean and variance, bp__moments) 45;
 # the norms' backwards (derivations included) 35; the gradient check, the max-pooling forward and dropout's
-# forward (with the rng) 25; every other function 20.  Every line of each file
-# before its main is checked to be a
-# line of backprop.h, verbatim, except the glue.  The last line is `N passed, M failed`.
+# forward (with the rng) 25; every other function 20.  Every line of each file before its main is checked
+# to be a line of backprop.h, verbatim, except the glue.  The last line is `N passed, M failed`.
 
 CC=${CC:-cc}
 B=build/coursework
@@ -124,7 +123,7 @@ coursework() {
 }
 
 coursework matmul_reference 25 flags bp__matmul_reference
-coursework linear 60 flags bp__matmul_reference glue bp__linear_forward bp__linear_backward
+coursework linear 65 flags bp__matmul_reference glue bp__add_bias bp__linear_forward bp__column_sums bp__linear_backward
 for f in relu_forward relu_backward sigmoid_backward tanh_backward mse_forward mse_backward softmax_xent_backward \
     sgd_step momentum_step; do
     coursework $f 20 bp__$f

@@ -77,6 +77,7 @@ static const test_case tests[] = {
     /* test_layers.c */
     {"linear_by_hand", test_linear_by_hand},
     {"linear_fused_bits", test_linear_fused_bits},
+    {"linear_bias_gradient", test_linear_bias_gradient},
     {"relu_by_hand", test_relu_by_hand},
     {"sigmoid_by_hand", test_sigmoid_by_hand},
     {"tanh_by_hand", test_tanh_by_hand},

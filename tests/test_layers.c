@@ -9,8 +9,9 @@
        (tests/fixtures/walkthrough.txt, written by tests/gen_fixtures.py); norms_vs_pytorch: the norms and
        dropout against PyTorch (tests/fixtures/norms.txt).
    Where each function is tested (here, unless test_sweep.c is named):
-     bp_linear_forward, bp_linear_backward   linear_by_hand, gradcheck_linear, gradcheck_itself,
-                                             gradcheck_classifier, walkthrough_vs_numpy
+     bp_linear_forward, bp_linear_backward   linear_by_hand, linear_fused_bits, linear_bias_gradient,
+                                             gradcheck_linear, gradcheck_itself, gradcheck_classifier,
+                                             walkthrough_vs_numpy
      bp_relu_forward, bp_relu_backward       relu_by_hand, gradcheck_relu_mse, gradcheck_linear,
                                              walkthrough_vs_numpy
      bp_sigmoid_*, bp_tanh_*                 sigmoid_by_hand, tanh_by_hand, exp_accuracy (the forwards, in
@@ -168,6 +169,40 @@ static void test_linear_fused_bits(void)
         CHECK(same_bits(&z, &ref));
         bp_tensor_free(&x), bp_tensor_free(&W), bp_tensor_free(&b), bp_tensor_free(&z), bp_tensor_free(&ref);
     }
+}
+
+/* db = column sums of dz, which bp__column_sums adds eight rows to a pass: batches of 1, 2, 8, 9 (row 0 and
+   one block of eight), 17, 20 and 100 rows (blocks and a rest), 1 to 128 columns.  Small integers first,
+   whose sums are exact in any order: db must be exactly the sum, so a row left out or added twice shows.
+   Then random numbers, against the sum in double: within the rounding of one float sum per column. */
+static void test_linear_bias_gradient(void)
+{
+    static const int batches[] = {1, 2, 8, 9, 17, 20, 100}, widths[] = {1, 3, 13, 128};
+    bp_rng rng;
+    int bi, wi, r, j, pass;
+    bp_rng_seed(&rng, 21);
+    for (pass = 0; pass < 2; pass++)
+        for (bi = 0; bi < 7; bi++)
+            for (wi = 0; wi < 4; wi++) {
+                int R = batches[bi], C = widths[wi], ok = 1;
+                bp_tensor x = bp_tensor_new(R, 1), W = bp_tensor_new(1, C), dz = bp_tensor_new(R, C);
+                bp_tensor dW = bp_tensor_new(1, C), db = bp_tensor_new(1, C);
+                randomize(&x, &rng);
+                randomize(&W, &rng);
+                for (r = 0; r < R * C; r++)
+                    dz.data[r] = pass == 0 ? (bp_real)((r * 7 + r / C * 3) % 11 - 5) : (bp_real)bp_rng_normal(&rng);
+                bp_linear_backward(&x, &W, &dz, NULL, &dW, &db);
+                for (j = 0; j < C; j++) {
+                    double sum = 0, size = 0;
+                    for (r = 0; r < R; r++) sum += (double)dz.data[r * C + j], size += fabs((double)dz.data[r * C + j]);
+                    ok &= pass == 0 ? (double)db.data[j] == sum
+                                    : fabs((double)db.data[j] - sum) <= R * size * (sizeof(bp_real) == 4 ? 6e-8 : 1.2e-16);
+                }
+                if (!ok) printf("  db wrong: %d rows x %d columns, %s\n", R, C, pass == 0 ? "integers" : "random");
+                CHECK(ok);
+                bp_tensor_free(&x), bp_tensor_free(&W), bp_tensor_free(&dz), bp_tensor_free(&dW), bp_tensor_free(&db);
+            }
+    EXPECT_NO_ERROR();
 }
 
 /* ---- ReLU --------------------------------------------------------------------------------------- */
