@@ -182,8 +182,8 @@ static void test_linear_bias_gradient(void)
     int bi, wi, r, j, pass;
     bp_rng_seed(&rng, 21);
     for (pass = 0; pass < 2; pass++)
-        for (bi = 0; bi < 7; bi++)
-            for (wi = 0; wi < 4; wi++) {
+        for (bi = 0; bi < (int)(sizeof batches / sizeof batches[0]); bi++)
+            for (wi = 0; wi < (int)(sizeof widths / sizeof widths[0]); wi++) {
                 int R = batches[bi], C = widths[wi], ok = 1;
                 bp_tensor x = bp_tensor_new(R, 1), W = bp_tensor_new(1, C), dz = bp_tensor_new(R, C);
                 bp_tensor dW = bp_tensor_new(1, C), db = bp_tensor_new(1, C);
