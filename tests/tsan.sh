@@ -10,7 +10,7 @@
 
 TSAN_CC=${TSAN_CC:-clang}
 B=build/tsan
-mkdir -p "$B/build/test" || exit 1
+mkdir -p "$B" || exit 1
 passed=0
 failed=0
 FLAGS="-std=c99 -Wall -Wextra -Wpedantic -Werror -g -O1 -fsanitize=thread"
@@ -25,13 +25,17 @@ if ! echo 'int main(void) { return 0; }' | $TSAN_CC -fsanitize=thread -x c - -o 
 fi
 
 # build BINARY FLAGS...: compile the suite and run it whole, in the background (both builds at once, one per
-# core); report NAME BINARY afterwards: its checks count, and any race fails it
+# core), each in a folder of its own, $B/run_BINARY: the suite writes scratch files into build/test/ below
+# the folder it runs in, and two suites in one folder removed each other's files (a CI run failed
+# allocation_failure that way, as run.sh's suites would without their own folders); report NAME BINARY
+# afterwards: its checks count, and any race fails it
 build() {
     out=$1
     shift
     (if $TSAN_CC $FLAGS "$@" tests/test_backprop.c -o "$B/$out" -lm >"$B/$out.build" 2>&1; then
-        cd "$B" && $GUARD ./"$out" --fixtures ../../tests/fixtures >"$out.log" 2>&1
-        echo $? >"$out.status"
+        mkdir -p "$B/run_$out/build/test"
+        cd "$B/run_$out" && $GUARD ../"$out" --fixtures ../../../tests/fixtures >../"$out.log" 2>&1
+        echo $? >../"$out.status"
     else
         echo build >"$B/$out.status"
     fi) &
